@@ -1,0 +1,267 @@
+"""Build the models and request bodies used by bench/run.py.
+
+Each subcommand is run with the interpreter that has the needed library, so that a pickled
+model is always loaded by the same scikit-learn version that wrote it:
+
+    python bench/models.py iris OUT_DIR            # OUT_DIR/model.joblib, OUT_DIR.expected.json
+    python bench/models.py mlserver OUT_DIR        # OUT_DIR/settings.json, OUT_DIR/sklearn-iris/
+    python bench/models.py onnx OUT_DIR            # OUT_DIR/model.onnx (onnx helper API)
+    python bench/models.py binary-body OUT_FILE    # 4 MiB FP32 binary-extension request body
+    python bench/models.py grpc-body OUT_FILE      # framed ModelInferRequest (needs kserve's pb2)
+
+`all` builds everything it can with the current interpreter into bench/.work/ (default).
+Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_WORK = HERE / ".work"
+
+MODEL_NAME = "sklearn-iris"
+IRIS_ROWS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
+
+V2_BODY = {
+    "inputs": [
+        {"name": "input-0", "shape": [2, 4], "datatype": "FP32", "data": IRIS_ROWS}
+    ]
+}
+V1_BODY = {"instances": IRIS_ROWS}
+
+BINARY_ELEMENTS = 1_048_576  # 4 MiB of FP32
+MLP_IN, MLP_HIDDEN, MLP_OUT = 4, 64, 3
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------- sklearn iris
+def build_iris(out: Path) -> Path:
+    """Train LogisticRegression on sklearn's bundled iris data; write model.joblib."""
+    import joblib
+    import numpy as np
+    import sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    out.mkdir(parents=True, exist_ok=True)
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000, random_state=0)
+    model.fit(x, y)
+    joblib.dump(model, out / "model.joblib")
+    expected = model.predict(np.asarray(IRIS_ROWS, dtype=np.float32)).tolist()
+    # kept beside (not inside) the model dir: servers must see only model.joblib there
+    _write_json(
+        expected_path(out),
+        {"predictions": expected, "sklearn": sklearn.__version__},
+    )
+    return out / "model.joblib"
+
+
+def expected_path(model_dir: Path) -> Path:
+    return model_dir.with_name(model_dir.name + ".expected.json")
+
+
+# --------------------------------------------------------------------------- MLServer folder
+def build_mlserver(out: Path, http_port: int = 8080, grpc_port: int = 8081,
+                   metrics_port: int = 8082, workers: int = 1) -> Path:
+    """MLServer repository folder: settings.json + sklearn-iris/{model-settings.json,model.joblib}."""
+    model_dir = out / MODEL_NAME
+    if not (model_dir / "model.joblib").exists():
+        build_iris(model_dir)
+    write_mlserver_settings(out, http_port, grpc_port, metrics_port, workers)
+    _write_json(
+        model_dir / "model-settings.json",
+        {
+            "name": MODEL_NAME,
+            "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "v1"},
+        },
+    )
+    return out
+
+
+def write_mlserver_settings(out: Path, http_port: int, grpc_port: int,
+                            metrics_port: int, workers: int) -> None:
+    _write_json(
+        out / "settings.json",
+        {
+            "host": "127.0.0.1",
+            "http_port": http_port,
+            "grpc_port": grpc_port,
+            "metrics_port": metrics_port,
+            "parallel_workers": workers,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- ONNX MLP
+def build_onnx(out: Path, seed: int = 0) -> Path:
+    """4→64→64→3 MLP (Gemm+Relu), random weights, dynamic batch, input "input", FP32."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def init(name, shape):
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) * 0.3).astype(np.float32), name=name
+        )
+
+    inits = [
+        init("w1", (MLP_IN, MLP_HIDDEN)), init("b1", (MLP_HIDDEN,)),
+        init("w2", (MLP_HIDDEN, MLP_HIDDEN)), init("b2", (MLP_HIDDEN,)),
+        init("w3", (MLP_HIDDEN, MLP_OUT)), init("b3", (MLP_OUT,)),
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["input", "w1", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "w2", "b2"], ["h2"]),
+        helper.make_node("Relu", ["h2"], ["a2"]),
+        helper.make_node("Gemm", ["a2", "w3", "b3"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", MLP_IN])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", MLP_OUT])],
+        initializer=inits,
+    )
+    # opset 17 / IR 8 keep the file loadable by older onnxruntime releases too
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, out / "model.onnx")
+    # reference output for mlp_body(), computed with numpy (Gemm: A @ B + C)
+    w = {t.name: numpy_helper.to_array(t) for t in inits}
+    x = np.asarray([mlp_body()["inputs"][0]["data"]], dtype=np.float32)
+    a1 = np.maximum(x @ w["w1"] + w["b1"], 0)
+    a2 = np.maximum(a1 @ w["w2"] + w["b2"], 0)
+    y = a2 @ w["w3"] + w["b3"]
+    _write_json(expected_path(out), {"output": y.ravel().tolist()})
+    return out / "model.onnx"
+
+
+def mlp_body() -> dict:
+    """One row per request: the case adaptive batching is for."""
+    return {
+        "inputs": [
+            {"name": "input", "shape": [1, MLP_IN], "datatype": "FP32",
+             "data": [0.5, -1.0, 0.25, 2.0]}
+        ]
+    }
+
+
+# --------------------------------------------------------------------------- binary extension
+def binary_body(elements: int = BINARY_ELEMENTS) -> tuple[bytes, int]:
+    """Return (body, json_header_length) for a binary tensor extension request."""
+    nbytes = elements * 4
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": [1, elements],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        },
+        separators=(",", ":"),
+    ).encode()
+    # deterministic, non-trivial float32 payload without numpy
+    chunk = struct.pack("<1024f", *[float(i % 97) * 0.5 for i in range(1024)])
+    raw = chunk * (elements // 1024) + chunk[: (elements % 1024) * 4]
+    assert len(raw) == nbytes
+    return header + raw, len(header)
+
+
+def build_binary_body(out_file: Path) -> dict:
+    body, hlen = binary_body()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(body)
+    meta = {"json_header_length": hlen, "body_length": len(body),
+            "tensor_bytes": BINARY_ELEMENTS * 4}
+    _write_json(out_file.with_suffix(".meta.json"), meta)
+    return meta
+
+
+# --------------------------------------------------------------------------- gRPC body
+def grpc_request():
+    """ModelInferRequest for the iris rows, built with kserve's generated protobuf module."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    req = pb.ModelInferRequest(model_name=MODEL_NAME)
+    inp = req.inputs.add()
+    inp.name = "input-0"
+    inp.datatype = "FP32"
+    inp.shape.extend([2, 4])
+    inp.contents.fp32_contents.extend([v for row in IRIS_ROWS for v in row])
+    return req
+
+
+def build_grpc_body(out_file: Path) -> dict:
+    msg = grpc_request().SerializeToString()
+    framed = b"\x00" + struct.pack(">I", len(msg)) + msg
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(framed)
+    return {"message_length": len(msg), "framed_length": len(framed)}
+
+
+# --------------------------------------------------------------------------- JSON bodies
+def build_json_bodies(work: Path) -> None:
+    bodies = work / "bodies"
+    bodies.mkdir(parents=True, exist_ok=True)
+    (bodies / "v2.json").write_text(json.dumps(V2_BODY, separators=(",", ":")))
+    (bodies / "v1.json").write_text(json.dumps(V1_BODY, separators=(",", ":")))
+    (bodies / "mlp.json").write_text(json.dumps(mlp_body(), separators=(",", ":")))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["iris", "mlserver", "onnx", "binary-body", "grpc-body",
+                                    "json-bodies", "all"])
+    p.add_argument("out", nargs="?", default=None, help="output dir/file")
+    a = p.parse_args(argv)
+    work = Path(os.environ.get("BENCH_WORK", DEFAULT_WORK))
+    if a.what == "iris":
+        print(build_iris(Path(a.out or work / "iris")))
+    elif a.what == "mlserver":
+        print(build_mlserver(Path(a.out or work / "mlserver")))
+    elif a.what == "onnx":
+        print(build_onnx(Path(a.out or work / "mlp")))
+    elif a.what == "binary-body":
+        print(json.dumps(build_binary_body(Path(a.out or work / "bodies" / "binary.bin"))))
+    elif a.what == "grpc-body":
+        print(json.dumps(build_grpc_body(Path(a.out or work / "bodies" / "grpc_iris.bin"))))
+    elif a.what == "json-bodies":
+        build_json_bodies(Path(a.out) if a.out else work)
+    else:  # all: whatever this interpreter can build
+        build_json_bodies(work)
+        build_binary_body(work / "bodies" / "binary.bin")
+        for name, fn in [("iris", lambda: build_iris(work / "iris")),
+                         ("onnx", lambda: build_onnx(work / "mlp")),
+                         ("grpc-body", lambda: build_grpc_body(work / "bodies" / "grpc_iris.bin"))]:
+            try:
+                fn()
+                print(f"built {name}")
+            except ImportError as e:
+                print(f"skipped {name}: {e}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1080 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: modelport vs KServe 0.21.0 sklearnserver vs MLServer 1.7.1.
+
+    bash bench/setup_peers.sh                  # once: peer venvs, wrk, h2load
+    python bench/run.py [--duration 15] [--workers 2] [--only modelport,kserve,mlserver]
+
+Each server runs in turn with the same number of worker processes on free 127.0.0.1
+ports. For each: start→ready time, idle memory of the whole process tree, then wrk
+(REST, Lua script) and h2load (gRPC) at concurrency 1 and 64, bounded in time.
+Writes bench/RESULTS.md and bench/results.json. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime as dt
+import http.client
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+VENVS = BENCH / ".venvs"
+LUA_POST = BENCH / "lua" / "post.lua"
+HOST = "127.0.0.1"
+MODEL = "sklearn-iris"
+ALL_SERVERS = ("modelport", "kserve", "mlserver")
+READY_TIMEOUT = 60.0
+GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
+
+_spec = importlib.util.spec_from_file_location("bench_models", BENCH / "models.py")
+bm = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bm)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# =========================================================================== processes
+_LIVE: dict[int, subprocess.Popen] = {}
+
+
+def _stat(pid: int):
+    """(state, ppid, pgrp, session) of a process, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live (non-zombie) processes of the session started by `sid` (start_new_session)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        st = _stat(int(entry))
+        if st and st[3] == sid and st[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def tree_memory(sid: int) -> dict:
+    """Sum of RSS (and PSS where readable) over every process of the server's session."""
+    rss_kb = pss_kb = 0
+    pids = session_pids(sid)
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss_kb += int(line.split()[1])
+        except OSError:
+            pass
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss_kb += int(line.split()[1])
+        except OSError:
+            pass
+    return {"processes": len(pids), "rss_mib": round(rss_kb / 1024, 1),
+            "pss_mib": round(pss_kb / 1024, 1)}
+
+
+def spawn(cmd: list[str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as logf:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                             stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+    _LIVE[p.pid] = p
+    return p
+
+
+def kill_tree(p: subprocess.Popen, grace: float = 8.0) -> None:
+    """SIGTERM the server's process group and session, then SIGKILL what is left."""
+    sid = p.pid
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(sid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in session_pids(sid):  # members that moved to another process group
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
+        while time.monotonic() < deadline:
+            if p.poll() is not None and not session_pids(sid):
+                break
+            time.sleep(0.05)
+        if p.poll() is not None and not session_pids(sid):
+            break
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    left = session_pids(sid)
+    if left:
+        log(f"WARNING: processes still alive after SIGKILL: {left}")
+    _LIVE.pop(p.pid, None)
+
+
+def kill_all() -> None:
+    for p in list(_LIVE.values()):
+        kill_tree(p)
+
+
+def _on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def tail(path: Path, n: int = 15) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + ln for ln in lines[-n:])
+
+
+# =========================================================================== HTTP helpers
+def http_req(port: int, method: str, path: str, body: bytes | None = None,
+             headers: dict | None = None, timeout: float = 10.0):
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(p: subprocess.Popen, port: int, t0: float, timeout: float) -> float | None:
+    """Seconds from spawn until GET /v2/health/ready answers 200, None on exit/timeout."""
+    while time.monotonic() - t0 < timeout:
+        if p.poll() is not None:
+            return None
+        try:
+            status, _, _ = http_req(port, "GET", "/v2/health/ready", timeout=1.0)
+            if status == 200:
+                return time.monotonic() - t0
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.02)
+    return None
+
+
+def flatten(x):
+    if isinstance(x, list):
+        for v in x:
+            yield from flatten(v)
+    else:
+        yield x
+
+
+def same_predictions(got, expected) -> bool:
+    got = list(flatten(got))
+    try:
+        return [int(round(float(v))) for v in got] == [int(v) for v in expected]
+    except (TypeError, ValueError):
+        return False
+
+
+# =========================================================================== load generators
+def run_wrk(url: str, body_file: Path, content_type: str, threads: int, conns: int,
+            duration: int, extra_headers: list[str] = ()) -> dict:
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency",
+           "--timeout", "10s", "-s", str(LUA_POST), url, "--", str(body_file),
+           content_type, *extra_headers]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    m = re.search(r"^BENCHJSON (\{.*\})$", r.stdout, re.M)
+    if r.returncode != 0 or not m:
+        return {"status": "error", "detail": (r.stderr or r.stdout)[-500:], "cmd": cmd}
+    d = json.loads(m.group(1))
+    secs = d["duration_us"] / 1e6
+    sock = d["err_connect"] + d["err_read"] + d["err_write"] + d["err_timeout"]
+    non2xx = d["err_status"]
+    txt = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", r.stdout)
+    if txt:
+        non2xx = max(non2xx, int(txt.group(1)))
+    return {
+        "status": "ok", "tool": "wrk", "threads": threads, "connections": conns,
+        "requests": d["requests"], "seconds": round(secs, 3),
+        "rps": round(d["requests"] / secs, 1) if secs else 0.0,
+        "p50_ms": round(d["p50_us"] / 1000, 2), "p90_ms": round(d["p90_us"] / 1000, 2),
+        "p99_ms": round(d["p99_us"] / 1000, 2), "max_ms": round(d["max_us"] / 1000, 2),
+        "bytes_read": d["bytes_read"], "non2xx": non2xx, "socket_errors": sock,
+        "errors": non2xx + sock,
+    }
+
+
+def _percentile(sorted_vals: list[float], q: float) -> float:
+    if not sorted_vals:
+        return 0.0
+    k = min(len(sorted_vals) - 1, max(0, int(round(q / 100 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def run_h2load(url: str, body_file: Path, clients: int, streams: int, duration: int,
+               log_file: Path, expected_msg_len: int | None) -> dict:
+    if log_file.exists():
+        log_file.unlink()
+    cmd = ["h2load", "-D", str(duration), "-c", str(clients), "-m", str(streams),
+           "-t", str(min(2, clients)), "-d", str(body_file),
+           "-H", "content-type: application/grpc", "-H", "te: trailers",
+           "--log-file", str(log_file), url]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    out = r.stdout
+    m_fin = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    m_req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    m_data = re.search(r"traffic: .*?, \S+ \((\d+)\) data", out)
+    m_codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if r.returncode != 0 or not (m_fin and m_req):
+        return {"status": "error", "detail": (r.stderr or out)[-500:], "cmd": cmd}
+    done, succeeded = int(m_req.group(3)), int(m_req.group(4))
+    timeouts = int(m_req.group(7))
+    lat = []
+    try:
+        for line in log_file.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                lat.append(int(parts[2]) / 1000.0)
+    except OSError:
+        pass
+    lat.sort()
+    data_bytes = int(m_data.group(1)) if m_data else None
+    # h2load counts HTTP status only; a failed gRPC call is a 200 with grpc-status != 0 in
+    # trailers and no DATA. Responses that carried less DATA than a correct reply are counted.
+    grpc_err_est = 0
+    if expected_msg_len and data_bytes is not None and done:
+        per_ok = expected_msg_len + 5
+        if data_bytes < 0.98 * per_ok * done:
+            grpc_err_est = max(0, done - data_bytes // per_ok)
+    http_err = done - succeeded + timeouts
+    return {
+        "status": "ok", "tool": "h2load", "clients": clients, "streams_per_client": streams,
+        "requests": done, "seconds": float(m_fin.group(1)),
+        "rps": float(m_fin.group(2)),
+        "p50_ms": round(_percentile(lat, 50), 2), "p90_ms": round(_percentile(lat, 90), 2),
+        "p99_ms": round(_percentile(lat, 99), 2),
+        "max_ms": round(lat[-1], 2) if lat else 0.0,
+        "status_codes": list(map(int, m_codes.groups())) if m_codes else None,
+        "data_bytes": data_bytes,
+        "data_bytes_per_response": round(data_bytes / done, 1) if data_bytes and done else None,
+        "http_errors": http_err, "grpc_errors_estimated": int(grpc_err_est),
+        "errors": http_err + int(grpc_err_est),
+    }
+
+
+# =========================================================================== servers
+class Server:
+    """A server under test: how to build its model, start it, and what it supports."""
+
+    def __init__(self, key: str, label: str, python: Path, supports_v1: bool = True,
+                 supports_grpc: bool = True):
+        self.key, self.label, self.python = key, label, python
+        self.supports_v1, self.supports_grpc = supports_v1, supports_grpc
+        self.version = "unknown"
+
+    def available(self) -> str | None:
+        """None when runnable, else the reason it is not."""
+        if not self.python.exists():
+            return f"interpreter {self.python} not found"
+        return None
+
+    def prepare(self, work: Path) -> Path:
+        raise NotImplementedError
+
+    def command(self, model_dir: Path, http: int, grpc: int, workers: int) -> list[str]:
+        raise NotImplementedError
+
+
+def py_version(python: Path, dist: str) -> str | None:
+    r = subprocess.run([str(python), "-c",
+                        f"import importlib.metadata as m; print(m.version({dist!r}))"],
+                       capture_output=True, text=True, timeout=60)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def build_with(python: Path, what: str, out: Path) -> None:
+    r = subprocess.run([str(python), str(BENCH / "models.py"), what, str(out)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"models.py {what} failed with {python}: {r.stderr[-800:]}")
+
+
+class ModelportServer(Server):
+    def __init__(self, python: Path):
+        super().__init__("modelport", "modelport", python)
+
+    def available(self):
+        why = super().available()
+        if why:
+            return why
+        r = subprocess.run([str(self.python), "-c", "import modelport"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            return "package not importable: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+        v = py_version(self.python, "modelport")
+        if v is None:
+            r = subprocess.run([str(self.python), "-c",
+                                "import modelport; print(getattr(modelport, '__version__', '?'))"],
+                               capture_output=True, text=True, timeout=60)
+            v = r.stdout.strip() or "?"
+        self.version = v
+        return None
+
+    def prepare(self, work):
+        d = work / "modelport" / "iris"
+        build_with(self.python, "iris", d)
+        return d
+
+    def command(self, model_dir, http, grpc, workers, name=MODEL, extra=()):
+        return [str(self.python), "-m", "modelport", "serve", str(model_dir), "--name", name,
+                "--http-port", str(http), "--grpc-port", str(grpc),
+                "--workers", str(workers), *extra]
+
+
+class KServeServer(Server):
+    def __init__(self):
+        super().__init__("kserve", "KServe sklearnserver", VENVS / "kserve" / "bin" / "python")
+        self.upstream = False
+        self.source = ""
+
+    def available(self):
+        why = super().available()
+        if why:
+            return why + " (run bench/setup_peers.sh)"
+        v = py_version(self.python, "kserve")
+        if v is None:
+            return "kserve not installed in bench/.venvs/kserve (run bench/setup_peers.sh)"
+        self.upstream = subprocess.run([str(self.python), "-c", "import sklearnserver"],
+                                       capture_output=True, timeout=60).returncode == 0
+        src_file = VENVS / "kserve" / "SKLEARNSERVER_SOURCE"
+        if self.upstream:
+            self.source = (src_file.read_text().strip() if src_file.exists()
+                           else "upstream sklearnserver package")
+        else:
+            self.source = "equivalent kserve.Model subclass bench/peers/kserve_sklearn.py"
+        self.version = f"kserve {v}"
+        return None
+
+    def prepare(self, work):
+        d = work / "kserve" / "iris"
+        build_with(self.python, "iris", d)
+        return d
+
+    def command(self, model_dir, http, grpc, workers):
+        entry = (["-m", "sklearnserver"] if self.upstream
+                 else [str(BENCH / "peers" / "kserve_sklearn.py")])
+        return [str(self.python), *entry, "--model_dir", str(model_dir),
+                "--model_name", MODEL, "--http_port", str(http), "--grpc_port", str(grpc),
+                "--workers", str(workers)]
+
+
+class MLServerServer(Server):
+    def __init__(self):
+        super().__init__("mlserver", "MLServer", VENVS / "mlserver" / "bin" / "python",
+                         supports_v1=False)
+        self.metrics_port = None
+
+    def available(self):
+        why = super().available()
+        if why:
+            return why + " (run bench/setup_peers.sh)"
+        v = py_version(self.python, "mlserver")
+        if v is None:
+            return "mlserver not installed in bench/.venvs/mlserver (run bench/setup_peers.sh)"
+        self.version = f"mlserver {v}, mlserver-sklearn {py_version(self.python, 'mlserver-sklearn')}"
+        return None
+
+    def prepare(self, work):
+        d = work / "mlserver" / "repo"
+        build_with(self.python, "mlserver", d)
+        return d
+
+    def expected_file(self, model_dir):
+        return bm.expected_path(model_dir / MODEL)
+
+    def command(self, model_dir, http, grpc, workers):
+        metrics = free_ports(1)[0]
+        while metrics in (http, grpc):
+            metrics = free_ports(1)[0]
+        bm.write_mlserver_settings(model_dir, http, grpc, metrics, workers)
+        return [str(VENVS / "mlserver" / "bin" / "mlserver"), "start", str(model_dir)]
+
+
+# =========================================================================== one server
+class Ctx:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work_dir).resolve()
+        self.bodies = self.work / "bodies"
+        self.logs = self.work / "logs"
+        self.grpc_msg_len: int | None = None
+
+
+def start_server(ctx: Ctx, label: str, cmd: list[str], http: int, cwd: Path, log_name: str):
+    """Spawn; return (proc, start_ready_s) or (None, reason) with the process already gone."""
+    log_path = ctx.logs / f"{log_name}.log"
+    log(f"{label}: starting: {' '.join(cmd)}")
+    t0 = time.monotonic()
+    p = spawn(cmd, log_path, cwd=cwd)
+    ready = wait_ready(p, http, t0, READY_TIMEOUT)
+    if ready is None:
+        code = p.poll()
+        kill_tree(p)
+        why = (f"exited with code {code}" if code is not None
+               else f"not ready within {READY_TIMEOUT:.0f} s")
+        log(f"{label}: SKIPPED: {why}; log {log_path}:\n{tail(log_path)}")
+        return None, why
+    log(f"{label}: ready in {ready:.2f} s")
+    return p, ready
+
+
+def check_v2(port: int, expected, retries_s: float = 15.0):
+    """First V2 infer with retries (a server may say ready before its workers are)."""
+    body = (ctx_bodies / "v2.json").read_bytes()
+    deadline = time.monotonic() + retries_s
+    last = None
+    while True:
+        try:
+            st, _, data = http_req(port, "POST", f"/v2/models/{MODEL}/infer", body,
+                                   {"Content-Type": "application/json"})
+            if st == 200:
+                out = json.loads(data)["outputs"][0]
+                ok = same_predictions(out["data"], expected)
+                return ok, f"output {out.get('name')} shape {out.get('shape')} data {out['data']}"
+            last = f"HTTP {st}: {data[:200]!r}"
+        except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError) as e:
+            last = repr(e)
+        if time.monotonic() > deadline:
+            return False, last
+        time.sleep(0.2)
+
+
+def check_v1(port: int, expected):
+    body = (ctx_bodies / "v1.json").read_bytes()
+    try:
+        st, _, data = http_req(port, "POST", f"/v1/models/{MODEL}:predict", body,
+                               {"Content-Type": "application/json"})
+        if st != 200:
+            return False, f"HTTP {st}: {data[:200]!r}"
+        preds = json.loads(data)["predictions"]
+        return same_predictions(preds, expected), f"predictions {preds}"
+    except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
+        return False, repr(e)
+
+
+def check_grpc(port: int, expected):
+    """One real gRPC call (grpcio in the KServe venv); returns (ok, detail, response_len)."""
+    py = VENVS / "kserve" / "bin" / "python"
+    if not py.exists():
+        return False, "no grpc client (bench/.venvs/kserve missing)", None
+    r = subprocess.run([str(py), str(BENCH / "grpc_check.py"), f"{HOST}:{port}", MODEL],
+                       capture_output=True, text=True, timeout=60)
+    try:
+        d = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return False, (r.stderr or r.stdout)[-300:], None
+    if not d.get("ok"):
+        return False, f"{d.get('code')}: {d.get('details')}", None
+    out = d["outputs"][0] if d["outputs"] else {}
+    ok = same_predictions(out.get("data") or [], expected)
+    return ok, f"output {out.get('name')} {out.get('datatype')} shape {out.get('shape')} " \
+               f"data {out.get('data')}", d["response_length"]
+
+
+ctx_bodies = None  # set in main (used by the check helpers)
+
+LEVELS = {  # name -> (wrk threads, wrk connections, h2load clients, h2load streams)
+    "c1": (1, 1, 1, 1),
+    "c64": (2, 64, 4, 16),
+}
+
+
+def load_scenario(ctx: Ctx, kind: str, http: int, grpc: int, label: str,
+                  grpc_msg_len: int | None) -> dict:
+    d, warm = ctx.args.duration, ctx.args.warmup
+    res = {}
+    if kind == "grpc":
+        url = f"http://{HOST}:{grpc}{GRPC_PATH}"
+        body = ctx.bodies / "grpc_iris.bin"
+        lf = ctx.logs / "h2load.log"
+        if warm:
+            run_h2load(url, body, 4, 16, warm, lf, None)
+        for lvl, (_, _, c, m) in LEVELS.items():
+            r = run_h2load(url, body, c, m, d, lf, grpc_msg_len)
+            res[lvl] = r
+            log(f"{label} grpc {lvl}: {fmt_result(r)}")
+        return res
+    path = (f"/v2/models/{MODEL}/infer" if kind == "rest_v2"
+            else f"/v1/models/{MODEL}:predict")
+    body = ctx.bodies / ("v2.json" if kind == "rest_v2" else "v1.json")
+    url = f"http://{HOST}:{http}{path}"
+    if warm:
+        run_wrk(url, body, "application/json", 2, 64, warm)
+    for lvl, (t, c, _, _) in LEVELS.items():
+        r = run_wrk(url, body, "application/json", t, c, d)
+        res[lvl] = r
+        log(f"{label} {kind} {lvl}: {fmt_result(r)}")
+    return res
+
+
+def fmt_result(r: dict) -> str:
+    if r.get("status") != "ok":
+        return f"{r.get('status')}: {r.get('detail', '')}"
+    return (f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+            f"errors {r['errors']}")
+
+
+def bench_server(ctx: Ctx, srv: Server, res: dict) -> dict:
+    """Fills `res` in place, so that an interrupted run still reports what it measured."""
+    res.update(label=srv.label, workers=ctx.args.workers, scenarios={}, status="interrupted")
+    why = srv.available()
+    res["version"] = srv.version
+    if isinstance(srv, KServeServer) and not why:
+        res["sklearnserver_source"] = srv.source
+    if why:
+        log(f"{srv.label}: SKIPPED: {why}")
+        res.update(status="skipped", reason=why)
+        return res
+    try:
+        model_dir = srv.prepare(ctx.work)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        log(f"{srv.label}: SKIPPED: {e}")
+        res.update(status="skipped", reason=str(e))
+        return res
+    exp_file = (srv.expected_file(model_dir) if hasattr(srv, "expected_file")
+                else bm.expected_path(model_dir))
+    expected = json.loads(exp_file.read_text())["predictions"]
+    http, grpc = free_ports(2)
+    cmd = srv.command(model_dir, http, grpc, ctx.args.workers)
+    res["command"] = cmd
+    p, ready = start_server(ctx, srv.label, cmd, http, model_dir.parent, srv.key)
+    if p is None:
+        res.update(status="skipped", reason=ready)
+        return res
+    try:
+        res["start_ready_s"] = round(ready, 3)
+        checks = {}
+        ok, detail = check_v2(http, expected)
+        checks["rest_v2"] = {"ok": ok, "detail": detail}
+        if srv.supports_v1:
+            ok, detail = check_v1(http, expected)
+            checks["rest_v1"] = {"ok": ok, "detail": detail}
+        ok, detail, resp_len = check_grpc(grpc, expected)
+        checks["grpc"] = {"ok": ok, "detail": detail, "response_length": resp_len}
+        res["checks"] = checks
+        for k, c in checks.items():
+            log(f"{srv.label}: check {k}: {'OK' if c['ok'] else 'FAILED'}: {c['detail']}")
+        time.sleep(1.0)
+        res["idle_memory"] = tree_memory(p.pid)
+        res["idle_rss_mib"] = res["idle_memory"]["rss_mib"]
+        log(f"{srv.label}: idle memory {res['idle_memory']}")
+        for kind in ("rest_v2", "rest_v1", "grpc"):
+            if kind == "rest_v1" and not srv.supports_v1:
+                res["scenarios"][kind] = {"status": "n/a", "detail": "no V1 protocol"}
+                continue
+            if not checks[kind]["ok"]:
+                res["scenarios"][kind] = {"status": "check_failed",
+                                          "detail": checks[kind]["detail"]}
+                continue
+            res["scenarios"][kind] = load_scenario(
+                ctx, kind, http, grpc, srv.label,
+                checks["grpc"]["response_length"] if kind == "grpc" else None)
+            if p.poll() is not None:
+                raise RuntimeError(f"server exited with code {p.returncode} during load")
+        res["memory_after_load"] = tree_memory(p.pid)
+        res["status"] = "ok"
+    except RuntimeError as e:
+        log(f"{srv.label}: ERROR: {e}")
+        res.update(status="error", reason=str(e))
+    finally:
+        kill_tree(p)
+    return res
+
+
+# =========================================================================== modelport extras
+def extra_binary(ctx: Ctx, mp: ModelportServer, res: dict) -> dict:
+    res.update(what="binary tensor extension round trip, 4 MiB FP32 [1,1048576], identity model",
+               status="interrupted")
+    meta = json.loads((ctx.bodies / "binary.meta.json").read_text())
+    body_file = ctx.bodies / "binary.bin"
+    http, grpc = free_ports(2)
+    model_file = BENCH / "models" / "identity_model.py"
+    cmd = mp.command(model_file, http, grpc, ctx.args.workers, name="identity",
+                     extra=("--format", "custom"))
+    res["command"] = cmd
+    p, ready = start_server(ctx, "modelport identity", cmd, http, ctx.work, "modelport-identity")
+    if p is None:
+        res.update(status="skipped", reason=ready)
+        return res
+    try:
+        res["start_ready_s"] = round(ready, 3)
+        body = body_file.read_bytes()
+        hlen = meta["json_header_length"]
+        ok, detail = False, ""
+        try:
+            st, hdrs, data = http_req(
+                http, "POST", "/v2/models/identity/infer", body,
+                {"Content-Type": "application/octet-stream",
+                 "Inference-Header-Content-Length": str(hlen)}, timeout=30)
+            rh = hdrs.get("inference-header-content-length")
+            if st != 200:
+                detail = f"HTTP {st}: {data[:200]!r}"
+            elif rh is None:
+                detail = "response has no Inference-Header-Content-Length (not binary)"
+            else:
+                header = json.loads(data[: int(rh)])
+                raw = data[int(rh):]
+                ok = raw == body[hlen:]
+                detail = (f"outputs {[(o.get('name'), o.get('shape'), o.get('parameters')) for o in header.get('outputs', [])]}, "
+                          f"{len(raw)} raw bytes, identical={ok}")
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            detail = repr(e)
+        res["check"] = {"ok": ok, "detail": detail}
+        log(f"modelport identity: check binary: {'OK' if ok else 'FAILED'}: {detail}")
+        if not ok:
+            res["status"] = "check_failed"
+            return res
+        url = f"http://{HOST}:{http}/v2/models/identity/infer"
+        hdr = [f"Inference-Header-Content-Length: {hlen}"]
+        if ctx.args.warmup:
+            run_wrk(url, body_file, "application/octet-stream", 2, 4, ctx.args.warmup, hdr)
+        r = run_wrk(url, body_file, "application/octet-stream", 2, 4, ctx.args.duration, hdr)
+        if r.get("status") == "ok" and r["seconds"]:
+            total = r["requests"] * len(body) + r["bytes_read"]
+            r["round_trip_bytes_per_s"] = round(total / r["seconds"])
+            r["round_trip_gb_per_s"] = round(total / r["seconds"] / 1e9, 3)
+        res["c4"] = r
+        log(f"modelport identity binary c4: {fmt_result(r)}, "
+            f"{r.get('round_trip_gb_per_s', '?')} GB/s round trip")
+        res["status"] = "ok"
+    finally:
+        kill_tree(p)
+    return res
+
+
+def extra_batching(ctx: Ctx, mp: ModelportServer, res: dict) -> dict:
+    res.update(what="ONNX MLP 4-64-64-3, one row per request, V2 REST JSON, c=64",
+               status="interrupted")
+    mlp_dir = ctx.work / "modelport" / "mlp"
+    try:
+        build_with(mp.python, "onnx", mlp_dir)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        res.update(status="skipped", reason=str(e))
+        log(f"modelport batching: SKIPPED: {e}")
+        return res
+    expected = json.loads(bm.expected_path(mlp_dir).read_text())["output"]
+    body_file = ctx.bodies / "mlp.json"
+    variants = {"batched": ("--max-batch-size", "32", "--max-latency-ms", "5"),
+                "unbatched": ()}
+    for name, extra in variants.items():
+        http, grpc = free_ports(2)
+        cmd = mp.command(mlp_dir, http, grpc, ctx.args.workers, name="mlp",
+                         extra=("--format", "onnx", *extra))
+        v = {"command": cmd}
+        res[name] = v
+        p, ready = start_server(ctx, f"modelport mlp {name}", cmd, http, ctx.work,
+                                f"modelport-mlp-{name}")
+        if p is None:
+            v.update(status="skipped", reason=ready)
+            continue
+        try:
+            v["start_ready_s"] = round(ready, 3)
+            ok, detail = False, ""
+            try:
+                st, _, data = http_req(http, "POST", "/v2/models/mlp/infer",
+                                       body_file.read_bytes(),
+                                       {"Content-Type": "application/json"})
+                if st == 200:
+                    got = list(flatten(json.loads(data)["outputs"][0]["data"]))
+                    ok = len(got) == len(expected) and all(
+                        abs(float(a) - b) <= 1e-3 * max(1.0, abs(b))
+                        for a, b in zip(got, expected))
+                    detail = f"output {got}"
+                else:
+                    detail = f"HTTP {st}: {data[:200]!r}"
+            except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError) as e:
+                detail = repr(e)
+            v["check"] = {"ok": ok, "detail": detail}
+            log(f"modelport mlp {name}: check: {'OK' if ok else 'FAILED'}: {detail}")
+            if not ok:
+                v["status"] = "check_failed"
+                continue
+            url = f"http://{HOST}:{http}/v2/models/mlp/infer"
+            if ctx.args.warmup:
+                run_wrk(url, body_file, "application/json", 2, 64, ctx.args.warmup)
+            r = run_wrk(url, body_file, "application/json", 2, 64, ctx.args.duration)
+            v["c64"] = r
+            v["status"] = "ok"
+            log(f"modelport mlp {name} c64: {fmt_result(r)}")
+        finally:
+            kill_tree(p)
+    return res
+
+
+# =========================================================================== report
+def machine_info() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        mem_kb = 0
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu,
+            "mem_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def tool_versions() -> dict:
+    out = {}
+    r = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    first = ((r.stdout or r.stderr).strip().splitlines() or ["?"])[0]
+    out["wrk"] = first.split(" Copyright")[0]
+    r = subprocess.run(["h2load", "--version"], capture_output=True, text=True)
+    out["h2load"] = r.stdout.strip().splitlines()[0] if r.stdout else "?"
+    return out
+
+
+def ok_level(res: dict, server: str, scenario: str, level: str) -> dict | None:
+    s = res["servers"].get(server, {})
+    r = s.get("scenarios", {}).get(scenario, {}).get(level)
+    return r if r and r.get("status") == "ok" else None
+
+
+def best_peer(res: dict, scenario: str, level: str):
+    best = None
+    for peer in ("kserve", "mlserver"):
+        r = ok_level(res, peer, scenario, level)
+        if r and (best is None or r["rps"] > best[1]["rps"]):
+            best = (peer, r)
+    return best
+
+
+def compute_ratios(res: dict) -> dict:
+    out = {"throughput": {}, "targets": []}
+    for scn in ("rest_v2", "rest_v1", "grpc"):
+        for lvl in LEVELS:
+            mp = ok_level(res, "modelport", scn, lvl)
+            bp = best_peer(res, scn, lvl)
+            if mp and bp:
+                out["throughput"][f"{scn}/{lvl}"] = {
+                    "best_peer": bp[0],
+                    "rps_ratio": round(mp["rps"] / bp[1]["rps"], 2) if bp[1]["rps"] else None,
+                    "p99_ratio": (round(mp["p99_ms"] / bp[1]["p99_ms"], 3)
+                                  if bp[1]["p99_ms"] else None),
+                }
+    mp = res["servers"].get("modelport", {})
+    ks = res["servers"].get("kserve", {})
+    w = res["meta"]["workers"]
+    if mp.get("idle_rss_mib") and ks.get("idle_rss_mib"):
+        out["rss_per_worker"] = {"modelport_mib": round(mp["idle_rss_mib"] / w, 1),
+                                 "kserve_mib": round(ks["idle_rss_mib"] / w, 1),
+                                 "ratio": round(mp["idle_rss_mib"] / ks["idle_rss_mib"], 3)}
+
+    def target(name, value, goal, met, note=""):
+        out["targets"].append({"target": name, "value": value, "goal": goal,
+                               "met": met, "note": note})
+
+    for scn, title in (("rest_v2", "REST V2 c=64"), ("rest_v1", "REST V1 c=64")):
+        t = out["throughput"].get(f"{scn}/c64")
+        if t:
+            met = (t["rps_ratio"] is not None and t["rps_ratio"] >= 3.0
+                   and t["p99_ratio"] is not None and t["p99_ratio"] <= 1 / 3)
+            target(f"{title}: ≥ 3× faster peer's req/s and p99 ≤ 1/3 of it",
+                   f"{t['rps_ratio']}× req/s, p99 {t['p99_ratio']}× (vs {t['best_peer']})",
+                   "≥ 3×, ≤ 0.333×", met)
+        else:
+            target(f"{title}: ≥ 3× faster peer's req/s and p99 ≤ 1/3 of it", None,
+                   "≥ 3×, ≤ 0.333×", None, "not measured")
+    t = out["throughput"].get("grpc/c64")
+    target("gRPC c=64: ≥ 2× faster peer's req/s",
+           f"{t['rps_ratio']}× (vs {t['best_peer']})" if t else None, "≥ 2×",
+           (t["rps_ratio"] >= 2.0) if t and t["rps_ratio"] is not None else None,
+           "" if t else "not measured")
+    b = res.get("extras", {}).get("binary", {}).get("c4", {})
+    gbs = b.get("round_trip_gb_per_s")
+    target("binary extension round trip ≥ 1 GB/s", f"{gbs} GB/s" if gbs is not None else None,
+           "≥ 1 GB/s", (gbs >= 1.0) if gbs is not None else None,
+           "" if gbs is not None else "not measured")
+    bt = res.get("extras", {}).get("batching", {})
+    rb = (bt.get("batched") or {}).get("c64") or {}
+    ru = (bt.get("unbatched") or {}).get("c64") or {}
+    if rb.get("status") == "ok" and ru.get("status") == "ok" and ru["rps"]:
+        ratio = round(rb["rps"] / ru["rps"], 2)
+        out["batching_ratio"] = ratio
+        target("adaptive batching c=64: ≥ 4× unbatched req/s", f"{ratio}×", "≥ 4×",
+               ratio >= 4.0)
+    else:
+        target("adaptive batching c=64: ≥ 4× unbatched req/s", None, "≥ 4×", None,
+               "not measured")
+    sr = mp.get("start_ready_s")
+    target("modelport start→ready ≤ 1 s", f"{sr} s" if sr is not None else None, "≤ 1 s",
+           (sr <= 1.0) if sr is not None else None, "" if sr is not None else "not measured")
+    rp = out.get("rss_per_worker")
+    target("idle RSS per worker ≤ ½ of KServe's",
+           f"{rp['modelport_mib']} vs {rp['kserve_mib']} MiB ({rp['ratio']}×)" if rp else None,
+           "≤ 0.5×", (rp["ratio"] <= 0.5) if rp else None, "" if rp else "not measured")
+    return out
+
+
+def _cell(r: dict | None, key: str, fmt: str) -> str:
+    if not r:
+        return "—"
+    st = r.get("status")
+    if st != "ok":
+        return {"n/a": "n/a", "check_failed": "check failed"}.get(st, st or "—")
+    v = r.get(key)
+    return "—" if v is None else format(v, fmt)
+
+
+def write_markdown(res: dict, path: Path) -> None:
+    meta = res["meta"]
+    servers = [s for s in meta["servers"] if s in res["servers"]]
+    L = []
+    L.append("# modelport benchmark results\n")
+    L.append(f"Generated by `bench/run.py` on {meta['date']}. Command: `{meta['command']}`\n")
+    m = meta["machine"]
+    L.append(f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB RAM, "
+             f"Linux {m['kernel']}; load generator on the same cores")
+    L.append(f"- Duration per measurement: {meta['duration_s']} s (after a {meta['warmup_s']} s "
+             f"warm-up per scenario); worker processes per server: {meta['workers']}")
+    L.append(f"- Load tools: {meta['tools'].get('wrk')}; {meta['tools'].get('h2load')}")
+    for s in servers:
+        sv = res["servers"][s]
+        extra = f"; sklearnserver: {sv['sklearnserver_source']}" if sv.get("sklearnserver_source") else ""
+        status = "" if sv.get("status") == "ok" else f" — **{sv.get('status')}**: {sv.get('reason', '')}"
+        L.append(f"- {sv['label']}: {sv.get('version', '?')}{extra}{status}")
+    L.append("- Model: iris LogisticRegression (scikit-learn, bundled iris data), "
+             "2 rows per request; each server's own venv trains/pickles it.")
+    L.append("- Concurrency: c=1 is wrk `-t1 -c1` / h2load `-c1 -m1`; c=64 is wrk `-t2 -c64` / "
+             "h2load `-c4 -m16`. Errors = non-2xx + socket errors (wrk), or failed/timeout "
+             "requests + responses without a full gRPC reply (h2load).")
+    L.append("- Peers run with their default settings (KServe and MLServer log every request).")
+    L.append("")
+    head = "| | " + " | ".join(res["servers"][s]["label"] for s in servers) + " |"
+    sep = "|---|" + "---:|" * len(servers)
+    titles = {"rest_v2": "REST V2 JSON infer (`POST /v2/models/sklearn-iris/infer`)",
+              "rest_v1": "REST V1 predict (`POST /v1/models/sklearn-iris:predict`)",
+              "grpc": "gRPC ModelInfer (h2load, framed protobuf)"}
+    for scn, title in titles.items():
+        L.append(f"## {title}\n")
+        L.append(head)
+        L.append(sep)
+        for lvl in LEVELS:
+            for key, name, fmt in (("rps", "req/s", ",.0f"), ("p50_ms", "p50 ms", ".2f"),
+                                   ("p99_ms", "p99 ms", ".2f"), ("errors", "errors", "d")):
+                cells = []
+                for s in servers:
+                    sc = res["servers"][s].get("scenarios", {}).get(scn)
+                    if sc is None:
+                        cells.append("—")
+                    elif sc.get("status") in ("n/a", "check_failed"):
+                        cells.append(_cell(sc, key, fmt))
+                    else:
+                        cells.append(_cell(sc.get(lvl), key, fmt))
+                L.append(f"| {lvl.replace('c', 'c=')} {name} | " + " | ".join(cells) + " |")
+        L.append("")
+    L.append("## Start-up and memory\n")
+    L.append(head)
+    L.append(sep)
+
+    def row(name, fn):
+        L.append(f"| {name} | " + " | ".join(fn(res["servers"][s]) for s in servers) + " |")
+
+    def num(v, fmt):
+        return "—" if v is None else format(v, fmt)
+
+    row("start→ready s", lambda s: num(s.get("start_ready_s"), ".2f"))
+    row("idle RSS MiB (process tree)", lambda s: num(s.get("idle_rss_mib"), ".0f"))
+    row("idle RSS MiB per worker", lambda s: num(
+        s["idle_rss_mib"] / meta["workers"] if s.get("idle_rss_mib") else None, ".0f"))
+    row("idle PSS MiB", lambda s: num((s.get("idle_memory") or {}).get("pss_mib"), ".0f"))
+    row("processes", lambda s: num((s.get("idle_memory") or {}).get("processes"), "d"))
+    row("RSS MiB after load", lambda s: num((s.get("memory_after_load") or {}).get("rss_mib"), ".0f"))
+    L.append("")
+
+    ex = res.get("extras", {})
+    if ex:
+        L.append("## modelport-only scenarios\n")
+        b = ex.get("binary")
+        if b:
+            L.append("### Binary tensor extension round trip (4 MiB FP32, identity model, wrk c=4)\n")
+            r = b.get("c4")
+            if b.get("status") == "ok" and r and r.get("status") == "ok":
+                L.append("| req/s | p50 ms | p99 ms | errors | round trip GB/s |")
+                L.append("|---:|---:|---:|---:|---:|")
+                L.append(f"| {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                         f"{r['errors']} | {r.get('round_trip_gb_per_s', '—')} |")
+            else:
+                L.append(f"{b.get('status')}: {b.get('reason') or (b.get('check') or {}).get('detail', '')}")
+            L.append("")
+        bt = ex.get("batching")
+        if bt:
+            L.append("### Adaptive batching (ONNX MLP 4→64→64→3, 1 row/request, wrk c=64)\n")
+            if bt.get("status") == "skipped":
+                L.append(f"skipped: {bt.get('reason')}")
+            else:
+                L.append("| variant | req/s | p50 ms | p99 ms | errors |")
+                L.append("|---|---:|---:|---:|---:|")
+                for name, label in (("batched", "`--max-batch-size 32 --max-latency-ms 5`"),
+                                    ("unbatched", "no batching")):
+                    v = bt.get(name, {})
+                    r = v.get("c64")
+                    if v.get("status") == "ok" and r and r.get("status") == "ok":
+                        L.append(f"| {label} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+                                 f"{r['p99_ms']:.2f} | {r['errors']} |")
+                    else:
+                        L.append(f"| {label} | {v.get('status', '—')} | | | |")
+            L.append("")
+
+    rt = res["ratios"]
+    L.append("## Ratios (modelport / best peer in this run)\n")
+    if rt["throughput"]:
+        L.append("| scenario | best peer | req/s ratio | p99 ratio |")
+        L.append("|---|---|---:|---:|")
+        for k, v in rt["throughput"].items():
+            L.append(f"| {k.replace('/c', ' c=')} | {v['best_peer']} | {v['rps_ratio']} | "
+                     f"{v['p99_ratio']} |")
+    else:
+        L.append("No ratios: modelport or the peers were not measured in this run.")
+    if rt.get("rss_per_worker"):
+        r = rt["rss_per_worker"]
+        L.append(f"\nIdle RSS per worker: modelport {r['modelport_mib']} MiB vs KServe "
+                 f"{r['kserve_mib']} MiB ({r['ratio']}×).")
+    L.append("\n### Targets\n")
+    L.append("| target | measured | goal | met |")
+    L.append("|---|---|---|---|")
+    for t in rt["targets"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        val = t["value"] if t["value"] is not None else (t.get("note") or "—")
+        L.append(f"| {t['target']} | {val} | {t['goal']} | {met} |")
+    L.append("")
+    L.append("Raw numbers: `bench/results.json`. Server logs of the run: `bench/.work/logs/`.")
+    path.write_text("\n".join(L) + "\n")
+
+
+# =========================================================================== main
+def prepare_bodies(ctx: Ctx) -> None:
+    bm.build_json_bodies(ctx.work)
+    bm.build_binary_body(ctx.bodies / "binary.bin")
+    ks_py = VENVS / "kserve" / "bin" / "python"
+    target = ctx.bodies / "grpc_iris.bin"
+    if ks_py.exists():
+        build_with(ks_py, "grpc-body", target)
+    elif not target.exists():
+        log("WARNING: no kserve venv to build the gRPC body; gRPC scenarios will fail checks")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=15, help="seconds per measurement")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="seconds of unrecorded c=64 load before each scenario (0: none)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes per server")
+    ap.add_argument("--only", default=",".join(ALL_SERVERS),
+                    help="comma list of modelport,kserve,mlserver")
+    ap.add_argument("--no-extras", action="store_true",
+                    help="skip the modelport-only binary and batching scenarios")
+    ap.add_argument("--modelport-python", default=str(REPO / ".venv" / "bin" / "python"))
+    ap.add_argument("--work-dir", default=str(BENCH / ".work"))
+    ap.add_argument("--results-md", default=str(BENCH / "RESULTS.md"))
+    ap.add_argument("--results-json", default=str(BENCH / "results.json"))
+    args = ap.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = [s for s in only if s not in ALL_SERVERS]
+    if bad:
+        ap.error(f"unknown server(s) {bad}; choose from {ALL_SERVERS}")
+    if not 1 <= args.duration <= 600:
+        ap.error("--duration must be 1..600 seconds")
+    for tool in ("wrk", "h2load"):
+        if not shutil.which(tool):
+            print(f"{tool} not found: run bash bench/setup_peers.sh", file=sys.stderr)
+            return 2
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    atexit.register(kill_all)
+
+    global ctx_bodies
+    ctx = Ctx(args)
+    ctx_bodies = ctx.bodies
+    ctx.logs.mkdir(parents=True, exist_ok=True)
+    prepare_bodies(ctx)
+
+    servers = {"modelport": ModelportServer(Path(args.modelport_python)),
+               "kserve": KServeServer(), "mlserver": MLServerServer()}
+    res = {"meta": {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine_info(), "tools": tool_versions(), "duration_s": args.duration,
+        "warmup_s": args.warmup, "workers": args.workers, "servers": only,
+    }, "servers": {}, "extras": {}}
+    interrupted = False
+    try:
+        for key in only:
+            bench_server(ctx, servers[key], res["servers"].setdefault(key, {}))
+            time.sleep(1.0)
+        if "modelport" in only and not args.no_extras:
+            mp = servers["modelport"]
+            if res["servers"]["modelport"].get("status") == "skipped" and mp.available():
+                reason = res["servers"]["modelport"]["reason"]
+                res["extras"]["binary"] = {"status": "skipped", "reason": reason}
+                res["extras"]["batching"] = {"status": "skipped", "reason": reason}
+            else:
+                extra_binary(ctx, mp, res["extras"].setdefault("binary", {}))
+                extra_batching(ctx, mp, res["extras"].setdefault("batching", {}))
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: stopping servers")
+    finally:
+        kill_all()
+    res["ratios"] = compute_ratios(res)
+    if interrupted:
+        res["meta"]["interrupted"] = True
+    Path(args.results_json).write_text(json.dumps(res, indent=2) + "\n")
+    write_markdown(res, Path(args.results_md))
+    log(f"wrote {args.results_md} and {args.results_json}")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line interface: typer commands that parse flags, build settings and call in."""

@@ -1,0 +1,29 @@
+"""The ``modelport`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from modelport.cli.serve import serve
+
+app = typer.Typer(
+    name="modelport",
+    help="Self-hostable model serving: KServe V1 and Open Inference Protocol V2, REST and gRPC.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(no_args_is_help=True)(serve)
+
+
+@app.command()
+def version() -> None:
+    """Print the modelport version."""
+    from modelport.version import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,147 @@
+"""``modelport serve``: one model server, no authentication (like KServe's model servers)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from modelport.errors import ModelportError
+
+
+def serve(
+    path: Annotated[
+        str, typer.Argument(help="Model file or directory (local path or file:// URI).")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Name to serve the model under (default: the file or directory name)."
+        ),
+    ] = None,
+    model_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="sklearn, xgboost, lightgbm, onnx, pytorch or custom (default: detected).",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    http_port: Annotated[
+        int, typer.Option("--http-port", help="REST port; 0 picks a free port.")
+    ] = 8080,
+    grpc_port: Annotated[
+        int, typer.Option("--grpc-port", help="gRPC port; 0 picks a free port, -1 disables gRPC.")
+    ] = 8081,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the ports.")] = 1,
+    max_batch_size: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-size",
+            help="Adaptive batching: most requests merged into one model call (1 = off).",
+        ),
+    ] = 1,
+    max_latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--max-latency-ms", help="Adaptive batching: longest wait for a batch to fill."
+        ),
+    ] = 0.0,
+    max_inflight: Annotated[
+        int,
+        typer.Option("--max-inflight", help="Requests per worker in flight before answering 503."),
+    ] = 512,
+    max_body_mb: Annotated[
+        float, typer.Option("--max-body-mb", help="Largest request body accepted, in MiB.")
+    ] = 64.0,
+    predict_proba: Annotated[
+        bool,
+        typer.Option(
+            "--predict-proba", help="scikit-learn: return predict_proba instead of predict."
+        ),
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug logs one line per request.")
+    ] = "info",
+) -> None:
+    """Serve one model over REST (V1 + V2) and gRPC (V2)."""
+    from modelport.runtimes import FORMATS, detect_format
+    from modelport.server.model_server import ModelServer, StartupError
+    from modelport.settings import ServerSettings
+
+    model_path = Path(path.removeprefix("file://")).expanduser()
+    if not model_path.exists():
+        _fail(f"model path {model_path} does not exist")
+    if model_format is not None and model_format not in FORMATS:
+        _fail(f"unknown format {model_format!r}; choose one of {', '.join(FORMATS)}")
+    try:
+        fmt = model_format or detect_format(model_path)
+        settings = ServerSettings(
+            host=host,
+            http_port=http_port,
+            grpc_port=max(grpc_port, 0),
+            enable_grpc=grpc_port >= 0,
+            workers=workers,
+            max_batch_size=max_batch_size,
+            max_latency_ms=max_latency_ms,
+            max_inflight=max_inflight,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            predict_proba=predict_proba,
+            log_level=log_level.lower(),
+        )
+    except ModelportError as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+    model_name = name or model_path.stem
+    _setup_logging(settings.log_level)
+    factory = functools.partial(
+        _make_model, model_name, str(model_path), fmt, settings.predict_proba, settings.nthread
+    )
+    server = ModelServer(settings=settings)
+    try:
+        code = server.run([factory], banner=functools.partial(_banner, model_name, fmt))
+    except StartupError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
+
+
+def _make_model(name: str, path: str, fmt: str, predict_proba: bool, nthread: int):  # noqa: ANN202
+    from modelport.runtimes import create_model
+
+    return create_model(name, path, fmt, predict_proba=predict_proba, nthread=nthread)
+
+
+def _banner(name: str, fmt: str, server: object) -> None:
+    s = server.settings  # type: ignore[attr-defined]
+    base = f"http://{s.host}:{server.http_port}"  # type: ignore[attr-defined]
+    lines = [
+        f"modelport: serving {name} ({fmt}) with {s.workers} worker(s), "
+        f"ready in {server.startup_seconds:.2f} s",  # type: ignore[attr-defined]
+        f"  REST V2  {base}/v2/models/{name}/infer",
+        f"  REST V1  {base}/v1/models/{name}:predict",
+    ]
+    if server.grpc_port:  # type: ignore[attr-defined]
+        lines.append(f"  gRPC     {s.host}:{server.grpc_port}")  # type: ignore[attr-defined]
+    lines.append(f"  metrics  {base}/metrics")
+    print("\n".join(lines), flush=True)
+
+
+def _setup_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)

@@ -1,0 +1,201 @@
+"""The Model base class: the extension point for serving your own code.
+
+It mirrors KServe's ``kserve.Model`` so that a custom model written for KServe runs with only
+its import changed::
+
+    from modelport import Model, ModelServer
+
+    class MyModel(Model):
+        def __init__(self, name: str):
+            super().__init__(name)
+            self.load()
+
+        def load(self) -> bool:
+            self.table = {...}
+            self.ready = True
+            return self.ready
+
+        def predict(self, payload, headers=None):
+            return {"predictions": [self.table[x] for x in payload["instances"]]}
+
+    if __name__ == "__main__":
+        ModelServer().start([MyModel("my-model")])
+
+``preprocess``, ``predict``, ``postprocess`` and ``explain`` may each be plain or ``async``.
+A V1 request reaches them as the decoded JSON dict; a V2 request as an
+:class:`~modelport.protocol.infer.InferRequest`. ``predict`` may return an
+:class:`~modelport.protocol.infer.InferResponse`, a dict, or an array-like, which the server
+wraps into the shape the protocol needs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Any
+
+from modelport.errors import InvalidInput
+
+Headers = dict[str, str]
+
+
+class InferenceVerb(Enum):
+    """What the client asked the model to do."""
+
+    PREDICT = "predict"
+    EXPLAIN = "explain"
+
+
+class PredictorProtocol(Enum):
+    """Wire protocol used to reach a remote predictor from a transformer."""
+
+    REST_V1 = "v1"
+    REST_V2 = "v2"
+
+
+class Model:
+    """Base class of every served model; subclass it and override ``load`` and ``predict``."""
+
+    def __init__(
+        self,
+        name: str,
+        predictor_host: str | None = None,
+        protocol: str = PredictorProtocol.REST_V1.value,
+        timeout: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.ready = False
+        self.version: str | None = None
+        # A transformer forwards to the predictor at this host:port (KServe's --predictor_host).
+        self.predictor_host = predictor_host
+        self.protocol = protocol
+        self.timeout = timeout
+        self._hooks: dict[str, _Hook] | None = None
+        self._http_client: Any = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Load weights or other state; set and return ``self.ready``."""
+        self.ready = True
+        return self.ready
+
+    def unload(self) -> None:
+        """Release what ``load`` acquired; the model stops being ready."""
+        self.ready = False
+
+    async def healthy(self) -> bool:
+        """Whether the model can take requests; defaults to ``self.ready``."""
+        return bool(self.ready)
+
+    def start(self) -> None:
+        """Hook run in each worker process before it serves (KServe compatibility)."""
+
+    def stop(self) -> None:
+        """Hook run in each worker process when it shuts down (KServe compatibility)."""
+
+    # ---- metadata ------------------------------------------------------------------------
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        """Input tensor metadata: a list of ``{"name", "datatype", "shape"}`` dicts."""
+        return []
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        """Output tensor metadata: a list of ``{"name", "datatype", "shape"}`` dicts."""
+        return []
+
+    @property
+    def platform(self) -> str:
+        """The OIP ``platform`` string reported in model metadata."""
+        return ""
+
+    # ---- request path --------------------------------------------------------------------
+
+    def preprocess(self, payload: Any, headers: Headers | None = None) -> Any:
+        """Transform the decoded request before ``predict``; identity by default."""
+        return payload
+
+    def predict(self, payload: Any, headers: Headers | None = None) -> Any:
+        """Run the model. The base class forwards to ``predictor_host`` when one is set."""
+        if not self.predictor_host:
+            raise InvalidInput(f"Model {self.name} does not implement predict.")
+        return self._forward(payload, headers, verb=InferenceVerb.PREDICT)
+
+    def postprocess(
+        self, result: Any, headers: Headers | None = None, response_headers: Headers | None = None
+    ) -> Any:
+        """Transform the result of ``predict``; identity by default."""
+        return result
+
+    def explain(self, payload: Any, headers: Headers | None = None) -> Any:
+        """Explain a prediction. The base class forwards to ``predictor_host`` when set."""
+        if not self.predictor_host:
+            raise InvalidInput(f"Model {self.name} does not support explain.")
+        return self._forward(payload, headers, verb=InferenceVerb.EXPLAIN)
+
+    async def __call__(
+        self,
+        body: Any,
+        verb: InferenceVerb = InferenceVerb.PREDICT,
+        headers: Headers | None = None,
+        response_headers: Headers | None = None,
+    ) -> Any:
+        """Run preprocess → predict (or explain) → postprocess, awaiting what is async."""
+        hooks = self._hooks or self._resolve_hooks()
+        payload = await hooks["preprocess"](body, headers)
+        stage = hooks["explain"] if verb is InferenceVerb.EXPLAIN else hooks["predict"]
+        result = await stage(payload, headers)
+        post = hooks["postprocess"]
+        if post.takes_response_headers:
+            return await post(result, headers, response_headers)
+        return await post(result, headers)
+
+    def _resolve_hooks(self) -> dict[str, _Hook]:
+        # Inspect the (possibly overridden) methods once, not on every request.
+        self._hooks = {
+            name: _Hook(getattr(self, name))
+            for name in ("preprocess", "predict", "postprocess", "explain")
+        }
+        return self._hooks
+
+    async def _forward(self, payload: Any, headers: Headers | None, verb: InferenceVerb) -> Any:
+        from modelport.model_client import forward_to_predictor
+
+        if self._http_client is None:
+            import httpx
+
+            self._http_client = httpx.AsyncClient(timeout=self.timeout)
+        return await forward_to_predictor(
+            self._http_client,
+            self.predictor_host or "",
+            self.name,
+            self.protocol,
+            payload,
+            verb.value,
+        )
+
+
+class _Hook:
+    """A model method, called uniformly whether it is sync or async."""
+
+    __slots__ = ("fn", "is_async", "takes_response_headers")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        self.takes_response_headers = "response_headers" in params
+
+    async def __call__(self, *args: Any) -> Any:
+        result = self.fn(*args)
+        if self.is_async or inspect.isawaitable(result):
+            return await _await(result)
+        return result
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value

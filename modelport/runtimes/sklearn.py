@@ -1,0 +1,57 @@
+"""scikit-learn runtime: a joblib/pickle file holding an estimator or pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from modelport.errors import InvalidInput, ModelLoadError
+from modelport.runtimes.base import ArrayModel, check_features
+
+
+class SKLearnModel(ArrayModel):
+    """Serves ``model.joblib`` / ``model.pkl``; ``predict_proba=True`` as KServe's PREDICT_PROBA."""
+
+    suffixes = (".joblib", ".pkl", ".pickle")
+
+    def _load(self, path: Path) -> None:
+        estimator = joblib.load(path)
+        if not hasattr(estimator, "predict"):
+            raise ModelLoadError(f"{path} holds a {type(estimator).__name__}, not an estimator.")
+        self._estimator = estimator
+        self._n_features: int | None = getattr(estimator, "n_features_in_", None)
+        self._allow_nan = _allows_nan(estimator)
+        use_proba = bool(self.options.get("predict_proba")) and hasattr(estimator, "predict_proba")
+        self._call = estimator.predict_proba if use_proba else estimator.predict
+
+    def predict_array(self, array: np.ndarray) -> np.ndarray:
+        if array.dtype.kind in "OSU":
+            # Pipelines with encoders take strings; hand them over as-is.
+            return self._call(array)
+        check_features(self.name, array, self._n_features)
+        if not self._allow_nan and array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InvalidInput(f"Model {self.name}: input contains NaN or infinity.")
+        # Inputs were checked above, so skip sklearn's per-call re-validation: on small inputs
+        # it costs far more than the math (see DESIGN.md, performance principles).
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return self._call(array)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        if self._n_features is None:
+            return []
+        return [{"name": "input-0", "datatype": "FP64", "shape": [-1, self._n_features]}]
+
+    @property
+    def platform(self) -> str:
+        return "sklearn"
+
+
+def _allows_nan(estimator: Any) -> bool:
+    try:
+        return bool(estimator.__sklearn_tags__().input_tags.allow_nan)
+    except AttributeError:
+        return False

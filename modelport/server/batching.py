@@ -1,0 +1,167 @@
+"""Adaptive batching: merge concurrent requests to one model along the first axis.
+
+Requests wait at most ``max_latency`` for company; with a latency of 0 only requests that are
+already queued in the same event-loop turn are merged, so a lone request is never delayed.
+Results are split back by each request's row count, so every caller sees exactly what an
+unbatched call would have returned. A merged call that fails on input is retried request by
+request, so one bad request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InvalidInput
+from modelport.protocol.infer import InferInput, InferOutput, InferRequest, InferResponse
+
+Call = Callable[[Any], Awaitable[Any]]
+Signature = tuple[Any, ...]
+
+
+class Batcher:
+    """Collects requests for one model and runs them in merged calls."""
+
+    def __init__(
+        self,
+        call: Call,
+        max_batch_size: int,
+        max_latency_s: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._call = call
+        self._max = max_batch_size
+        self._latency = max_latency_s
+        self._on_batch = on_batch
+        self._pending: dict[Signature, list[tuple[Any, asyncio.Future[Any]]]] = {}
+        self._timers: dict[Signature, asyncio.Handle] = {}
+
+    async def submit(self, payload: Any) -> Any:
+        """Queue one request; returns its own (split) result."""
+        sig = signature(payload)
+        if sig is None:
+            return await self._call(payload)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        queue = self._pending.setdefault(sig, [])
+        queue.append((payload, fut))
+        if len(queue) >= self._max:
+            self._flush(sig)
+        elif sig not in self._timers:
+            if self._latency > 0:
+                self._timers[sig] = loop.call_later(self._latency, self._flush, sig)
+            else:
+                self._timers[sig] = loop.call_soon(self._flush, sig)
+        return await fut
+
+    def _flush(self, sig: Signature) -> None:
+        timer = self._timers.pop(sig, None)
+        if timer is not None:
+            timer.cancel()
+        items = self._pending.pop(sig, [])
+        while items:
+            chunk, items = items[: self._max], items[self._max :]
+            asyncio.ensure_future(self._run(chunk))
+
+    async def _run(self, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        if self._on_batch is not None:
+            self._on_batch(len(items))
+        if len(items) == 1:
+            payload, fut = items[0]
+            await _settle(fut, self._call(payload))
+            return
+        payloads = [p for p, _ in items]
+        try:
+            merged, rows = merge(payloads)
+            results = split(await self._call(merged), payloads, rows)
+        except InvalidInput:
+            # Attribute the error to the request that caused it.
+            await asyncio.gather(*(_settle(f, self._call(p)) for p, f in items))
+            return
+        except BaseException as exc:  # the model's own failure applies to the whole batch
+            for _, fut in items:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, fut), result in zip(items, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
+
+
+async def _settle(fut: asyncio.Future[Any], call: Awaitable[Any]) -> None:
+    try:
+        result = await call
+    except BaseException as exc:
+        if not fut.done():
+            fut.set_exception(exc)
+        return
+    if not fut.done():
+        fut.set_result(result)
+
+
+def signature(payload: Any) -> Signature | None:
+    """Requests with equal signatures can be merged; None means 'never merge this one'."""
+    if isinstance(payload, InferRequest):
+        if payload.parameters or payload.request_outputs:
+            return None
+        parts: list[Any] = ["v2"]
+        for inp in payload.inputs:
+            arr = inp.as_numpy()
+            if arr.ndim == 0 or inp.parameters:
+                return None
+            parts.append((inp.name, inp.datatype, arr.shape[1:]))
+        return tuple(parts)
+    if isinstance(payload, dict) and payload.keys() == {"instances"}:
+        instances = payload["instances"]
+        if isinstance(instances, list) and instances:
+            return ("v1",)
+    return None
+
+
+def merge(payloads: list[Any]) -> tuple[Any, list[int]]:
+    """One payload holding every request's rows, and each request's row count."""
+    first = payloads[0]
+    if isinstance(first, InferRequest):
+        rows = [p.inputs[0].as_numpy().shape[0] for p in payloads]
+        inputs = []
+        for i, inp in enumerate(first.inputs):
+            arrays = [p.inputs[i].as_numpy() for p in payloads]
+            if any(a.shape[0] != r for a, r in zip(arrays, rows, strict=True)):
+                raise InvalidInput("Inputs of one request disagree on the batch size.")
+            joined = np.concatenate(arrays, axis=0)
+            inputs.append(InferInput(inp.name, joined.shape, inp.datatype, joined))
+        return InferRequest(first.model_name, inputs, model_version=first.model_version), rows
+    rows = [len(p["instances"]) for p in payloads]
+    return {"instances": [x for p in payloads for x in p["instances"]]}, rows
+
+
+def split(result: Any, payloads: list[Any], rows: list[int]) -> list[Any]:
+    """Cut a merged result back into one result per request."""
+    total = sum(rows)
+    bounds = np.cumsum(rows)[:-1]
+    if isinstance(result, InferResponse):
+        pieces: list[list[InferOutput]] = [[] for _ in payloads]
+        for out in result.outputs:
+            arr = out.as_numpy()
+            if arr.ndim == 0 or arr.shape[0] != total:
+                raise InvalidInput("The model's output rows do not match its input rows.")
+            for piece, part in zip(pieces, np.split(arr, bounds), strict=True):
+                piece.append(InferOutput(out.name, part.shape, out.datatype, part, out.parameters))
+        return [
+            InferResponse(p.id, result.model_name, outs, model_version=result.model_version)
+            for p, outs in zip(payloads, pieces, strict=True)
+        ]
+    if isinstance(result, dict) and "predictions" in result:
+        preds = result["predictions"]
+        if len(preds) != total:
+            raise InvalidInput("The model's predictions do not match its instances.")
+        out = []
+        start = 0
+        for n in rows:
+            out.append({**result, "predictions": preds[start : start + n]})
+            start += n
+        return out
+    raise InvalidInput("The model's result cannot be split into a batch.")

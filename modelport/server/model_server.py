@@ -1,0 +1,126 @@
+"""ModelServer: serve a list of models with N worker processes on shared ports.
+
+KServe-compatible entry point: ``ModelServer(http_port=..., grpc_port=..., workers=...)
+.start([model])``. Unset options fall back to the command-line flags KServe's model server
+accepts (``--http_port``, ``--grpc_port``, ``--workers``), parsed by
+:mod:`modelport.model_server`, so ``python my_model.py --http_port 9000`` works as on KServe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+from modelport.errors import ModelportError
+from modelport.model import Model
+from modelport.settings import ServerSettings
+
+log = logging.getLogger("modelport.server")
+
+ModelSource = Model | Callable[[], Model]
+
+
+class StartupError(ModelportError):
+    """The server could not start (port in use, model failed to load, ...)."""
+
+
+class ModelServer:
+    """Serves models over REST (V1 + OIP V2) and gRPC (OIP) from one or more workers."""
+
+    def __init__(
+        self,
+        http_port: int | None = None,
+        grpc_port: int | None = None,
+        workers: int | None = None,
+        enable_grpc: bool | None = None,
+        *,
+        settings: ServerSettings | None = None,
+        **_kserve_options: object,
+    ) -> None:
+        # KServe accepts options such as max_threads or enable_docs_url; they have no
+        # meaning here and are ignored so existing scripts keep running.
+        from modelport.model_server import args
+
+        overrides = {
+            "http_port": http_port if http_port is not None else args.http_port,
+            "grpc_port": grpc_port if grpc_port is not None else args.grpc_port,
+            "workers": workers if workers is not None else args.workers,
+            "enable_grpc": enable_grpc if enable_grpc is not None else args.enable_grpc,
+        }
+        base = settings or ServerSettings()
+        explicit = settings.model_fields_set if settings else set()
+        self.settings = base.model_copy(
+            update={k: v for k, v in overrides.items() if v is not None and k not in explicit}
+        )
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+
+    def start(
+        self, models: Sequence[ModelSource], *, banner: Callable[[ModelServer], None] | None = None
+    ) -> None:
+        """Serve until interrupted. Exits the process with status 1 if start-up fails."""
+        try:
+            code = self.run(models, banner=banner)
+        except StartupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = 1
+        if code:
+            sys.exit(code)
+
+    def run(
+        self, models: Sequence[ModelSource], *, banner: Callable[[ModelServer], None] | None = None
+    ) -> int:
+        """Serve until interrupted and return an exit status; raises StartupError on failure."""
+        from modelport.server.supervisor import Supervisor, reserve_port
+
+        s = self.settings
+        if not models:
+            raise StartupError("No models to serve.")
+        started = time.monotonic()
+        try:
+            http_res = reserve_port(s.host, s.http_port)
+            grpc_res = reserve_port(s.host, s.grpc_port) if s.enable_grpc else None
+        except OSError as exc:
+            raise StartupError(str(exc)) from None
+        self.http_port = http_res.getsockname()[1]
+        self.grpc_port = grpc_res.getsockname()[1] if grpc_res else None
+        own_metrics_dir = s.metrics_dir is None
+        metrics_dir = s.metrics_dir or tempfile.mkdtemp(prefix="modelport-metrics-")
+        os.makedirs(metrics_dir, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+        def target(index: int, ready_fd: int) -> None:
+            from modelport.server.worker import run_worker
+
+            http_res.close()
+            if grpc_res is not None:
+                grpc_res.close()
+            run_worker(s, models, self.http_port or 0, self.grpc_port, ready_fd)
+
+        def on_ready() -> None:
+            self.startup_seconds = time.monotonic() - started
+            if banner is not None:
+                banner(self)
+
+        def on_exit(pid: int) -> None:
+            from modelport.server.metrics import mark_dead
+
+            mark_dead(pid)
+
+        supervisor = Supervisor(target, s.workers, on_ready=on_ready, on_worker_exit=on_exit)
+        try:
+            code = supervisor.run()
+        finally:
+            http_res.close()
+            if grpc_res is not None:
+                grpc_res.close()
+            if own_metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+        if code and supervisor.failure:
+            raise StartupError(supervisor.failure)
+        return code

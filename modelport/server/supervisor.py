@@ -1,0 +1,234 @@
+"""Process supervision: fork N workers that share the ports, respawn the ones that die.
+
+The supervisor never serves a request. It reserves the ports (so port 0 resolves to one free
+port shared by every worker), forks workers that each bind the same ports with SO_REUSEPORT
+(the kernel spreads connections over them), and restarts a worker that exits unexpectedly,
+with a growing delay if it keeps crashing. Only the standard library is imported here, so
+the supervisor stays small; workers import the heavy libraries after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("modelport.server")
+
+WorkerTarget = Callable[[int, int], None]  # (worker index, fd to write one byte to when ready)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind (without listening) a SO_REUSEPORT socket; workers then bind the same port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A worker's own listening socket on the shared port."""
+    sock = reserve_port(host, port)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class _Worker:
+    index: int
+    pid: int
+    started: float
+    crashes: int = 0
+
+
+class Supervisor:
+    """Runs ``target`` in ``count`` forked processes until SIGINT/SIGTERM."""
+
+    def __init__(
+        self,
+        target: WorkerTarget,
+        count: int,
+        *,
+        on_ready: Callable[[], None] | None = None,
+        on_worker_exit: Callable[[int], None] | None = None,
+        ready_timeout_s: float = 300.0,
+        grace_s: float = 10.0,
+    ) -> None:
+        self.target = target
+        self.count = count
+        self.on_ready = on_ready
+        self.on_worker_exit = on_worker_exit
+        self.ready_timeout_s = ready_timeout_s
+        self.grace_s = grace_s
+        self._workers: dict[int, _Worker] = {}
+        self._stopping = False
+        self._ready_pipes: dict[int, int] = {}
+        #: why start-up failed, as the failing worker reported it
+        self.failure: str | None = None
+
+    def run(self) -> int:
+        """Start the workers and supervise them; returns the exit status."""
+        previous = {
+            s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            for i in range(self.count):
+                self._spawn(i, crashes=0)
+            if not self._wait_first_ready():
+                self._stop_all()
+                return 1
+            if self.on_ready is not None:
+                self.on_ready()
+            while not self._stopping:
+                self._reap()
+                time.sleep(0.1)
+            self._stop_all()
+            return 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self._stopping = True
+
+    def _spawn(self, index: int, crashes: int) -> None:
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(read_fd)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                self.target(index, write_fd)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException as exc:
+                _report_failure(write_fd, exc)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        self._ready_pipes[pid] = read_fd
+        self._workers[pid] = _Worker(index, pid, time.monotonic(), crashes)
+
+    def _wait_first_ready(self) -> bool:
+        deadline = time.monotonic() + self.ready_timeout_s
+        pending = dict(self._ready_pipes)
+        while pending and not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.error("workers did not become ready within %.0f s", self.ready_timeout_s)
+                return False
+            readable, _, _ = select.select(list(pending.values()), [], [], min(remaining, 0.2))
+            for fd in readable:
+                pid = next(p for p, f in pending.items() if f == fd)
+                data = os.read(fd, 65536)
+                if data.startswith(b"1"):
+                    del pending[pid]
+                    continue
+                self.failure = (
+                    data[1:].decode(errors="replace")
+                    if data.startswith(b"E")
+                    else "a worker exited before it became ready"
+                )
+                return False
+        for pid in list(self._ready_pipes):
+            self._close_pipe(pid)
+        return not self._stopping
+
+    def _close_pipe(self, pid: int) -> None:
+        fd = self._ready_pipes.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self._workers.pop(pid, None)
+            self._close_pipe(pid)
+            if worker is None:
+                continue
+            if self.on_worker_exit is not None:
+                self.on_worker_exit(pid)
+            if self._stopping:
+                continue
+            lived = time.monotonic() - worker.started
+            crashes = 0 if lived > 30 else worker.crashes + 1
+            delay = min(0.1 * (2**crashes), 10.0) if crashes else 0.0
+            log.warning(
+                "worker %d (pid %d) exited with status %d; restarting%s",
+                worker.index,
+                pid,
+                os.waitstatus_to_exitcode(status),
+                f" in {delay:.1f} s" if delay else "",
+            )
+            if delay:
+                time.sleep(delay)
+            if not self._stopping:
+                self._spawn(worker.index, crashes)
+                # a respawned worker signals readiness too; we do not wait for it here
+                self._close_pipe(next(reversed(self._workers)))
+
+    def _stop_all(self) -> None:
+        for pid in list(self._workers):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + self.grace_s
+        while self._workers and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                self._workers.pop(pid, None)
+                if self.on_worker_exit is not None:
+                    self.on_worker_exit(pid)
+            else:
+                time.sleep(0.05)
+        for pid in list(self._workers):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self._workers.clear()
+
+
+def _report_failure(fd: int, exc: BaseException) -> None:
+    """Tell the supervisor why this worker could not start (it prints the reason once)."""
+    from modelport.errors import ModelportError
+
+    if isinstance(exc, ModelportError | OSError):
+        message = str(exc)
+    else:
+        log.exception("worker failed")
+        message = f"{type(exc).__name__}: {exc}"
+    try:
+        os.write(fd, b"E" + message.encode())
+    except OSError:
+        pass

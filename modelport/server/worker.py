@@ -1,0 +1,146 @@
+"""One worker process: load the models, then serve REST (uvicorn) and gRPC on one event loop.
+
+Models load before the worker listens, so with SO_REUSEPORT the kernel never hands a
+connection to a worker whose models are not loaded yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+
+from modelport.model import Model
+from modelport.server.dataplane import DataPlane
+from modelport.server.repository import ModelRepository
+from modelport.server.rest import RestApp
+from modelport.server.supervisor import listening_socket
+from modelport.settings import ServerSettings
+
+log = logging.getLogger("modelport.server")
+
+ModelSource = Model | Callable[[], Model]
+
+
+def build_repository(sources: Sequence[ModelSource]) -> ModelRepository:
+    """Register and load every model; factories are kept so the model can be reloaded."""
+    repo = ModelRepository()
+    for source in sources:
+        if isinstance(source, Model):
+            repo.add(source)
+            continue
+        model = source()
+        if not model.ready:
+            model.load()
+        repo.add(model, factory=source)
+    return repo
+
+
+def build_dataplane(settings: ServerSettings, repo: ModelRepository) -> DataPlane:
+    """The data plane configured from settings."""
+    return DataPlane(
+        repo,
+        max_inflight=settings.max_inflight,
+        max_batch_size=settings.max_batch_size,
+        max_latency_ms=settings.max_latency_ms,
+    )
+
+
+def run_worker(
+    settings: ServerSettings,
+    sources: Sequence[ModelSource],
+    http_port: int,
+    grpc_port: int | None,
+    ready_fd: int | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT. ``ready_fd`` receives one byte once both ports listen."""
+    repo = build_repository(sources)
+    for entry in repo.entries():
+        if entry.model is not None:
+            entry.model.start()
+    dataplane = build_dataplane(settings, repo)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # uvloop is an optional speed-up of uvicorn[standard]
+        pass
+    try:
+        asyncio.run(_serve(settings, dataplane, http_port, grpc_port, ready_fd))
+    finally:
+        for entry in repo.entries():
+            if entry.model is not None:
+                entry.model.stop()
+
+
+async def _serve(
+    settings: ServerSettings,
+    dataplane: DataPlane,
+    http_port: int,
+    grpc_port: int | None,
+    ready_fd: int | None,
+) -> None:
+    import uvicorn
+
+    app = RestApp(dataplane, max_body_bytes=settings.max_body_bytes)
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        log_level=settings.log_level,
+        timeout_keep_alive=30,
+        server_header=False,
+        date_header=False,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn installs its own handlers in serve(); we own shutdown instead.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _request_exit, server)
+
+    grpc_server = None
+    if grpc_port is not None:
+        grpc_server = await _start_grpc(settings, dataplane, grpc_port)
+    sock = listening_socket(settings.host, http_port)
+    serve = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not serve.done():
+        await asyncio.sleep(0.005)
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+        except OSError:
+            pass  # the supervisor stopped listening for readiness; nothing to tell
+    await serve
+    if grpc_server is not None:
+        await grpc_server.stop(grace=2)
+
+
+def _request_exit(server: object) -> None:
+    server.should_exit = True  # type: ignore[attr-defined]
+
+
+async def _start_grpc(settings: ServerSettings, dataplane: DataPlane, port: int) -> object:
+    import grpc
+
+    from modelport.server.grpc_service import add_to_server
+
+    limit = settings.max_body_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ]
+    )
+    add_to_server(server, dataplane)
+    bound = server.add_insecure_port(f"{settings.host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind the gRPC port {settings.host}:{port}")
+    await server.start()
+    return server
