@@ -103,9 +103,10 @@ def serve(
     factory = functools.partial(
         _make_model, model_name, str(model_path), fmt, settings.predict_proba, settings.nthread
     )
+    factory.model_name = model_name  # type: ignore[attr-defined]  # shown in the banner
     server = ModelServer(settings=settings)
     try:
-        code = server.run([factory], banner=functools.partial(_banner, model_name, fmt))
+        code = server.run([factory])
     except StartupError as exc:
         _fail(str(exc))
     raise typer.Exit(code)
@@ -115,21 +116,6 @@ def _make_model(name: str, path: str, fmt: str, predict_proba: bool, nthread: in
     from modelport.runtimes import create_model
 
     return create_model(name, path, fmt, predict_proba=predict_proba, nthread=nthread)
-
-
-def _banner(name: str, fmt: str, server: object) -> None:
-    s = server.settings  # type: ignore[attr-defined]
-    base = f"http://{s.host}:{server.http_port}"  # type: ignore[attr-defined]
-    lines = [
-        f"modelport: serving {name} ({fmt}) with {s.workers} worker(s), "
-        f"ready in {server.startup_seconds:.2f} s",  # type: ignore[attr-defined]
-        f"  REST V2  {base}/v2/models/{name}/infer",
-        f"  REST V1  {base}/v1/models/{name}:predict",
-    ]
-    if server.grpc_port:  # type: ignore[attr-defined]
-        lines.append(f"  gRPC     {s.host}:{server.grpc_port}")  # type: ignore[attr-defined]
-    lines.append(f"  metrics  {base}/metrics")
-    print("\n".join(lines), flush=True)
 
 
 def _setup_logging(level: str) -> None:

@@ -56,6 +56,10 @@ def array_from_json(name: str, datatype: str, shape: Any, data: Any) -> np.ndarr
         raise InvalidInput(
             f"Input {name}: data is not a regular {datatype} array (ragged nesting or bad values)."
         ) from None
+    if arr.dtype.kind in "fO" and dtype.kind in "iu":
+        # numpy widens integers beyond int64 (large UINT64 values) to float or object;
+        # look at the original Python values instead.
+        arr = _big_integers(name, datatype, data)
     if arr.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
         if arr.size == 0:
             arr = arr.astype(dtype)
@@ -66,6 +70,20 @@ def array_from_json(name: str, datatype: str, shape: Any, data: Any) -> np.ndarr
         if arr.min() < info.min or arr.max() > info.max:
             raise InvalidInput(f"Input {name}: a value is out of range for {datatype}.")
     return _fit(name, datatype, dims, arr.astype(dtype, copy=False))
+
+
+def _big_integers(name: str, datatype: str, data: list[Any]) -> np.ndarray:
+    try:
+        objects = np.array(data, dtype=object)
+    except ValueError:
+        raise InvalidInput(f"Input {name}: data is not a regular {datatype} array.") from None
+    values = objects.ravel().tolist()
+    if not all(type(v) is int for v in values):
+        raise InvalidInput(f"Input {name}: data holds values that are not {datatype}.")
+    try:
+        return np.array(values, dtype=numpy_dtype(datatype)).reshape(objects.shape)
+    except OverflowError:
+        raise InvalidInput(f"Input {name}: a value is out of range for {datatype}.") from None
 
 
 def _fit(name: str, datatype: str, dims: tuple[int, ...], arr: np.ndarray) -> np.ndarray:

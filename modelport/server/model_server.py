@@ -25,6 +25,9 @@ log = logging.getLogger("modelport.server")
 ModelSource = Model | Callable[[], Model]
 
 
+Banner = Callable[["ModelServer", list[str]], None]
+
+
 class StartupError(ModelportError):
     """The server could not start (port in use, model failed to load, ...)."""
 
@@ -59,9 +62,10 @@ class ModelServer:
         )
         self.http_port: int | None = None
         self.grpc_port: int | None = None
+        self.startup_seconds = 0.0
 
     def start(
-        self, models: Sequence[ModelSource], *, banner: Callable[[ModelServer], None] | None = None
+        self, models: Sequence[ModelSource], *, banner: Banner | None = None
     ) -> None:
         """Serve until interrupted. Exits the process with status 1 if start-up fails."""
         try:
@@ -73,7 +77,7 @@ class ModelServer:
             sys.exit(code)
 
     def run(
-        self, models: Sequence[ModelSource], *, banner: Callable[[ModelServer], None] | None = None
+        self, models: Sequence[ModelSource], *, banner: Banner | None = None
     ) -> int:
         """Serve until interrupted and return an exit status; raises StartupError on failure."""
         from modelport.server.supervisor import Supervisor, reserve_port
@@ -104,8 +108,7 @@ class ModelServer:
 
         def on_ready() -> None:
             self.startup_seconds = time.monotonic() - started
-            if banner is not None:
-                banner(self)
+            (banner or print_banner)(self, [_source_name(m) for m in models])
 
         def on_exit(pid: int) -> None:
             from modelport.server.metrics import mark_dead
@@ -124,3 +127,27 @@ class ModelServer:
         if code and supervisor.failure:
             raise StartupError(supervisor.failure)
         return code
+
+
+def _source_name(source: ModelSource) -> str:
+    if isinstance(source, Model):
+        return source.name
+    return str(getattr(source, "model_name", "") or getattr(source, "__name__", "model"))
+
+
+def print_banner(server: ModelServer, names: list[str]) -> None:
+    """Print where the server listens, once every worker is ready."""
+    s = server.settings
+    base = f"http://{s.host}:{server.http_port}"
+    lines = [
+        f"modelport: serving {', '.join(names)} with {s.workers} worker(s), "
+        f"ready in {server.startup_seconds:.2f} s",
+        f"  REST     {base}",
+    ]
+    for name in names:
+        lines.append(f"  V2 infer {base}/v2/models/{name}/infer")
+        lines.append(f"  V1       {base}/v1/models/{name}:predict")
+    if server.grpc_port:
+        lines.append(f"  gRPC     {s.host}:{server.grpc_port}")
+    lines.append(f"  metrics  {base}/metrics")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,152 @@
+"""Shared fixtures: real model-server processes on loopback ports, and small trained models."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_MODELS = Path(__file__).resolve().parent / "server" / "models"
+
+
+@dataclass
+class ServerProcess:
+    """A running ``modelport serve`` (or custom model script) and where it listens."""
+
+    proc: subprocess.Popen[str]
+    http_port: int
+    grpc_port: int | None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(p) for p in children.read_text().split()]
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def launch(
+    argv: list[str], timeout: float = 60.0, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """Start a server process and wait for its start-up banner (which names the ports)."""
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    ports: dict[str, int] = {}
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.match(r"\s+REST\s+http://[\d.]+:(\d+)", line)
+            if m:
+                ports["http"] = int(m.group(1))
+            m = re.match(r"\s+gRPC\s+[\d.]+:(\d+)", line)
+            if m:
+                ports["grpc"] = int(m.group(1))
+            if line.strip().startswith("metrics"):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(timeout) or "http" not in ports:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"server did not start: {argv}\n{''.join(lines)}")
+    return ServerProcess(proc, ports["http"], ports.get("grpc"), lines)
+
+
+def serve_argv(path: str | Path, name: str, *extra: str) -> list[str]:
+    """argv for ``modelport serve`` on free ports."""
+    return [
+        sys.executable,
+        "-m",
+        "modelport",
+        "serve",
+        str(path),
+        "--name",
+        name,
+        "--http-port",
+        "0",
+        "--grpc-port",
+        "0",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def iris_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding an iris LogisticRegression as model.joblib."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    path = tmp_path_factory.mktemp("iris")
+    joblib.dump(LogisticRegression(max_iter=1000).fit(x, y), path / "model.joblib")
+    return path
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., ServerProcess]]:
+    """Factory: start servers that are stopped when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(argv: list[str], **kwargs: object) -> ServerProcess:
+        server = launch(argv, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll until predicate() is true or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
