@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install modelport with every runtime and the test tools, then lint and run the test suite.
+# Extra arguments go to pytest (e.g. ./scripts/test.sh -k grpc).
+set -euo pipefail
+source "$(dirname "$0")/_venv.sh"
+
+echo "==> installing modelport[all,test]"
+pip install -q -e ".[all,test]"
+# PyTorch is optional (modelport[torch]); the CPU build of this version installs quickly here.
+if [ "${MODELPORT_TEST_TORCH:-1}" = "1" ] && ! python -c "import torch" 2>/dev/null; then
+  echo "==> installing torch==2.13.0 (CPU) for the TorchScript runtime tests"
+  pip install -q "torch==2.13.0" || echo "warning: torch did not install; its tests will be skipped"
+fi
+
+echo "==> ruff"
+ruff check modelport tests examples bench
+ruff format --check modelport tests examples bench
+
+echo "==> pytest"
+python -m pytest "$@"
