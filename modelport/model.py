@@ -57,6 +57,9 @@ class PredictorProtocol(Enum):
 class Model:
     """Base class of every served model; subclass it and override ``load`` and ``predict``."""
 
+    #: True when predictions are computed row by row, so requests can be merged safely
+    rowwise: bool = False
+
     def __init__(
         self,
         name: str,

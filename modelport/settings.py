@@ -8,6 +8,10 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Without a setting, runtimes whose predictions are row by row (scikit-learn, XGBoost,
+# LightGBM) merge requests that are already queued: no added latency, identical results.
+AUTO_BATCH_SIZE = 32
+
 
 class ServerSettings(BaseSettings):
     """Settings of one model server (``modelport serve`` / ``ModelServer``)."""
@@ -29,8 +33,11 @@ class ServerSettings(BaseSettings):
     max_inflight: int = Field(
         512, ge=1, description="Requests one worker holds per model before answering 503."
     )
-    max_batch_size: int = Field(
-        1, ge=1, description="Adaptive batching: most requests merged per call."
+    max_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Adaptive batching: most requests merged per call (unset: "
+        f"{AUTO_BATCH_SIZE} for row-wise runtimes such as scikit-learn, 1 otherwise).",
     )
     max_latency_ms: float = Field(
         0.0,

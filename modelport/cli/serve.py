@@ -39,12 +39,14 @@ def serve(
     ] = 8081,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the ports.")] = 1,
     max_batch_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--max-batch-size",
-            help="Adaptive batching: most requests merged into one model call (1 = off).",
+            help="Adaptive batching: most requests merged into one model call; 1 turns it off "
+            "[default: 32 for scikit-learn/XGBoost/LightGBM, else 1].",
+            show_default=False,
         ),
-    ] = 1,
+    ] = None,
     max_latency_ms: Annotated[
         float,
         typer.Option(

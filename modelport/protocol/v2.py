@@ -51,9 +51,7 @@ def decode_request(
     """Decode a V2 infer request body (JSON, or JSON + binary tensors) into an InferRequest."""
     if header_length is not None:
         if header_length < 0 or header_length > len(body):
-            raise InvalidInput(
-                f"Inference-Header-Content-Length {header_length} exceeds the body."
-            )
+            raise InvalidInput(f"Inference-Header-Content-Length {header_length} exceeds the body.")
         doc = loads_object(memoryview(body)[:header_length].tobytes())
         binary = memoryview(body)[header_length:]
     else:

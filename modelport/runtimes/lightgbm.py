@@ -15,6 +15,7 @@ class LightGBMModel(ArrayModel):
     """Serves a LightGBM Booster saved with ``save_model`` (``model.txt``)."""
 
     suffixes = (".txt", ".lgb")
+    rowwise = True
 
     def _load(self, path: Path) -> None:
         self._booster = lightgbm.Booster(model_file=str(path))

@@ -17,6 +17,7 @@ class SKLearnModel(ArrayModel):
     """Serves ``model.joblib`` / ``model.pkl``; ``predict_proba=True`` as KServe's PREDICT_PROBA."""
 
     suffixes = (".joblib", ".pkl", ".pickle")
+    rowwise = True
 
     def _load(self, path: Path) -> None:
         estimator = joblib.load(path)

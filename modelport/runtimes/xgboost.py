@@ -15,6 +15,7 @@ class XGBoostModel(ArrayModel):
     """Serves an XGBoost Booster; predictions come from ``inplace_predict`` (no DMatrix copy)."""
 
     suffixes = (".ubj", ".json", ".bst")
+    rowwise = True
 
     def _load(self, path: Path) -> None:
         booster = xgboost.Booster(params={"nthread": int(self.options.get("nthread", 1))})

@@ -23,6 +23,7 @@ from modelport.protocol.infer import InferOutput, InferRequest, InferResponse
 from modelport.server.batching import Batcher
 from modelport.server.metrics import families
 from modelport.server.repository import READY, Entry, ModelRepository
+from modelport.settings import AUTO_BATCH_SIZE
 from modelport.version import __version__
 
 log = logging.getLogger("modelport.server")
@@ -39,7 +40,7 @@ class DataPlane:
         repository: ModelRepository,
         *,
         max_inflight: int = 512,
-        max_batch_size: int = 1,
+        max_batch_size: int | None = None,
         max_latency_ms: float = 0.0,
     ) -> None:
         self.repository = repository
@@ -98,7 +99,7 @@ class DataPlane:
     def load(self, name: str) -> None:
         """Repository extension: (re)load a model by name."""
         entry = self.repository.load(name)
-        entry.extras.pop("batcher", None)
+        self._prepare(entry)
 
     def unload(self, name: str) -> None:
         """Repository extension: unload a model by name."""
@@ -135,29 +136,38 @@ class DataPlane:
         model = entry.model
         assert model is not None  # _serving_entry checked it
         entry.inflight += 1
-        gauge = families().inflight.labels(entry.name)
-        gauge.inc()
+        gauge = entry.extras.get("inflight_gauge")
+        if gauge is None:
+            self._prepare(entry)
+            gauge = entry.extras["inflight_gauge"]
+        gauge.inc()  # type: ignore[attr-defined]
         try:
-            if verb is InferenceVerb.PREDICT and self.max_batch_size > 1:
-                return await self._batcher(entry).submit(payload)
+            batcher = entry.extras.get("batcher") if verb is InferenceVerb.PREDICT else None
+            if batcher is not None:
+                return await batcher.submit(payload)  # type: ignore[attr-defined]
             return await _guard(model.name, model(payload, verb, headers))
         finally:
             entry.inflight -= 1
-            gauge.dec()
+            gauge.dec()  # type: ignore[attr-defined]
 
-    def _batcher(self, entry: Entry) -> Batcher:
-        batcher = entry.extras.get("batcher")
-        if batcher is None:
-            model = entry.model
-            assert model is not None
-            hist = families().batch_size.labels(entry.name)
+    def _prepare(self, entry: Entry) -> None:
+        """Set up what serving a (re)loaded model needs: its batcher and metric children."""
+        model = entry.model
+        entry.extras.clear()
+        if model is None:
+            return
+        entry.extras["inflight_gauge"] = families().inflight.labels(entry.name)
+        size = self.max_batch_size
+        if size is None:
+            size = AUTO_BATCH_SIZE if getattr(model, "rowwise", False) else 1
+        if size <= 1:
+            return
 
-            async def call(payload: Any) -> Any:
-                return await _guard(model.name, model(payload, InferenceVerb.PREDICT, None))
+        async def call(payload: Any) -> Any:
+            return await _guard(model.name, model(payload, InferenceVerb.PREDICT, None))
 
-            batcher = Batcher(call, self.max_batch_size, self.max_latency_s, hist.observe)
-            entry.extras["batcher"] = batcher
-        return batcher  # type: ignore[return-value]
+        hist = families().batch_size.labels(entry.name)
+        entry.extras["batcher"] = Batcher(call, size, self.max_latency_s, hist.observe)
 
     def _entry(self, name: str, version: str | None) -> Entry:
         entry = self.repository.get(name)

@@ -64,9 +64,7 @@ class ModelServer:
         self.grpc_port: int | None = None
         self.startup_seconds = 0.0
 
-    def start(
-        self, models: Sequence[ModelSource], *, banner: Banner | None = None
-    ) -> None:
+    def start(self, models: Sequence[ModelSource], *, banner: Banner | None = None) -> None:
         """Serve until interrupted. Exits the process with status 1 if start-up fails."""
         try:
             code = self.run(models, banner=banner)
@@ -76,9 +74,7 @@ class ModelServer:
         if code:
             sys.exit(code)
 
-    def run(
-        self, models: Sequence[ModelSource], *, banner: Banner | None = None
-    ) -> int:
+    def run(self, models: Sequence[ModelSource], *, banner: Banner | None = None) -> int:
         """Serve until interrupted and return an exit status; raises StartupError on failure."""
         from modelport.server.supervisor import Supervisor, reserve_port
 
