@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
-from modelport.errors import InferenceError
+from modelport.errors import InferenceError, InvalidInput
 from modelport.protocol import v2
 from modelport.protocol.infer import InferRequest
 
@@ -41,5 +41,10 @@ async def forward_to_predictor(
 
 
 def _raise_for(resp: httpx.Response) -> None:
-    if resp.status_code >= 400:
-        raise InferenceError(f"Predictor answered {resp.status_code}: {resp.text[:500]}")
+    if resp.status_code < 400:
+        return
+    message = f"Predictor answered {resp.status_code}: {resp.text[:500]}"
+    # The predictor judged the (transformed) input bad: that is still the client's input.
+    if resp.status_code == 400:
+        raise InvalidInput(message)
+    raise InferenceError(message)

@@ -1,0 +1,52 @@
+"""The CLI's help and error surface (the serve command itself is exercised in tests/server)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from modelport.version import __version__
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_help_lists_commands():
+    proc = run("--help")
+    assert proc.returncode == 0
+    assert "serve" in proc.stdout
+    assert "version" in proc.stdout
+
+
+def test_serve_help_documents_every_option():
+    proc = run("serve", "--help")
+    assert proc.returncode == 0
+    for option in (
+        "--name",
+        "--format",
+        "--http-port",
+        "--grpc-port",
+        "--workers",
+        "--max-batch-size",
+        "--max-latency-ms",
+        "--max-inflight",
+        "--max-body-mb",
+        "--predict-proba",
+        "--log-level",
+    ):
+        assert option in proc.stdout, option
+
+
+def test_version():
+    proc = run("version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == __version__
+
+
+def test_invalid_option_value_is_one_line_error(iris_dir):
+    proc = run("serve", str(iris_dir), "--workers", "0")
+    assert proc.returncode == 2
+    assert "workers" in proc.stderr
