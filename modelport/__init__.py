@@ -26,7 +26,16 @@ _EXPORTS = {
     "ModelServer": "modelport.server.model_server",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "InferInput",
+    "InferOutput",
+    "InferRequest",
+    "InferResponse",
+    "InferenceVerb",
+    "Model",
+    "ModelServer",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
