@@ -69,7 +69,11 @@ def array_from_json(name: str, datatype: str, shape: Any, data: Any) -> np.ndarr
         info = np.iinfo(dtype)
         if arr.min() < info.min or arr.max() > info.max:
             raise InvalidInput(f"Input {name}: a value is out of range for {datatype}.")
-    return _fit(name, datatype, dims, arr.astype(dtype, copy=False))
+    cast = arr.astype(dtype, copy=False)
+    if dtype.kind == "f" and cast is not arr and arr.size and not np.isfinite(cast).all():
+        # JSON cannot carry inf/NaN, so a non-finite value here is an overflow of the cast.
+        raise InvalidInput(f"Input {name}: a value is out of range for {datatype}.")
+    return _fit(name, datatype, dims, cast)
 
 
 def _big_integers(name: str, datatype: str, data: list[Any]) -> np.ndarray:

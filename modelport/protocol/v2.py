@@ -88,6 +88,8 @@ def decode_request(
                 name, datatype, raw.get("shape"), binary[offset : offset + size]
             )
             offset += size
+            # The size describes this body only; a re-encoder must not send it on.
+            params = {k: v for k, v in params.items() if k != "binary_data_size"}
         else:
             if "data" not in raw:
                 raise InvalidInput(f'Input {name} has no "data".')
@@ -178,10 +180,19 @@ def bytes_to_wire(array: np.ndarray) -> bytes:
     """Serialize a BYTES tensor with 4-byte little-endian length prefixes."""
     parts = []
     for item in array.ravel():
-        data = item.encode() if isinstance(item, str) else bytes(item)
+        data = bytes_element(item)
         parts.append(_U32.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def bytes_element(item: Any) -> bytes:
+    """One BYTES element as bytes; only str and bytes-like values are BYTES."""
+    if isinstance(item, str):
+        return item.encode()
+    if isinstance(item, bytes | bytearray | memoryview | np.bytes_):
+        return bytes(item)
+    raise InferenceError(f"A BYTES output holds a {type(item).__name__}, not bytes or str.")
 
 
 def tensor_to_wire(array: np.ndarray, datatype: str) -> bytes | memoryview:
@@ -190,6 +201,8 @@ def tensor_to_wire(array: np.ndarray, datatype: str) -> bytes | memoryview:
         return bytes_to_wire(array)
     wire = WIRE_DTYPES[datatype]
     arr = np.ascontiguousarray(array, dtype=wire)
+    if arr.size == 0:
+        return b""
     return memoryview(arr).cast("B")
 
 
@@ -206,7 +219,8 @@ def encode_response(
     for out in outputs:
         doc: dict[str, Any] = {"name": out.name, "shape": out.shape, "datatype": out.datatype}
         params = dict(out.parameters) if out.parameters else {}
-        want_binary = binary_default or out.name in binary_names or params.pop("binary_data", False)
+        asked = params.pop("binary_data", False)
+        want_binary = binary_default or out.name in binary_names or asked
         if want_binary:
             raw = tensor_to_wire(out.as_numpy(), out.datatype)
             params["binary_data_size"] = len(raw)
@@ -275,27 +289,39 @@ def _dumps(doc: Any) -> bytes:
         raise InferenceError(f"The model returned a value that cannot be encoded: {exc}") from None
 
 
+# Binary-extension parameters describe one body; a request re-encoded as JSON drops them (and
+# asks for JSON outputs, since the answer is parsed as JSON).
+_BINARY_PARAMS = frozenset({"binary_data", "binary_data_size", "binary_data_output"})
+
+
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in _BINARY_PARAMS}
+
+
 def encode_request(request: InferRequest) -> bytes:
     """Encode an InferRequest as V2 JSON (used when a transformer calls its predictor)."""
-    doc: dict[str, Any] = {
-        "inputs": [
-            {
-                "name": i.name,
-                "shape": i.shape,
-                "datatype": i.datatype,
-                "data": _json_data(InferOutput(i.name, i.shape, i.datatype, i.as_numpy())),
-                **({"parameters": i.parameters} if i.parameters else {}),
-            }
-            for i in request.inputs
-        ]
-    }
+    inputs = []
+    for i in request.inputs:
+        doc_in: dict[str, Any] = {
+            "name": i.name,
+            "shape": i.shape,
+            "datatype": i.datatype,
+            "data": _json_data(InferOutput(i.name, i.shape, i.datatype, i.as_numpy())),
+        }
+        params = _json_params(i.parameters)
+        if params:
+            doc_in["parameters"] = params
+        inputs.append(doc_in)
+    doc: dict[str, Any] = {"inputs": inputs}
     if request.id is not None:
         doc["id"] = request.id
-    if request.parameters:
-        doc["parameters"] = request.parameters
+    params = _json_params(request.parameters)
+    if params:
+        doc["parameters"] = params
     if request.request_outputs:
         doc["outputs"] = [
-            {"name": o.name, "parameters": o.parameters} for o in request.request_outputs
+            {"name": o.name, "parameters": _json_params(o.parameters)}
+            for o in request.request_outputs
         ]
     return _dumps(doc)
 

@@ -35,13 +35,32 @@ SUFFIX_FORMATS: dict[str, str] = {
 }
 
 
+# Files that sit beside models but are never the model itself.
+NOT_MODEL_FILES = frozenset(
+    {
+        "requirements.txt",
+        "README.txt",
+        "LICENSE.txt",
+        "model-settings.json",
+        "settings.json",
+        "config.json",
+        "__init__.py",
+        "conda.yaml",
+    }
+)
+
+
 def detect_format(path: str | Path) -> str:
     """Guess the model format from the file, or the files in the directory."""
     p = Path(path)
     if p.is_file():
         candidates = [p]
     elif p.is_dir():
-        candidates = [c for c in p.iterdir() if c.is_file() and not c.name.startswith(".")]
+        candidates = [
+            c
+            for c in p.iterdir()
+            if c.is_file() and not c.name.startswith(".") and c.name not in NOT_MODEL_FILES
+        ]
     else:
         raise ModelLoadError(f"Model path {p} does not exist.")
     found = {SUFFIX_FORMATS[c.suffix] for c in candidates if c.suffix in SUFFIX_FORMATS}

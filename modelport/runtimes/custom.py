@@ -21,10 +21,14 @@ def load_custom_model(name: str, path: str | Path, **options: Any) -> Model:
         raise ModelLoadError(f"Cannot import {file}.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # Let the model file import helper modules that sit beside it, as `python model.py` would.
+    sys.path.insert(0, str(file.parent))
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise ModelLoadError(f"Importing {file} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(str(file.parent))
     classes = [
         obj
         for obj in vars(module).values()

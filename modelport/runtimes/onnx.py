@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from modelport.errors import InvalidInput
 from modelport.model import Headers
@@ -64,17 +65,18 @@ class ONNXModel(ArrayModel):
 
     def predict_array(self, array: np.ndarray) -> np.ndarray:
         first = self._inputs[0]
-        feed = {first.name: _cast(first, array)}
-        return self._session.run(self._output_names[:1], feed)[0]
+        return self._run(self._output_names[:1], {first.name: _cast(first, array)})[0]
+
+    def _run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
+        try:
+            return self._session.run(names, feed)
+        except (InvalidArgument, ValueError) as exc:
+            raise InvalidInput(f"Model {self.name}: {exc}") from None
 
     def predict(self, payload: Any, headers: Headers | None = None) -> Any:
         if not isinstance(payload, InferRequest):
             return super().predict(payload, headers)
-        feed = self._feed(payload)
-        try:
-            results = self._session.run(self._output_names, feed)
-        except (onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument, ValueError) as exc:
-            raise InvalidInput(f"Model {self.name}: {exc}") from None
+        results = self._run(self._output_names, self._feed(payload))
         outputs = [
             InferOutput.from_numpy(n, np.asarray(r))
             for n, r in zip(self._output_names, results, strict=True)

@@ -31,8 +31,12 @@ class SKLearnModel(ArrayModel):
 
     def predict_array(self, array: np.ndarray) -> np.ndarray:
         if array.dtype.kind in "OSU":
-            # Pipelines with encoders take strings; hand them over as-is.
-            return self._call(array)
+            # Pipelines with encoders take strings; hand them over as-is, and a numeric model
+            # refusing them is the client's mistake, not the server's.
+            try:
+                return self._call(array)
+            except (ValueError, TypeError) as exc:
+                raise InvalidInput(f"Model {self.name} cannot use this input: {exc}") from None
         check_features(self.name, array, self._n_features)
         if not self._allow_nan and array.dtype.kind == "f" and not np.isfinite(array).all():
             raise InvalidInput(f"Model {self.name}: input contains NaN or infinity.")

@@ -151,7 +151,13 @@ def split(result: Any, payloads: list[Any], rows: list[int]) -> list[Any]:
             for piece, part in zip(pieces, np.split(arr, bounds), strict=True):
                 piece.append(InferOutput(out.name, part.shape, out.datatype, part, out.parameters))
         return [
-            InferResponse(p.id, result.model_name, outs, model_version=result.model_version)
+            InferResponse(
+                p.id,
+                result.model_name,
+                outs,
+                model_version=result.model_version,
+                parameters=dict(result.parameters) if result.parameters else None,
+            )
             for p, outs in zip(payloads, pieces, strict=True)
         ]
     if isinstance(result, dict) and "predictions" in result:

@@ -13,7 +13,9 @@ from modelport.protocol.grpc import inference_pb2 as pb
 from modelport.protocol.grpc import inference_pb2_grpc as pb_grpc
 from tests.conftest import ServerProcess
 
-ROWS = np.array([[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6], [5.1, 3.5, 1.4, 0.2]], dtype=np.float32)
+ROWS = np.array(
+    [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6], [5.1, 3.5, 1.4, 0.2]], dtype=np.float32
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +96,23 @@ def test_raw_contents_request_gets_raw_response(stub, expected):
 @pytest.mark.parametrize(
     ("build", "code"),
     [
-        (lambda r: r.inputs.add(name="a", datatype="FP32", shape=[2, 4]).contents.fp32_contents.extend([1.0]),
-         grpc.StatusCode.INVALID_ARGUMENT),
-        (lambda r: r.inputs.add(name="a", datatype="FP99", shape=[1]), grpc.StatusCode.INVALID_ARGUMENT),
-        (lambda r: (r.inputs.add(name="a", datatype="FP32", shape=[1, 4]),
-                    r.raw_input_contents.append(b"\0" * 3)), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            lambda r: r.inputs.add(
+                name="a", datatype="FP32", shape=[2, 4]
+            ).contents.fp32_contents.extend([1.0]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda r: r.inputs.add(name="a", datatype="FP99", shape=[1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda r: (
+                r.inputs.add(name="a", datatype="FP32", shape=[1, 4]),
+                r.raw_input_contents.append(b"\0" * 3),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         (lambda r: None, grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
@@ -130,7 +144,9 @@ def test_grpc_repository_unload_and_load(iris_dir, start_server):
         assert r.isUnloaded
         assert not stub.ModelReady(pb.ModelReadyRequest(name="iris")).ready
         req = pb.ModelInferRequest(model_name="iris")
-        req.inputs.add(name="a", datatype="FP32", shape=[1, 4]).contents.fp32_contents.extend([1, 2, 3, 4])
+        req.inputs.add(name="a", datatype="FP32", shape=[1, 4]).contents.fp32_contents.extend(
+            [1, 2, 3, 4]
+        )
         with pytest.raises(grpc.RpcError) as err:
             stub.ModelInfer(req)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -11,7 +11,12 @@ from modelport.protocol.datatypes import numpy_dtype
 from modelport.protocol.grpc import inference_pb2 as pb
 from modelport.protocol.infer import InferInput, InferRequest, InferResponse, RequestedOutput
 from modelport.protocol.tensor import check_shape, element_count
-from modelport.protocol.v2 import array_from_bytes, select_outputs, tensor_to_wire
+from modelport.protocol.v2 import (
+    array_from_bytes,
+    bytes_element,
+    select_outputs,
+    tensor_to_wire,
+)
 
 # datatype -> typed contents field (OIP gRPC "Tensor Data"); FP16 travels raw only.
 CONTENTS_FIELD = {
@@ -142,7 +147,7 @@ def encode_response(
         else:
             values = getattr(tensor.contents, CONTENTS_FIELD[out.datatype])
             if out.datatype == "BYTES":
-                values.extend(x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel())
+                values.extend(bytes_element(x) for x in array.ravel())
             else:
                 values.extend(array.ravel().tolist())
     return msg
