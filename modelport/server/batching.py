@@ -1,7 +1,8 @@
 """Adaptive batching: merge concurrent requests to one model along the first axis.
 
 Requests wait at most ``max_latency`` for company; with a latency of 0 only requests that are
-already queued in the same event-loop turn are merged, so a lone request is never delayed.
+already received (ready in the same event-loop turn) are merged, so a lone request is never
+delayed.
 Results are split back by each request's row count, so every caller sees exactly what an
 unbatched call would have returned. A merged call that fails on input is retried request by
 request, so one bad request cannot fail its neighbours.
@@ -19,11 +20,28 @@ from modelport.errors import InvalidInput
 from modelport.protocol.infer import InferInput, InferOutput, InferRequest, InferResponse
 
 Call = Callable[[Any], Awaitable[Any]]
+# With no latency budget, a leader waits at most this many event-loop turns for company.
+_MAX_TURNS = 4
 Signature = tuple[Any, ...]
 
 
+class _Gathering:
+    """Requests with one signature waiting for the leader to run them."""
+
+    __slots__ = ("items", "full")
+
+    def __init__(self, first: tuple[Any, asyncio.Future[Any]], full: asyncio.Future[None]):
+        self.items = [first]
+        self.full = full
+
+
 class Batcher:
-    """Collects requests for one model and runs them in merged calls."""
+    """Collects requests for one model and runs them in merged calls.
+
+    The first request of a batch leads: it yields to the event loop (once, or for up to
+    ``max_latency``) so that requests already received can join, then runs the merged call
+    and hands every follower its share. No extra task or timer is made for a lone request.
+    """
 
     def __init__(
         self,
@@ -36,39 +54,71 @@ class Batcher:
         self._max = max_batch_size
         self._latency = max_latency_s
         self._on_batch = on_batch
-        self._pending: dict[Signature, list[tuple[Any, asyncio.Future[Any]]]] = {}
-        self._timers: dict[Signature, asyncio.Handle] = {}
+        self._gathering: dict[Signature, _Gathering] = {}
 
     async def submit(self, payload: Any) -> Any:
-        """Queue one request; returns its own (split) result."""
+        """Run one request, merged with whatever arrives alongside it; returns its own result."""
         sig = signature(payload)
         if sig is None:
+            self._count(1)
             return await self._call(payload)
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        queue = self._pending.setdefault(sig, [])
-        queue.append((payload, fut))
-        if len(queue) >= self._max:
-            self._flush(sig)
-        elif sig not in self._timers:
-            if self._latency > 0:
-                self._timers[sig] = loop.call_later(self._latency, self._flush, sig)
-            else:
-                self._timers[sig] = loop.call_soon(self._flush, sig)
-        return await fut
+        gathering = self._gathering.get(sig)
+        if gathering is not None:
+            fut: asyncio.Future[Any] = loop.create_future()
+            gathering.items.append((payload, fut))
+            if len(gathering.items) >= self._max and not gathering.full.done():
+                gathering.full.set_result(None)
+            return await fut
 
-    def _flush(self, sig: Signature) -> None:
-        timer = self._timers.pop(sig, None)
-        if timer is not None:
+        own: asyncio.Future[Any] = loop.create_future()
+        gathering = self._gathering[sig] = _Gathering((payload, own), loop.create_future())
+        try:
+            await self._wait_for_company(loop, gathering)
+        except asyncio.CancelledError:
+            self._gathering.pop(sig, None)
+            followers = gathering.items[1:]
+            if followers:  # they still need an answer
+                asyncio.ensure_future(self._run_all(followers))
+            raise
+        self._gathering.pop(sig, None)
+        items = gathering.items
+        if len(items) == 1:
+            self._count(1)
+            return await self._call(payload)
+        # Shielded, so a leader whose client goes away does not fail its followers.
+        await asyncio.shield(asyncio.ensure_future(self._run_all(items)))
+        return own.result()
+
+    async def _wait_for_company(
+        self, loop: asyncio.AbstractEventLoop, gathering: _Gathering
+    ) -> None:
+        full = gathering.full
+        if self._latency <= 0:
+            # Let the loop run (and poll sockets) again while newcomers keep joining; stop at
+            # the first turn that brings none, so a lone request costs one extra turn only.
+            for _ in range(_MAX_TURNS):
+                before = len(gathering.items)
+                await asyncio.sleep(0)
+                if len(gathering.items) == before or full.done():
+                    return
+            return
+        timer = loop.call_later(self._latency, _resolve, full)
+        try:
+            await full
+        finally:
             timer.cancel()
-        items = self._pending.pop(sig, [])
-        while items:
-            chunk, items = items[: self._max], items[self._max :]
-            asyncio.ensure_future(self._run(chunk))
+
+    def _count(self, size: int) -> None:
+        if self._on_batch is not None:
+            self._on_batch(size)
+
+    async def _run_all(self, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        for start in range(0, len(items), self._max):
+            await self._run(items[start : start + self._max])
 
     async def _run(self, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-        if self._on_batch is not None:
-            self._on_batch(len(items))
+        self._count(len(items))
         if len(items) == 1:
             payload, fut = items[0]
             await _settle(fut, self._call(payload))
@@ -79,9 +129,10 @@ class Batcher:
             results = split(await self._call(merged), payloads, rows)
         except InvalidInput:
             # Attribute the error to the request that caused it.
-            await asyncio.gather(*(_settle(f, self._call(p)) for p, f in items))
+            for payload, fut in items:
+                await _settle(fut, self._call(payload))
             return
-        except BaseException as exc:  # the model's own failure applies to the whole batch
+        except Exception as exc:  # the model's own failure applies to the whole batch
             for _, fut in items:
                 if not fut.done():
                     fut.set_exception(exc)
@@ -89,6 +140,11 @@ class Batcher:
         for (_, fut), result in zip(items, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 async def _settle(fut: asyncio.Future[Any], call: Awaitable[Any]) -> None:

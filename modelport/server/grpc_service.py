@@ -32,6 +32,9 @@ def _guarded(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]
     return wrapper
 
 
+_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+
+
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """Implements every RPC of the OIP gRPC service."""
 
@@ -81,7 +84,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             status = grpc_status(exc).name
             return await _abort(context, exc)
         finally:
-            self.metrics.observe(request.model_name, "grpc", status, time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            self.metrics.observe(request.model_name, "grpc", status, elapsed, _INFER_PATH)
 
     @_guarded
     async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:

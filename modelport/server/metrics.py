@@ -6,8 +6,10 @@ starts; each worker writes its samples there and ``/metrics`` on any worker sums
 
 from __future__ import annotations
 
+import logging
 import os
 
+import orjson
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -81,16 +83,34 @@ def families() -> _Families:
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+access_log = logging.getLogger("modelport.access")
 
 
 class RequestMetrics:
-    """Caches labelled children so the hot path does no label lookups."""
+    """Records each inference request: metrics (labelled children cached, so the hot path does
+    no label lookups) and, at debug level, one JSON log line."""
 
     def __init__(self) -> None:
         self._counters: dict[tuple[str, str, str], Counter] = {}
         self._latency: dict[tuple[str, str], Histogram] = {}
+        self._debug = access_log.isEnabledFor(logging.DEBUG)
 
-    def observe(self, model: str, protocol: str, status: str, seconds: float) -> None:
+    def observe(
+        self, model: str, protocol: str, status: str, seconds: float, path: str = ""
+    ) -> None:
+        """Count one finished request."""
+        if self._debug:
+            access_log.debug(
+                orjson.dumps(
+                    {
+                        "model": model,
+                        "protocol": protocol,
+                        "path": path,
+                        "status": status,
+                        "ms": round(seconds * 1000, 3),
+                    }
+                ).decode()
+            )
         key = (model, protocol, status)
         counter = self._counters.get(key)
         if counter is None:

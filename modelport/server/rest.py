@@ -21,7 +21,7 @@ from modelport.server.dataplane import DataPlane
 from modelport.server.errors_map import http_status, retry_after
 from modelport.server.metrics import RequestMetrics, render
 
-log = logging.getLogger("modelport.access")
+log = logging.getLogger("modelport.server")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -99,7 +99,6 @@ class RestApp:
         self.dp = dataplane
         self.max_body = max_body_bytes
         self.metrics = RequestMetrics()
-        self._debug = log.isEnabledFor(logging.DEBUG)
         # The route table: every path of the V1 and V2 protocols, the infer route first.
         model = r"(?P<name>[^/]+)"
         version = r"(?:/versions/(?P<version>[^/]+))?"
@@ -158,7 +157,7 @@ class RestApp:
             except ClientGone:
                 return
             except Exception:
-                logging.getLogger("modelport.server").exception("unhandled error on %s", path)
+                log.exception("unhandled error on %s", path)
                 reply = _error_reply(500, "Internal server error.")
         await send(
             {
@@ -169,21 +168,9 @@ class RestApp:
         )
         await send({"type": "http.response.body", "body": reply.body})
         if protocol is not None:
-            name = params["name"]
-            elapsed = time.perf_counter() - start
-            self.metrics.observe(name, protocol, str(reply.status), elapsed)
-            if self._debug:
-                log.debug(
-                    orjson.dumps(
-                        {
-                            "method": method,
-                            "path": path,
-                            "model": name,
-                            "status": reply.status,
-                            "ms": round(elapsed * 1000, 3),
-                        }
-                    ).decode()
-                )
+            self.metrics.observe(
+                params["name"], protocol, str(reply.status), time.perf_counter() - start, path
+            )
 
     def _route(
         self, method: str, path: str

@@ -231,3 +231,18 @@ def test_kserve_custom_model_example_runs_unchanged(start_server):
         assert doc["outputs"] == [
             {"name": "fahrenheit", "shape": [2], "datatype": "FP64", "data": [32.0, 212.0]}
         ]
+
+
+def test_debug_logs_one_json_line_per_request(iris_dir, start_server):
+    import json
+
+    server = start_server(serve_argv(iris_dir, "iris", "--log-level", "debug"))
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    with server.client() as c:
+        assert c.post("/v2/models/iris/infer", json=body).status_code == 200
+        assert c.post("/v2/models/nope/infer", json=body).status_code == 404
+    assert wait_for(lambda: server.log().count('"protocol":"v2"') >= 2, timeout=5)
+    lines = [ln for ln in server.log().splitlines() if "modelport.access" in ln]
+    docs = [json.loads(ln[ln.index("{") :]) for ln in lines]
+    assert {(d["model"], d["status"]) for d in docs} >= {("iris", "200"), ("nope", "404")}
+    assert all(d["path"].startswith("/v2/models/") and d["ms"] >= 0 for d in docs)
