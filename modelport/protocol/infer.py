@@ -25,8 +25,9 @@ def _as_array(data: Any, shape: Sequence[int], datatype: str) -> np.ndarray:
     return array_from_json("tensor", datatype, list(shape), data)
 
 
-class InferInput:
-    """One named input tensor of an inference request."""
+class _Tensor:
+    """What inputs and outputs share: a name, shape, datatype, parameters and the data, held
+    as a numpy array, a Python list, or both (each made from the other on first use)."""
 
     __slots__ = ("name", "shape", "datatype", "parameters", "_array", "_data")
 
@@ -61,23 +62,33 @@ class InferInput:
         """The tensor as a numpy array of its declared shape and datatype."""
         if self._array is None:
             if self._data is None:
-                raise InvalidInput(f"Input {self.name} has no data.")
+                raise InvalidInput(f"Tensor {self.name} has no data.")
             self._array = _as_array(self._data, self.shape, self.datatype)
         return self._array
 
-    def set_data_from_numpy(self, input_tensor: np.ndarray, binary_data: bool = True) -> None:
-        """Replace the contents with an array; shape and datatype follow it."""
-        self._array = input_tensor
+    def _set_array(self, array: np.ndarray) -> None:
+        self._array = array
         self._data = None
-        self.shape = list(input_tensor.shape)
-        self.datatype = from_numpy(input_tensor.dtype)
+        self.shape = list(array.shape)
+        self.datatype = from_numpy(array.dtype)
 
     def set_shape(self, shape: Sequence[int]) -> None:
         """Set the declared shape."""
         self.shape = list(shape)
 
     def __repr__(self) -> str:
-        return f"InferInput(name={self.name!r}, shape={self.shape}, datatype={self.datatype!r})"
+        kind = type(self).__name__
+        return f"{kind}(name={self.name!r}, shape={self.shape}, datatype={self.datatype!r})"
+
+
+class InferInput(_Tensor):
+    """One named input tensor of an inference request."""
+
+    __slots__ = ()
+
+    def set_data_from_numpy(self, input_tensor: np.ndarray, binary_data: bool = True) -> None:
+        """Replace the contents with an array; shape and datatype follow it."""
+        self._set_array(input_tensor)
 
 
 class RequestedOutput:
@@ -138,62 +149,21 @@ class InferRequest:
         return f"InferRequest(model_name={self.model_name!r}, id={self.id!r}, inputs={self.inputs})"
 
 
-class InferOutput:
+class InferOutput(_Tensor):
     """One named output tensor of an inference response."""
 
-    __slots__ = ("name", "shape", "datatype", "parameters", "_array", "_data")
-
-    def __init__(
-        self,
-        name: str,
-        shape: Sequence[int],
-        datatype: str,
-        data: Any = None,
-        parameters: Parameters | None = None,
-    ) -> None:
-        self.name = name
-        self.shape = list(shape)
-        self.datatype = datatype
-        self.parameters: Parameters = parameters or {}
-        self._array: np.ndarray | None = data if isinstance(data, np.ndarray) else None
-        self._data = None if isinstance(data, np.ndarray) else data
+    __slots__ = ()
 
     @classmethod
     def from_numpy(cls, name: str, array: np.ndarray) -> InferOutput:
         """Build an output whose shape and datatype follow the array."""
         return cls(name, list(array.shape), from_numpy(array.dtype), array)
 
-    @property
-    def data(self) -> Any:
-        """The tensor contents as a flat Python list."""
-        if self._data is None and self._array is not None:
-            self._data = _to_list(self._array)
-        return self._data
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        self._data = value
-        self._array = value if isinstance(value, np.ndarray) else None
-
-    def as_numpy(self) -> np.ndarray:
-        """The output as a numpy array of its shape and datatype."""
-        if self._array is None:
-            if self._data is None:
-                raise InvalidInput(f"Output {self.name} has no data.")
-            self._array = _as_array(self._data, self.shape, self.datatype)
-        return self._array
-
     def set_data_from_numpy(self, output_tensor: np.ndarray, binary_data: bool = False) -> None:
         """Replace the contents with an array; shape and datatype follow it."""
-        self._array = output_tensor
-        self._data = None
-        self.shape = list(output_tensor.shape)
-        self.datatype = from_numpy(output_tensor.dtype)
+        self._set_array(output_tensor)
         if binary_data:
             self.parameters["binary_data"] = True
-
-    def __repr__(self) -> str:
-        return f"InferOutput(name={self.name!r}, shape={self.shape}, datatype={self.datatype!r})"
 
 
 class InferResponse:

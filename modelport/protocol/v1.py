@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import orjson
 
-from modelport.errors import InferenceError, InvalidInput
-from modelport.protocol.v2 import loads_object
+from modelport.errors import InvalidInput
+from modelport.protocol.v2 import dumps, loads_object
 
 
 def decode_request(body: bytes) -> dict[str, Any]:
@@ -38,7 +37,4 @@ def instances_array(doc: dict[str, Any]) -> np.ndarray:
 
 def encode_response(result: Any) -> bytes:
     """Encode a V1 response body; arrays inside are serialized natively."""
-    try:
-        return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
-    except TypeError as exc:
-        raise InferenceError(f"The model returned a value that cannot be encoded: {exc}") from None
+    return dumps(result)

@@ -238,7 +238,7 @@ def encode_response(
     if response.parameters:
         body["parameters"] = response.parameters
     body["outputs"] = out_docs
-    header = _dumps(body)
+    header = dumps(body)
     if not chunks:
         return header, None
     return b"".join([header, *chunks]), len(header)
@@ -282,7 +282,8 @@ def _text(item: Any) -> Any:
     return item
 
 
-def _dumps(doc: Any) -> bytes:
+def dumps(doc: Any) -> bytes:
+    """JSON-encode a response document; numpy arrays inside are serialized natively."""
     try:
         return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError as exc:
@@ -323,7 +324,7 @@ def encode_request(request: InferRequest) -> bytes:
             {"name": o.name, "parameters": _json_params(o.parameters)}
             for o in request.request_outputs
         ]
-    return _dumps(doc)
+    return dumps(doc)
 
 
 def decode_response(body: bytes) -> InferResponse:
