@@ -15,9 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main() -> int:
     import grpc
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
     from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
-
     from models import grpc_request
 
     target = sys.argv[1]
@@ -35,8 +33,15 @@ def main() -> int:
     for i, out in enumerate(resp.outputs):
         data = None
         c = out.contents
-        for field in ("int64_contents", "int_contents", "fp32_contents", "fp64_contents",
-                      "uint_contents", "uint64_contents", "bool_contents"):
+        for field in (
+            "int64_contents",
+            "int_contents",
+            "fp32_contents",
+            "fp64_contents",
+            "uint_contents",
+            "uint64_contents",
+            "bool_contents",
+        ):
             vals = list(getattr(c, field))
             if vals:
                 data = vals
@@ -46,11 +51,20 @@ def main() -> int:
             fmt = {"INT64": "q", "INT32": "i", "FP32": "f", "FP64": "d"}.get(out.datatype)
             if fmt:
                 n = len(raw) // struct.calcsize(fmt)
-                data = list(struct.unpack("<%d%s" % (n, fmt), raw))
-        outputs.append({"name": out.name, "datatype": out.datatype,
-                        "shape": list(out.shape), "data": data})
-    print(json.dumps({"ok": True, "model_name": resp.model_name, "outputs": outputs,
-                      "response_length": len(resp.SerializeToString())}))
+                data = list(struct.unpack(f"<{n}{fmt}", raw))
+        outputs.append(
+            {"name": out.name, "datatype": out.datatype, "shape": list(out.shape), "data": data}
+        )
+    print(
+        json.dumps(
+            {
+                "ok": True,
+                "model_name": resp.model_name,
+                "outputs": outputs,
+                "response_length": len(resp.SerializeToString()),
+            }
+        )
+    )
     return 0
 
 

@@ -28,11 +28,7 @@ DEFAULT_WORK = HERE / ".work"
 MODEL_NAME = "sklearn-iris"
 IRIS_ROWS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
 
-V2_BODY = {
-    "inputs": [
-        {"name": "input-0", "shape": [2, 4], "datatype": "FP32", "data": IRIS_ROWS}
-    ]
-}
+V2_BODY = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP32", "data": IRIS_ROWS}]}
 V1_BODY = {"instances": IRIS_ROWS}
 
 BINARY_ELEMENTS = 1_048_576  # 4 MiB of FP32
@@ -72,9 +68,14 @@ def expected_path(model_dir: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- MLServer folder
-def build_mlserver(out: Path, http_port: int = 8080, grpc_port: int = 8081,
-                   metrics_port: int = 8082, workers: int = 1) -> Path:
-    """MLServer repository folder: settings.json + sklearn-iris/{model-settings.json,model.joblib}."""
+def build_mlserver(
+    out: Path,
+    http_port: int = 8080,
+    grpc_port: int = 8081,
+    metrics_port: int = 8082,
+    workers: int = 1,
+) -> Path:
+    """MLServer repository: settings.json, sklearn-iris/{model-settings.json,model.joblib}."""
     model_dir = out / MODEL_NAME
     if not (model_dir / "model.joblib").exists():
         build_iris(model_dir)
@@ -90,8 +91,9 @@ def build_mlserver(out: Path, http_port: int = 8080, grpc_port: int = 8081,
     return out
 
 
-def write_mlserver_settings(out: Path, http_port: int, grpc_port: int,
-                            metrics_port: int, workers: int) -> None:
+def write_mlserver_settings(
+    out: Path, http_port: int, grpc_port: int, metrics_port: int, workers: int
+) -> None:
     _write_json(
         out / "settings.json",
         {
@@ -119,9 +121,12 @@ def build_onnx(out: Path, seed: int = 0) -> Path:
         )
 
     inits = [
-        init("w1", (MLP_IN, MLP_HIDDEN)), init("b1", (MLP_HIDDEN,)),
-        init("w2", (MLP_HIDDEN, MLP_HIDDEN)), init("b2", (MLP_HIDDEN,)),
-        init("w3", (MLP_HIDDEN, MLP_OUT)), init("b3", (MLP_OUT,)),
+        init("w1", (MLP_IN, MLP_HIDDEN)),
+        init("b1", (MLP_HIDDEN,)),
+        init("w2", (MLP_HIDDEN, MLP_HIDDEN)),
+        init("b2", (MLP_HIDDEN,)),
+        init("w3", (MLP_HIDDEN, MLP_OUT)),
+        init("b3", (MLP_OUT,)),
     ]
     nodes = [
         helper.make_node("Gemm", ["input", "w1", "b1"], ["h1"]),
@@ -157,8 +162,12 @@ def mlp_body() -> dict:
     """One row per request: the case adaptive batching is for."""
     return {
         "inputs": [
-            {"name": "input", "shape": [1, MLP_IN], "datatype": "FP32",
-             "data": [0.5, -1.0, 0.25, 2.0]}
+            {
+                "name": "input",
+                "shape": [1, MLP_IN],
+                "datatype": "FP32",
+                "data": [0.5, -1.0, 0.25, 2.0],
+            }
         ]
     }
 
@@ -192,8 +201,11 @@ def build_binary_body(out_file: Path) -> dict:
     body, hlen = binary_body()
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_bytes(body)
-    meta = {"json_header_length": hlen, "body_length": len(body),
-            "tensor_bytes": BINARY_ELEMENTS * 4}
+    meta = {
+        "json_header_length": hlen,
+        "body_length": len(body),
+        "tensor_bytes": BINARY_ELEMENTS * 4,
+    }
     _write_json(out_file.with_suffix(".meta.json"), meta)
     return meta
 
@@ -230,10 +242,13 @@ def build_json_bodies(work: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["iris", "mlserver", "onnx", "binary-body", "grpc-body",
-                                    "json-bodies", "all"])
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "what",
+        choices=["iris", "mlserver", "onnx", "binary-body", "grpc-body", "json-bodies", "all"],
+    )
     p.add_argument("out", nargs="?", default=None, help="output dir/file")
     a = p.parse_args(argv)
     work = Path(os.environ.get("BENCH_WORK", DEFAULT_WORK))
@@ -252,9 +267,11 @@ def main(argv=None) -> int:
     else:  # all: whatever this interpreter can build
         build_json_bodies(work)
         build_binary_body(work / "bodies" / "binary.bin")
-        for name, fn in [("iris", lambda: build_iris(work / "iris")),
-                         ("onnx", lambda: build_onnx(work / "mlp")),
-                         ("grpc-body", lambda: build_grpc_body(work / "bodies" / "grpc_iris.bin"))]:
+        for name, fn in [
+            ("iris", lambda: build_iris(work / "iris")),
+            ("onnx", lambda: build_onnx(work / "mlp")),
+            ("grpc-body", lambda: build_grpc_body(work / "bodies" / "grpc_iris.bin")),
+        ]:
             try:
                 fn()
                 print(f"built {name}")

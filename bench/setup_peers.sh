@@ -41,8 +41,14 @@ make_venv() {  # $1 = dir
   if [ ! -x "$1/bin/python" ]; then
     log "creating venv $1 with $PY"
     "$PY" -m venv "$1"
-    "$1/bin/python" -m pip install -q --upgrade pip
+    pip_q "$1" --upgrade pip
   fi
+}
+
+pip_q() {  # $1 = venv, rest = pip install args; drops this machine's find-links noise
+  local venv="$1"; shift
+  "$venv/bin/python" -m pip install -q "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 
 has_version() {  # $1 = venv, $2 = dist, $3 = version
@@ -63,7 +69,7 @@ if has_version "$KS" kserve 0.21.0 && has_version "$KS" kserve-storage 0.21.0 \
   log "kserve 0.21.0 already installed"
 else
   log "installing kserve 0.21.0 (takes a few minutes)"
-  "$KS/bin/pip" install -q "kserve==0.21.0" "kserve-storage==0.21.0" scikit-learn joblib
+  pip_q "$KS" "kserve==0.21.0" "kserve-storage==0.21.0" scikit-learn joblib
 fi
 
 SRC="$VENVS/src/sklearnserver"
@@ -72,7 +78,7 @@ if [ -f "$SRC/sklearnserver/__main__.py" ]; then
     log "sklearnserver (upstream source) already installed"
   else
     log "installing upstream sklearnserver from $SRC with --no-deps"
-    "$KS/bin/pip" install -q --no-deps "$SRC"
+    pip_q "$KS" --no-deps "$SRC"
   fi
   commit="$(cat "$SRC/UPSTREAM_COMMIT" 2>/dev/null || echo unknown)"
   echo "upstream kserve python/sklearnserver (commit $commit), pip install --no-deps" \
@@ -100,7 +106,7 @@ if has_version "$ML" mlserver 1.7.1 && has_dist "$ML" mlserver-sklearn \
   log "mlserver 1.7.1 already installed"
 else
   log "installing mlserver 1.7.1 (takes a few minutes)"
-  "$ML/bin/pip" install -q "mlserver==1.7.1" mlserver-sklearn scikit-learn joblib "uvloop<0.22"
+  pip_q "$ML" "mlserver==1.7.1" mlserver-sklearn scikit-learn joblib "uvloop<0.22"
 fi
 
 log "done:"

@@ -2,9 +2,13 @@
 
 Served with:
     modelport serve bench/models/identity_model.py --name identity --format custom
+
+predict returns its input unchanged: every V2 input tensor comes back as an output with the
+same name, shape, datatype and bytes (a V1 dict is returned as is).
 """
 
 import modelport
+from modelport import InferOutput, InferRequest, InferResponse
 
 
 class Identity(modelport.Model):
@@ -17,4 +21,9 @@ class Identity(modelport.Model):
         return self.ready
 
     def predict(self, payload, headers=None):
+        if isinstance(payload, InferRequest):
+            outputs = [
+                InferOutput(i.name, i.shape, i.datatype, i.as_numpy()) for i in payload.inputs
+            ]
+            return InferResponse(payload.id, self.name, outputs)
         return payload

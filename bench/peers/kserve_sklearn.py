@@ -26,8 +26,11 @@ class JoblibSKLearnModel(kserve.Model):
         self.ready = False
 
     def load(self) -> bool:
-        files = [p for p in self.model_dir.iterdir()
-                 if p.is_file() and p.suffix in (".joblib", ".pkl", ".pickle")]
+        files = [
+            p
+            for p in self.model_dir.iterdir()
+            if p.is_file() and p.suffix in (".joblib", ".pkl", ".pickle")
+        ]
         if len(files) != 1:
             raise ModelMissingError(str(self.model_dir))
         self._model = joblib.load(files[0])
@@ -39,7 +42,7 @@ class JoblibSKLearnModel(kserve.Model):
             rows = get_predict_input(payload)
             return get_predict_response(payload, self._model.predict(rows), self.name)
         except Exception as e:  # same mapping as the upstream server
-            raise InferenceError(str(e))
+            raise InferenceError(str(e)) from e
 
 
 def main() -> None:
