@@ -7,6 +7,7 @@ and the mapping of model exceptions happen in one place for both protocols.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ class DataPlane:
         self.max_inflight = max_inflight
         self.max_batch_size = max_batch_size
         self.max_latency_s = max_latency_ms / 1000.0
+        #: told of each load/unload asked of this worker, so other workers can follow
+        self.on_repository_change: Callable[[str, str], None] | None = None
 
     # ---- health and metadata -------------------------------------------------------------
 
@@ -96,14 +99,18 @@ class DataPlane:
             out.append(item)
         return out
 
-    def load(self, name: str) -> None:
-        """Repository extension: (re)load a model by name."""
+    def load(self, name: str, *, announce: bool = True) -> None:
+        """Repository extension: (re)load a model by name, in every worker."""
         entry = self.repository.load(name)
         self._prepare(entry)
+        if announce and self.on_repository_change is not None:
+            self.on_repository_change("load", name)
 
-    def unload(self, name: str) -> None:
-        """Repository extension: unload a model by name."""
+    def unload(self, name: str, *, announce: bool = True) -> None:
+        """Repository extension: unload a model by name, in every worker."""
         self.repository.unload(name)
+        if announce and self.on_repository_change is not None:
+            self.on_repository_change("unload", name)
 
     # ---- inference -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -94,13 +95,13 @@ class ModelServer:
         os.makedirs(metrics_dir, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
-        def target(index: int, ready_fd: int) -> None:
+        def target(index: int, ready_fd: int, control: socket.socket) -> None:
             from modelport.server.worker import run_worker
 
             http_res.close()
             if grpc_res is not None:
                 grpc_res.close()
-            run_worker(s, models, self.http_port or 0, self.grpc_port, ready_fd)
+            run_worker(s, models, self.http_port or 0, self.grpc_port, ready_fd, control)
 
         def on_ready() -> None:
             self.startup_seconds = time.monotonic() - started

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger("modelport.server")
 
-WorkerTarget = Callable[[int, int], None]  # (worker index, fd to write one byte to when ready)
+# (worker index, fd to write b"1" to once ready, control socket shared with the supervisor)
+WorkerTarget = Callable[[int, int, socket.socket], None]
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -51,7 +52,9 @@ class _Worker:
     index: int
     pid: int
     started: float
+    control: socket.socket
     crashes: int = 0
+    pending: bytes = b""
 
 
 class Supervisor:
@@ -76,6 +79,9 @@ class Supervisor:
         self._workers: dict[int, _Worker] = {}
         self._stopping = False
         self._ready_pipes: dict[int, int] = {}
+        # Control lines ("VERB KEY\n") a worker sent, relayed to every other worker; the last
+        # line per KEY is replayed to a respawned worker so it ends up in the same state.
+        self._history: dict[bytes, bytes] = {}
         #: why start-up failed, as the failing worker reported it
         self.failure: str | None = None
 
@@ -93,8 +99,8 @@ class Supervisor:
             if self.on_ready is not None:
                 self.on_ready()
             while not self._stopping:
+                self._relay(timeout=0.1)
                 self._reap()
-                time.sleep(0.1)
             self._stop_all()
             return 0
         finally:
@@ -106,16 +112,20 @@ class Supervisor:
 
     def _spawn(self, index: int, crashes: int) -> None:
         read_fd, write_fd = os.pipe()
+        ours, theirs = socket.socketpair()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # child
             os.close(read_fd)
+            ours.close()
+            for other in self._workers.values():
+                other.control.close()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 0
             try:
-                self.target(index, write_fd)
+                self.target(index, write_fd, theirs)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException as exc:
@@ -126,8 +136,41 @@ class Supervisor:
                 sys.stderr.flush()
                 os._exit(code)
         os.close(write_fd)
+        theirs.close()
         self._ready_pipes[pid] = read_fd
-        self._workers[pid] = _Worker(index, pid, time.monotonic(), crashes)
+        self._workers[pid] = _Worker(index, pid, time.monotonic(), ours, crashes)
+        if self._history:
+            ours.sendall(b"".join(self._history.values()))
+
+    def _relay(self, timeout: float) -> None:
+        by_fd = {w.control.fileno(): w for w in self._workers.values()}
+        if not by_fd:
+            time.sleep(timeout)
+            return
+        try:
+            readable, _, _ = select.select(list(by_fd), [], [], timeout)
+        except InterruptedError:
+            return
+        for fd in readable:
+            source = by_fd[fd]
+            try:
+                data = source.control.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                continue  # the worker is exiting; _reap handles it
+            source.pending += data
+            *lines, source.pending = source.pending.split(b"\n")
+            for line in lines:
+                if not line:
+                    continue
+                self._history[line.rsplit(b" ", 1)[-1]] = line + b"\n"
+                for worker in self._workers.values():
+                    if worker is not source:
+                        try:
+                            worker.control.sendall(line + b"\n")
+                        except OSError:
+                            pass  # that worker is gone; its replacement gets the history
 
     def _wait_first_ready(self) -> bool:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -171,6 +214,7 @@ class Supervisor:
             self._close_pipe(pid)
             if worker is None:
                 continue
+            worker.control.close()
             if self.on_worker_exit is not None:
                 self.on_worker_exit(pid)
             if self._stopping:
@@ -205,7 +249,9 @@ class Supervisor:
             except ChildProcessError:
                 break
             if pid:
-                self._workers.pop(pid, None)
+                gone = self._workers.pop(pid, None)
+                if gone is not None:
+                    gone.control.close()
                 if self.on_worker_exit is not None:
                     self.on_worker_exit(pid)
             else:
@@ -216,6 +262,8 @@ class Supervisor:
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+        for worker in self._workers.values():
+            worker.control.close()
         self._workers.clear()
 
 

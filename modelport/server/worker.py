@@ -11,8 +11,10 @@ import gc
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable, Sequence
 
+from modelport.errors import ModelportError
 from modelport.model import Model
 from modelport.server.dataplane import DataPlane
 from modelport.server.repository import ModelRepository
@@ -55,8 +57,10 @@ def run_worker(
     http_port: int,
     grpc_port: int | None,
     ready_fd: int | None = None,
+    control: socket.socket | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. ``ready_fd`` receives one byte once both ports listen."""
+    """Serve until SIGTERM/SIGINT. ``ready_fd`` receives one byte once both ports listen;
+    ``control`` carries repository changes to and from the other workers."""
     repo = build_repository(sources)
     for entry in repo.entries():
         if entry.model is not None:
@@ -74,7 +78,7 @@ def run_worker(
     except ImportError:  # uvloop is an optional speed-up of uvicorn[standard]
         pass
     try:
-        asyncio.run(_serve(settings, dataplane, http_port, grpc_port, ready_fd))
+        asyncio.run(_serve(settings, dataplane, http_port, grpc_port, ready_fd, control))
     finally:
         for entry in repo.entries():
             if entry.model is not None:
@@ -87,6 +91,7 @@ async def _serve(
     http_port: int,
     grpc_port: int | None,
     ready_fd: int | None,
+    control: socket.socket | None,
 ) -> None:
     import uvicorn
 
@@ -109,6 +114,8 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _request_exit, server)
 
+    if control is not None:
+        _follow_other_workers(loop, dataplane, control)
     grpc_server = None
     if grpc_port is not None:
         grpc_server = await _start_grpc(settings, dataplane, grpc_port)
@@ -125,6 +132,46 @@ async def _serve(
     await serve
     if grpc_server is not None:
         await grpc_server.stop(grace=2)
+
+
+def _follow_other_workers(
+    loop: asyncio.AbstractEventLoop, dataplane: DataPlane, control: socket.socket
+) -> None:
+    """Apply load/unload done through other workers, and announce ours to them."""
+    control.setblocking(False)
+    buffer = bytearray()
+
+    def announce(verb: str, name: str) -> None:
+        try:
+            control.sendall(f"{verb} {name}\n".encode())
+        except OSError:
+            log.warning("could not tell the other workers to %s %s", verb, name)
+
+    def on_readable() -> None:
+        try:
+            data = control.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(control.fileno())
+            return
+        buffer.extend(data)
+        *lines, rest = bytes(buffer).split(b"\n")
+        buffer[:] = rest
+        for line in lines:
+            verb, _, name = line.decode().partition(" ")
+            apply = {"load": dataplane.load, "unload": dataplane.unload}.get(verb)
+            if apply is None:
+                continue
+            try:
+                apply(name, announce=False)
+            except ModelportError as exc:
+                log.error("following another worker's %s of %s failed: %s", verb, name, exc)
+
+    dataplane.on_repository_change = announce
+    loop.add_reader(control.fileno(), on_readable)
 
 
 def _request_exit(server: object) -> None:

@@ -246,3 +246,30 @@ def test_debug_logs_one_json_line_per_request(iris_dir, start_server):
     docs = [json.loads(ln[ln.index("{") :]) for ln in lines]
     assert {(d["model"], d["status"]) for d in docs} >= {("iris", "200"), ("nope", "404")}
     assert all(d["path"].startswith("/v2/models/") and d["ms"] >= 0 for d in docs)
+
+
+def test_repository_changes_reach_every_worker(iris_dir, start_server):
+    server = start_server(serve_argv(iris_dir, "iris", "--workers", "2"))
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+
+    def statuses(n: int = 40) -> set[int]:
+        seen = set()
+        for _ in range(n):  # fresh connections land on both workers
+            with server.client() as c:
+                seen.add(c.post("/v2/models/iris/infer", json=body).status_code)
+        return seen
+
+    with server.client() as c:
+        assert c.post("/v2/repository/models/iris/unload").status_code == 200
+    assert wait_for(lambda: statuses(10) == {503}, timeout=10)
+    assert statuses() == {503}
+    # a worker started after the unload follows it too
+    victim = server.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids())
+    assert wait_for(lambda: statuses(10) == {503}, timeout=10)
+    assert statuses() == {503}
+    with server.client() as c:
+        assert c.post("/v2/repository/models/iris/load").status_code == 200
+    assert wait_for(lambda: statuses(10) == {200}, timeout=10)
+    assert statuses() == {200}
