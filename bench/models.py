@@ -6,6 +6,8 @@ model is always loaded by the same scikit-learn version that wrote it:
     python bench/models.py iris OUT_DIR            # OUT_DIR/model.joblib, OUT_DIR.expected.json
     python bench/models.py mlserver OUT_DIR        # OUT_DIR/settings.json, OUT_DIR/sklearn-iris/
     python bench/models.py onnx OUT_DIR            # OUT_DIR/model.onnx (onnx helper API)
+    python bench/models.py torchscript OUT_DIR [--depth N --width W]   # OUT_DIR/model.pt
+    python bench/models.py time-model MODEL_FILE   # in-process call time, 1 vs 32 rows (JSON)
     python bench/models.py binary-body OUT_FILE    # 4 MiB FP32 binary-extension request body
     python bench/models.py grpc-body OUT_FILE      # framed ModelInferRequest (needs kserve's pb2)
 
@@ -33,6 +35,10 @@ V1_BODY = {"instances": IRIS_ROWS}
 
 BINARY_ELEMENTS = 1_048_576  # 4 MiB of FP32
 MLP_IN, MLP_HIDDEN, MLP_OUT = 4, 64, 3
+# TorchScript MLP: 4→W, then DEPTH × (Linear(W, W) + ReLU), →3. Each of its ~2·DEPTH
+# operators costs ~1.3 µs of TorchScript dispatch whatever the batch, so one call costs a few
+# hundred µs for 1 row and not much more for 32 (see `time-model`).
+TS_WIDTH, TS_DEPTH = 32, 150
 
 
 def _write_json(path: Path, obj) -> None:
@@ -158,6 +164,103 @@ def build_onnx(out: Path, seed: int = 0) -> Path:
     return out / "model.onnx"
 
 
+# --------------------------------------------------------------------------- TorchScript MLP
+def build_torchscript(
+    out: Path, depth: int = TS_DEPTH, width: int = TS_WIDTH, seed: int = 0
+) -> Path:
+    """Deep narrow MLP, torch.jit.script + torch.jit.save as OUT/model.pt; fixed-seed weights.
+
+    He-normal weights keep the activations O(1) through the depth (PyTorch's default init
+    would shrink them to the last bias, which would make the output check meaningless).
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    dims = [MLP_IN] + [width] * (depth + 1) + [MLP_OUT]
+    layers: list = []
+    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        lin = torch.nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(fan_out, fan_in, generator=gen) * (2.0 / fan_in) ** 0.5)
+            lin.bias.copy_(torch.randn(fan_out, generator=gen) * 0.05)
+        layers.append(lin)
+        if i < len(dims) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).eval()
+    scripted = torch.jit.script(model)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(scripted, str(out / "model.pt"))
+    # reference output for mlp_body(), from the eager module
+    x = torch.tensor([mlp_body()["inputs"][0]["data"]], dtype=torch.float32)
+    with torch.no_grad():
+        y = model(x)
+    _write_json(
+        expected_path(out),
+        {
+            "output": y.ravel().tolist(),
+            "depth": depth,
+            "width": width,
+            "linear_layers": depth + 2,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "torch": torch.__version__,
+        },
+    )
+    return out / "model.pt"
+
+
+# --------------------------------------------------------------------------- in-process timing
+def time_model(model_file: Path, rows=(1, 32), calls: int = 400) -> dict:
+    """Median in-process time of one call at each batch size, with one library thread.
+
+    Runs the model the way modelport's runtime does (torch: set_num_threads(1) and
+    inference_mode; ONNX Runtime: one intra-op and one inter-op thread), without the server.
+    """
+    import statistics
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if model_file.suffix in (".pt", ".pth"):
+        import torch
+
+        torch.set_num_threads(1)
+        module = torch.jit.load(str(model_file), map_location="cpu").eval()
+        lib = f"torch {torch.__version__}"
+
+        def call(x):
+            with torch.inference_mode():
+                module(torch.from_numpy(x))
+
+    else:
+        import onnxruntime
+
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        sess = onnxruntime.InferenceSession(
+            str(model_file), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        name = sess.get_inputs()[0].name
+        lib = f"onnxruntime {onnxruntime.__version__}"
+
+        def call(x):
+            sess.run(None, {name: x})
+
+    out = {"library": lib, "threads": 1, "calls": calls}
+    for n in rows:
+        x = rng.standard_normal((n, MLP_IN)).astype(np.float32)
+        for _ in range(50):  # warm-up (TorchScript profiles its first runs)
+            call(x)
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            call(x)
+            times.append(time.perf_counter() - t0)
+        out[f"rows_{n}_us"] = round(statistics.median(times) * 1e6, 1)
+    return out
+
+
 def mlp_body() -> dict:
     """One row per request: the case adaptive batching is for."""
     return {
@@ -247,9 +350,21 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "what",
-        choices=["iris", "mlserver", "onnx", "binary-body", "grpc-body", "json-bodies", "all"],
+        choices=[
+            "iris",
+            "mlserver",
+            "onnx",
+            "torchscript",
+            "time-model",
+            "binary-body",
+            "grpc-body",
+            "json-bodies",
+            "all",
+        ],
     )
     p.add_argument("out", nargs="?", default=None, help="output dir/file")
+    p.add_argument("--depth", type=int, default=TS_DEPTH, help="torchscript: hidden layers")
+    p.add_argument("--width", type=int, default=TS_WIDTH, help="torchscript: hidden width")
     a = p.parse_args(argv)
     work = Path(os.environ.get("BENCH_WORK", DEFAULT_WORK))
     if a.what == "iris":
@@ -258,6 +373,12 @@ def main(argv=None) -> int:
         print(build_mlserver(Path(a.out or work / "mlserver")))
     elif a.what == "onnx":
         print(build_onnx(Path(a.out or work / "mlp")))
+    elif a.what == "torchscript":
+        print(build_torchscript(Path(a.out or work / "mlp-torch"), a.depth, a.width))
+    elif a.what == "time-model":
+        if not a.out:
+            p.error("time-model needs MODEL_FILE")
+        print(json.dumps(time_model(Path(a.out))))
     elif a.what == "binary-body":
         print(json.dumps(build_binary_body(Path(a.out or work / "bodies" / "binary.bin"))))
     elif a.what == "grpc-body":
@@ -270,6 +391,7 @@ def main(argv=None) -> int:
         for name, fn in [
             ("iris", lambda: build_iris(work / "iris")),
             ("onnx", lambda: build_onnx(work / "mlp")),
+            ("torchscript", lambda: build_torchscript(work / "mlp-torch")),
             ("grpc-body", lambda: build_grpc_body(work / "bodies" / "grpc_iris.bin")),
         ]:
             try:
