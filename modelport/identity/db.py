@@ -1,0 +1,95 @@
+"""Identity state in SQL (SQLite by default, any SQLAlchemy URL works): users, OAuth clients
+and signing keys. Short-lived protocol state (auth requests, codes, refresh tokens, device
+codes) lives in its own tables beside these, added by the modules that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every identity table."""
+
+
+class User(Base):
+    """A person who logs in with a password (Dex's ``staticPasswords`` or ``modelport users``)."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True, index=True)
+    username: Mapped[str] = mapped_column(String(256))
+    password_hash: Mapped[str] = mapped_column(Text)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "config" users come from a Dex-style file and are kept in step with it on every start.
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Client(Base):
+    """An OAuth 2.0 client (Dex's ``staticClients``)."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # SHA-256 of the secret: client secrets are long random strings, not passwords.
+    secret_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    trusted_peers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(16), default="config")
+
+
+class SigningKey(Base):
+    """A JWS signing key; kept for verification after rotation until its tokens expire."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    # After this the key no longer signs; after expires_at it is no longer published.
+    signs_until: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a SQLite file is created with owner-only permissions."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.touch(mode=0o600)
+        os.chmod(path, 0o600)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the gateway and the identity provider read while one of them writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)

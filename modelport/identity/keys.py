@@ -1,0 +1,131 @@
+"""Signing keys: generation, rotation and the published JWKS (all JOSE work is joserfc's).
+
+Like Dex, the provider signs with one current key per algorithm and rotates it on a fixed
+period (Dex: 6 h). A rotated key stops signing but stays in the JWKS until every token it
+signed has expired, so relying parties that cached the JWKS keep verifying.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelport.identity.db import SigningKey
+
+SUPPORTED_ALGS = ("RS256", "ES256")
+
+Key = RSAKey | ECKey
+
+
+def generate(alg: str) -> Key:
+    """A fresh private key for the algorithm, with a thumbprint ``kid``."""
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, private=True, auto_kid=True)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", private=True, auto_kid=True)
+    raise ValueError(f"Unsupported signing algorithm {alg}; choose one of {SUPPORTED_ALGS}.")
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """How long a key signs, and how long it must stay published afterwards."""
+
+    rotate_every_s: float = 6 * 3600
+    # The longest lifetime of anything the key signs (ID tokens by default: 24 h).
+    token_lifetime_s: float = 24 * 3600
+
+
+class KeyRing:
+    """The provider's keys in the database, one current signing key per algorithm."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        algs: tuple[str, ...] = ("RS256",),
+        policy: RotationPolicy | None = None,
+    ) -> None:
+        for alg in algs:
+            if alg not in SUPPORTED_ALGS:
+                raise ValueError(f"Unsupported signing algorithm {alg}.")
+        self._sessions = sessions
+        self.algs = algs
+        self.policy = policy or RotationPolicy()
+        self._cache: tuple[float, dict[str, Key], dict[str, Any]] | None = None
+
+    def signing_key(self, alg: str | None = None, now: float | None = None) -> Key:
+        """The current key for ``alg`` (the first configured by default), rotating if due."""
+        alg = alg or self.algs[0]
+        now = time.time() if now is None else now
+        current, _ = self._state(now)
+        key = current.get(alg)
+        if key is None:
+            raise ValueError(f"No signing key for {alg}.")
+        return key
+
+    def jwks(self, now: float | None = None) -> dict[str, Any]:
+        """The public keys relying parties may verify with: ``{"keys": [...]}``."""
+        _, published = self._state(time.time() if now is None else now)
+        return published
+
+    def key_set(self, now: float | None = None) -> KeySet:
+        """The published keys as a joserfc KeySet, for verifying our own tokens."""
+        return KeySet.import_key_set(self.jwks(now))
+
+    def rotate(self, now: float | None = None) -> None:
+        """Retire every current key now and make new ones (e.g. after a suspected leak)."""
+        now = time.time() if now is None else now
+        with self._sessions.begin() as db:
+            for row in db.scalars(select(SigningKey).where(SigningKey.signs_until > now)):
+                row.signs_until = now
+                row.expires_at = now + self.policy.token_lifetime_s
+        self._cache = None
+
+    def _state(self, now: float) -> tuple[dict[str, Key], dict[str, Any]]:
+        cached = self._cache
+        if cached is not None and now < cached[0]:
+            return cached[1], cached[2]
+        with self._sessions.begin() as db:
+            db.execute(delete(SigningKey).where(SigningKey.expires_at <= now))
+            rows = list(db.scalars(select(SigningKey).order_by(SigningKey.created_at)))
+            current: dict[str, Key] = {}
+            for row in rows:
+                if row.signs_until > now:
+                    current[row.alg] = _import(row.private_jwk)
+            for alg in self.algs:
+                if alg not in current:
+                    key = generate(alg)
+                    row = SigningKey(
+                        kid=key.kid,
+                        alg=alg,
+                        private_jwk=key.as_dict(private=True),
+                        created_at=now,
+                        signs_until=now + self.policy.rotate_every_s,
+                        expires_at=now + self.policy.rotate_every_s + self.policy.token_lifetime_s,
+                    )
+                    db.add(row)
+                    rows.append(row)
+                    current[alg] = key
+            published = {
+                "keys": [
+                    {**_import(r.private_jwk).as_dict(private=False), "use": "sig", "alg": r.alg}
+                    for r in rows
+                ]
+            }
+            next_change = min(
+                [r.signs_until for r in rows if r.signs_until > now] + [r.expires_at for r in rows]
+            )
+        # Re-read at the next rotation or expiry, and at least every minute so that several
+        # processes sharing the database converge on the same keys.
+        self._cache = (min(next_change, now + 60), current, published)
+        return current, published
+
+
+def _import(data: dict[str, Any]) -> Key:
+    if data.get("kty") == "EC":
+        return ECKey.import_key(data)
+    return RSAKey.import_key(data)

@@ -1,0 +1,233 @@
+"""User and client records: creation, password changes, login checks with lockout, and
+keeping Dex-config users and clients in step with their file."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelport.identity.db import Client, User
+from modelport.identity.dex_config import DexConfig
+from modelport.identity.passwords import (
+    check_strength,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+
+
+class UserError(ValueError):
+    """A user operation that cannot be done (duplicate email, unknown user, ...)."""
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """After ``max_failures`` wrong passwords in a row the account is locked for a while."""
+
+    max_failures: int = 5
+    lock_seconds: float = 300.0
+
+
+# A real hash of a random password: verifying against it costs as much as a real check,
+# so an unknown email cannot be told apart from a wrong password by timing.
+_DUMMY_HASH = hash_password(uuid.uuid4().hex)
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively, as Dex's password DB does."""
+    return email.strip().lower()
+
+
+def secret_digest(secret: str) -> str:
+    """How client secrets are stored (they are random, so a plain SHA-256 suffices)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Directory:
+    """Users and clients in the identity database."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], lockout: LockoutPolicy | None = None
+    ) -> None:
+        self._sessions = sessions
+        self.lockout = lockout or LockoutPolicy()
+
+    # ---- users ---------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        username: str = "",
+        groups: list[str] | None = None,
+        admin: bool = False,
+    ) -> User:
+        """Create a user with a new argon2id password hash."""
+        check_strength(password)
+        email = normalize_email(email)
+        if "@" not in email:
+            raise UserError(f"{email!r} is not an email address.")
+        with self._sessions.begin() as db:
+            if db.scalar(select(User).where(User.email == email)) is not None:
+                raise UserError(f"A user with email {email} already exists.")
+            user = User(
+                user_id=str(uuid.uuid4()),
+                email=email,
+                username=username or email.split("@")[0],
+                password_hash=hash_password(password),
+                groups=list(groups or []),
+                admin=admin,
+                source="cli",
+                created_at=time.time(),
+            )
+            db.add(user)
+        return user
+
+    def get_user(self, email: str) -> User | None:
+        """The user with this email, or None."""
+        with self._sessions() as db:
+            return db.scalar(select(User).where(User.email == normalize_email(email)))
+
+    def get_user_by_id(self, user_id: str) -> User | None:
+        """The user with this ID, or None."""
+        with self._sessions() as db:
+            return db.get(User, user_id)
+
+    def list_users(self) -> list[User]:
+        """Every user, by email."""
+        with self._sessions() as db:
+            return list(db.scalars(select(User).order_by(User.email)))
+
+    def set_password(self, email: str, password: str) -> None:
+        """Replace a user's password (and lift any lockout)."""
+        check_strength(password)
+        with self._sessions.begin() as db:
+            user = self._require(db, email)
+            user.password_hash = hash_password(password)
+            user.failed_logins = 0
+            user.locked_until = 0.0
+
+    def delete_user(self, email: str) -> None:
+        """Remove a user."""
+        with self._sessions.begin() as db:
+            db.delete(self._require(db, email))
+
+    def authenticate(self, email: str, password: str, now: float | None = None) -> User | None:
+        """The user if the password is right and the account is not locked, else None."""
+        now = time.time() if now is None else now
+        with self._sessions.begin() as db:
+            user = db.scalar(select(User).where(User.email == normalize_email(email)))
+            if user is None:
+                verify_password(_DUMMY_HASH, password)
+                return None
+            if user.locked_until > now:
+                verify_password(_DUMMY_HASH, password)
+                return None
+            if not verify_password(user.password_hash, password):
+                user.failed_logins += 1
+                if user.failed_logins >= self.lockout.max_failures:
+                    user.locked_until = now + self.lockout.lock_seconds
+                    user.failed_logins = 0
+                return None
+            user.failed_logins = 0
+            if needs_rehash(user.password_hash) and user.source != "config":
+                user.password_hash = hash_password(password)
+            return user
+
+    def is_locked(self, email: str, now: float | None = None) -> bool:
+        """Whether the account is currently locked after repeated failures."""
+        user = self.get_user(email)
+        return user is not None and user.locked_until > (time.time() if now is None else now)
+
+    @staticmethod
+    def _require(db: Session, email: str) -> User:
+        user = db.scalar(select(User).where(User.email == normalize_email(email)))
+        if user is None:
+            raise UserError(f"No user with email {normalize_email(email)}.")
+        return user
+
+    # ---- clients -------------------------------------------------------------------------
+
+    def get_client(self, client_id: str) -> Client | None:
+        """The OAuth client with this ID, or None."""
+        with self._sessions() as db:
+            return db.get(Client, client_id)
+
+    def upsert_client(
+        self,
+        client_id: str,
+        *,
+        secret: str | None,
+        redirect_uris: list[str],
+        name: str = "",
+        public: bool = False,
+        trusted_peers: list[str] | None = None,
+        source: str = "config",
+    ) -> Client:
+        """Create or update a client."""
+        with self._sessions.begin() as db:
+            client = db.get(Client, client_id) or Client(client_id=client_id)
+            client.secret_sha256 = secret_digest(secret) if secret else None
+            client.redirect_uris = list(redirect_uris)
+            client.name = name
+            client.public = public
+            client.trusted_peers = list(trusted_peers or [])
+            client.source = source
+            db.add(client)
+        return client
+
+    @staticmethod
+    def client_secret_ok(client: Client, secret: str | None) -> bool:
+        """Constant-time check of a presented client secret."""
+        if client.secret_sha256 is None or secret is None:
+            return False
+        return hmac.compare_digest(client.secret_sha256, secret_digest(secret))
+
+    # ---- Dex configuration ---------------------------------------------------------------
+
+    def sync_config(self, config: DexConfig) -> None:
+        """Make config users and clients match the file: added, updated, or removed."""
+        with self._sessions.begin() as db:
+            wanted = {normalize_email(p.email): p for p in config.static_passwords}
+            for user in db.scalars(select(User).where(User.source == "config")):
+                if user.email not in wanted:
+                    db.delete(user)
+            db.flush()
+            for email, entry in wanted.items():
+                user = db.scalar(select(User).where(User.email == email))
+                if user is not None and user.source != "config":
+                    raise UserError(
+                        f"staticPasswords: {email} already exists as a user made with the CLI."
+                    )
+                if user is None:
+                    user = User(
+                        user_id=entry.user_id or str(uuid.uuid4()),
+                        email=email,
+                        created_at=time.time(),
+                        source="config",
+                    )
+                    db.add(user)
+                user.username = entry.username or email.split("@")[0]
+                user.password_hash = entry.hash
+                user.groups = list(entry.groups)
+                user.admin = entry.admin
+            wanted_clients = {c.id for c in config.static_clients}
+            for client in db.scalars(select(Client).where(Client.source == "config")):
+                if client.client_id not in wanted_clients:
+                    db.delete(client)
+        for c in config.static_clients:
+            self.upsert_client(
+                c.id,
+                secret=c.secret,
+                redirect_uris=c.redirect_uris,
+                name=c.name,
+                public=c.public,
+                trusted_peers=c.trusted_peers,
+            )
