@@ -93,3 +93,57 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class AuthRequest(Base):
+    """An authorization request between /dex/auth and the code redirect (Dex: AuthRequest)."""
+
+    __tablename__ = "auth_requests"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(Text, default="")
+    nonce: Mapped[str] = mapped_column(Text, default="")
+    code_challenge: Mapped[str] = mapped_column(String(128), default="")
+    code_challenge_method: Mapped[str] = mapped_column(String(8), default="")
+    force_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Binds the approval step to the login that completed this request (Dex ≥ 2.35's hmac).
+    hmac_key: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class AuthCode(Base):
+    """A single-use authorization code (stored by its SHA-256)."""
+
+    __tablename__ = "auth_codes"
+
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    nonce: Mapped[str] = mapped_column(Text, default="")
+    code_challenge: Mapped[str] = mapped_column(String(128), default="")
+    code_challenge_method: Mapped[str] = mapped_column(String(8), default="")
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class RefreshToken(Base):
+    """A refresh token; rotation marks the old one used, and reuse revokes the whole family."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    nonce: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    family_created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float] = mapped_column(Float)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
