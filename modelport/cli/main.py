@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from modelport.cli import identity
 from modelport.cli.serve import serve
 
 app = typer.Typer(
@@ -14,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(no_args_is_help=True)(serve)
+app.add_typer(identity.app, name="identity")
+app.add_typer(identity.users, name="users")
 
 
 @app.command()

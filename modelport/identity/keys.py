@@ -56,6 +56,7 @@ class KeyRing:
         self.algs = algs
         self.policy = policy or RotationPolicy()
         self._cache: tuple[float, dict[str, Key], dict[str, Any]] | None = None
+        self._next_rotation = 0.0
 
     def signing_key(self, alg: str | None = None, now: float | None = None) -> Key:
         """The current key for ``alg`` (the first configured by default), rotating if due."""
@@ -71,6 +72,12 @@ class KeyRing:
         """The public keys relying parties may verify with: ``{"keys": [...]}``."""
         _, published = self._state(time.time() if now is None else now)
         return published
+
+    def seconds_until_rotation(self, now: float | None = None) -> float:
+        """How long the current signing keys stay current (for JWKS cache headers)."""
+        now = time.time() if now is None else now
+        self._state(now)
+        return max(0.0, self._next_rotation - now)
 
     def key_set(self, now: float | None = None) -> KeySet:
         """The published keys as a joserfc KeySet, for verifying our own tokens."""
@@ -116,6 +123,7 @@ class KeyRing:
                     for r in rows
                 ]
             }
+            self._next_rotation = min(r.signs_until for r in rows if r.signs_until > now)
             next_change = min(
                 [r.signs_until for r in rows if r.signs_until > now] + [r.expires_at for r in rows]
             )

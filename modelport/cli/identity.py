@@ -1,0 +1,165 @@
+"""``modelport identity``: run the OpenID Connect provider alone, and manage its users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="The Dex-compatible OpenID Connect provider and its users.", no_args_is_help=True
+)
+users = typer.Typer(
+    help="Manage password users (stored in DATA_DIR/identity.db).", no_args_is_help=True
+)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the identity database lives.")]
+DEFAULT_DATA_DIR = Path("modelport-data")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _sessions(data_dir: Path):  # noqa: ANN202
+    from modelport.identity.db import make_engine, session_factory
+
+    return session_factory(make_engine(f"sqlite:///{data_dir.resolve()}/identity.db"))
+
+
+@app.command("serve")
+def serve(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A Dex config file (staticPasswords, staticClients, expiry, oauth2)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free port.")] = 5556,
+    issuer: Annotated[
+        str | None, typer.Option(help="Issuer URL [default: http://HOST:PORT/dex].")
+    ] = None,
+    alg: Annotated[
+        list[str], typer.Option(help="Signing algorithms, first is used (RS256, ES256).")
+    ] = ["RS256"],  # noqa: B006
+) -> None:
+    """Serve the provider: /dex/.well-known/openid-configuration, /dex/auth, /dex/token, ..."""
+    import socket
+
+    import uvicorn
+
+    from modelport.identity.app import create_app
+    from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
+    from modelport.identity.provider import Provider
+    from modelport.identity.users import UserError
+
+    try:
+        cfg = load_dex_config(config) if config else DexConfig()
+    except ConfigError as exc:
+        _fail(f"{config}: {exc}")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
+    # Listening before the banner: connections made right after it wait in the backlog.
+    sock.listen(2048)
+    bound = sock.getsockname()[1]
+    issuer_url = (issuer or f"http://{host}:{bound}/dex").rstrip("/")
+    if cfg.issuer and cfg.issuer.rstrip("/") != issuer_url:
+        typer.echo(f"note: serving as issuer {issuer_url}, not the config's {cfg.issuer}", err=True)
+    try:
+        provider = Provider.create(issuer_url, _sessions(data_dir), cfg, algs=tuple(alg))
+    except (UserError, ValueError) as exc:
+        _fail(str(exc))
+    if cfg.ignored:
+        typer.echo(f"note: config keys not acted on: {', '.join(cfg.ignored)}", err=True)
+    typer.echo(f"modelport identity provider: issuer {issuer_url}", err=False)
+    typer.echo(f"  discovery {issuer_url}/.well-known/openid-configuration", err=False)
+    uvicorn.Server(uvicorn.Config(create_app(provider), log_level="warning", access_log=False)).run(
+        sockets=[sock]
+    )
+
+
+@users.command("add")
+def add_user(
+    email: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    username: Annotated[
+        str, typer.Option(help="Display name [default: the email's local part].")
+    ] = "",
+    group: Annotated[
+        list[str], typer.Option(help="A group the user belongs to (repeatable).")
+    ] = [],  # noqa: B006
+    admin: Annotated[bool, typer.Option(help="Give the user admin rights.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a user; the password is asked for (or read from stdin)."""
+    from modelport.identity.passwords import WeakPassword
+    from modelport.identity.users import Directory, UserError
+
+    password = _read_password(password_stdin)
+    try:
+        Directory(_sessions(data_dir)).add_user(
+            email, password, username=username, groups=group, admin=admin
+        )
+    except (UserError, WeakPassword) as exc:
+        _fail(str(exc))
+    typer.echo(f"added {email.strip().lower()}")
+
+
+@users.command("list")
+def list_users(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """List users: email, name, groups, admin, source."""
+    from modelport.identity.users import Directory
+
+    rows = Directory(_sessions(data_dir)).list_users()
+    typer.echo(f"{'EMAIL':32} {'NAME':16} {'GROUPS':24} {'ADMIN':5} SOURCE")
+    for u in rows:
+        admin = "yes" if u.admin else "no"
+        typer.echo(f"{u.email:32} {u.username:16} {','.join(u.groups):24} {admin:5} {u.source}")
+
+
+@users.command("passwd")
+def passwd(
+    email: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a user's password (also lifts a lockout)."""
+    from modelport.identity.passwords import WeakPassword
+    from modelport.identity.users import Directory, UserError
+
+    password = _read_password(password_stdin)
+    try:
+        Directory(_sessions(data_dir)).set_password(email, password)
+    except (UserError, WeakPassword) as exc:
+        _fail(str(exc))
+    typer.echo(f"password changed for {email.strip().lower()}")
+
+
+@users.command("delete")
+def delete(email: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Delete a user."""
+    from modelport.identity.users import Directory, UserError
+
+    try:
+        Directory(_sessions(data_dir)).delete_user(email)
+    except UserError as exc:
+        _fail(str(exc))
+    typer.echo(f"deleted {email.strip().lower()}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)

@@ -1,0 +1,39 @@
+"""The identity provider as an ASGI app: every endpoint below the issuer's path (``/dex``)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from modelport.identity.oauth2.authorize import approval, authorize, login
+from modelport.identity.oauth2.token import token
+from modelport.identity.oidc.endpoints import discovery, keys, userinfo
+from modelport.identity.provider import Provider
+
+
+async def healthz(request: Request) -> Response:
+    """GET /healthz: the provider can reach its database and sign."""
+    provider: Provider = request.app.state.provider
+    provider.tokens.keys.signing_key()
+    return PlainTextResponse("Health check passed")
+
+
+def create_app(provider: Provider) -> Starlette:
+    """The provider's routes, mounted under its issuer path."""
+    p = provider.path
+    routes = [
+        Route(f"{p}/.well-known/openid-configuration", discovery, methods=["GET"]),
+        Route(f"{p}/keys", keys, methods=["GET"]),
+        Route(f"{p}/auth", authorize, methods=["GET"]),
+        Route(f"{p}/auth/local", login, methods=["GET", "POST"]),
+        Route(f"{p}/auth/local/login", login, methods=["GET", "POST"]),
+        Route(f"{p}/approval", approval, methods=["GET", "POST"]),
+        Route(f"{p}/token", token, methods=["POST"]),
+        Route(f"{p}/userinfo", userinfo, methods=["GET", "POST"]),
+        Route(f"{p}/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.provider = provider
+    return app

@@ -1,0 +1,215 @@
+"""POST /token: authorization_code (with PKCE), refresh_token (rotating) and password grants.
+
+Status codes and messages follow Dex (docs/compat/dex-authservice-facts.md §3). Beyond Dex:
+PKCE is required of public clients, and presenting an already-rotated refresh token revokes
+its whole family (OAuth 2.0 Security BCP §4.14), so a stolen token stops working for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import select, update
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from modelport.identity.db import AuthCode, Client, RefreshToken, User
+from modelport.identity.oauth2.errors import (
+    NO_STORE,
+    AccessDenied,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    OAuthError,
+    UnsupportedGrantType,
+)
+from modelport.identity.provider import Provider, sha256_hex
+
+GRANT_CODE = "authorization_code"
+GRANT_REFRESH = "refresh_token"
+GRANT_PASSWORD = "password"
+
+
+async def token(request: Request) -> Response:
+    """The token endpoint."""
+    provider: Provider = request.app.state.provider
+    try:
+        form = await request.form()
+        fields = {k: str(v) for k, v in form.items()}
+        grant = fields.get("grant_type", "")
+        handlers = {
+            GRANT_CODE: _authorization_code,
+            GRANT_REFRESH: _refresh,
+            GRANT_PASSWORD: _password,
+        }
+        if grant == GRANT_PASSWORD and not provider.password_grant:
+            raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
+        handler = handlers.get(grant)
+        if handler is None:
+            raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
+        client = _client(provider, request, fields)
+        body = handler(provider, client, fields)
+    except OAuthError as exc:
+        return exc.response()
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _client(provider: Provider, request: Request, fields: dict[str, str]) -> Client:
+    client_id = fields.get("client_id")
+    secret = fields.get("client_secret")
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(header[6:], validate=True).decode()
+            raw_id, _, raw_secret = decoded.partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest("client_id improperly encoded") from None
+        client_id, secret = unquote(raw_id), unquote(raw_secret)
+    client = provider.directory.get_client(client_id or "")
+    if client is None:
+        raise InvalidClient("Invalid client credentials.")
+    if client.public:
+        return client
+    if not provider.directory.client_secret_ok(client, secret):
+        raise InvalidClient("Invalid client credentials.")
+    return client
+
+
+def _tokens(
+    provider: Provider,
+    user: User,
+    client: Client,
+    scopes: list[str],
+    nonce: str,
+    *,
+    code: str | None = None,
+    refresh: str | None = None,
+) -> dict[str, Any]:
+    access, id_token, expires_in = provider.tokens.issue(
+        user,
+        client.client_id,
+        scopes,
+        nonce=nonce,
+        code=code,
+        audience=provider.audience(client.client_id, scopes),
+    )
+    body: dict[str, Any] = {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+    }
+    if refresh is None and "offline_access" in scopes:
+        refresh = provider.new_refresh_token(client.client_id, user.user_id, scopes, nonce)
+    if refresh is not None:
+        body["refresh_token"] = refresh
+    body["id_token"] = id_token
+    return body
+
+
+def _authorization_code(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
+    code = f.get("code", "")
+    if not code:
+        raise InvalidRequest("Required param: code.")
+    with provider.sessions.begin() as db:
+        row = db.get(AuthCode, sha256_hex(code))
+        # Single use: the code is gone whatever happens next.
+        if row is not None:
+            db.delete(row)
+    if row is None or row.expires_at < time.time() or row.client_id != client.client_id:
+        raise InvalidGrant("Invalid or expired code parameter.")
+    if f.get("redirect_uri", "") != row.redirect_uri:
+        raise InvalidRequest("redirect_uri did not match URI from initial request.")
+    verifier = f.get("code_verifier", "")
+    if row.code_challenge:
+        if not verifier:
+            raise InvalidGrant("Expecting parameter code_verifier in PKCE flow.")
+        if not _pkce_ok(row.code_challenge_method, row.code_challenge, verifier):
+            raise InvalidGrant("Invalid code_verifier.")
+    elif verifier:
+        raise InvalidRequest("No PKCE flow started. Cannot check code_verifier.")
+    user = provider.directory.get_user_by_id(row.user_id)
+    if user is None:
+        raise InvalidGrant("The user of this code no longer exists.")
+    return _tokens(provider, user, client, list(row.scopes), row.nonce, code=code)
+
+
+def _pkce_ok(method: str, challenge: str, verifier: str) -> bool:
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode()).digest()
+        computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    else:
+        computed = verifier
+    return hmac.compare_digest(computed, challenge)
+
+
+def _refresh(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
+    presented = f.get("refresh_token", "")
+    if not presented:
+        raise InvalidRequest("No refresh token is found in request.")
+    now = time.time()
+    invalid = "Refresh token is invalid or has already been claimed by another client."
+    # Errors are raised after the transaction commits: a reuse must stay recorded.
+    failure: OAuthError | None = None
+    user = None
+    with provider.sessions.begin() as db:
+        row = db.get(RefreshToken, sha256_hex(presented))
+        if row is None or row.revoked:
+            failure = InvalidRequest(invalid)
+        elif row.client_id != client.client_id:
+            failure = InvalidGrant(invalid)
+        elif row.used:
+            # A rotated token came back: someone holds a copy. End the whole family.
+            db.execute(
+                update(RefreshToken).where(RefreshToken.family == row.family).values(revoked=True)
+            )
+            failure = InvalidGrant(invalid)
+        elif (provider.refresh_idle_s and now - row.last_used_at > provider.refresh_idle_s) or (
+            provider.refresh_lifetime_s
+            and now - row.family_created_at > provider.refresh_lifetime_s
+        ):
+            failure = InvalidRequest("Refresh token expired.")
+        else:
+            row.used = True
+            row.last_used_at = now
+            family, family_created, scopes, nonce = (
+                row.family,
+                row.family_created_at,
+                list(row.scopes),
+                row.nonce,
+            )
+            user = db.scalar(select(User).where(User.user_id == row.user_id))
+    if failure is not None:
+        raise failure
+    if user is None:
+        raise InvalidGrant("The user of this refresh token no longer exists.")
+    wanted = f.get("scope", "").split()
+    if wanted:
+        extra = [s for s in wanted if s not in scopes]
+        if extra:
+            raise InvalidRequest(f"Requested scopes contain unauthorized scope(s): {extra}.")
+        scopes = wanted
+    new = provider.new_refresh_token(
+        client.client_id,
+        user.user_id,
+        scopes,
+        nonce,
+        family=family,
+        family_created_at=family_created,
+    )
+    return _tokens(provider, user, client, scopes, nonce, refresh=new)
+
+
+def _password(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
+    scopes = f.get("scope", "").split()
+    problem = provider.scope_problem(client, scopes)
+    if problem:
+        raise InvalidRequest(problem)
+    user = provider.directory.authenticate(f.get("username", ""), f.get("password", ""))
+    if user is None:
+        raise AccessDenied("Invalid username or password")
+    return _tokens(provider, user, client, scopes, f.get("nonce", ""))

@@ -1,0 +1,362 @@
+"""The OpenID Connect provider over real sockets: Dex's browser flow, token grants, attacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.identity.conftest import (
+    AUTHSERVICE_ID,
+    AUTHSERVICE_SECRET,
+    USER_EMAIL,
+    USER_PASSWORD,
+    IdentityServer,
+)
+
+SCOPES = "openid profile email groups offline_access"
+
+
+def client(idp: IdentityServer) -> httpx.Client:
+    return httpx.Client(base_url=idp.base, timeout=30, follow_redirects=False)
+
+
+def auth_params(**extra: str) -> dict[str, str]:
+    return {
+        "client_id": AUTHSERVICE_ID,
+        "redirect_uri": "/login/oidc",
+        "response_type": "code",
+        "scope": SCOPES,
+        "state": "st-1",
+        **extra,
+    }
+
+
+def login_code(
+    idp: IdentityServer, params: dict[str, str], email=USER_EMAIL, password=USER_PASSWORD
+) -> httpx.Response:
+    """Walk Dex's hops as a non-redirect-following client would; return the final redirect."""
+    with client(idp) as c:
+        r = c.get("/dex/auth", params=params)
+        assert r.status_code == 302, r.text
+        login_url = r.headers["location"]
+        assert re.fullmatch(r"/dex/auth/local\?req=[\w-]+", login_url)
+        form = c.get(login_url)
+        assert form.status_code == 200
+        assert 'name="login"' in form.text and 'name="password"' in form.text
+        r = c.post(login_url, data={"login": email, "password": password})
+        assert r.status_code == 303, r.text
+        assert r.headers["location"].startswith("/dex/approval?req=")
+        return c.get(r.headers["location"])
+
+
+def test_discovery_and_keys(idp: IdentityServer):
+    with client(idp) as c:
+        doc = c.get("/dex/.well-known/openid-configuration").json()
+        assert doc["issuer"] == idp.issuer
+        for key, path in [
+            ("authorization_endpoint", "/auth"),
+            ("token_endpoint", "/token"),
+            ("jwks_uri", "/keys"),
+            ("userinfo_endpoint", "/userinfo"),
+        ]:
+            assert doc[key] == idp.issuer + path
+        assert doc["code_challenge_methods_supported"] == ["S256", "plain"]
+        assert "password" in doc["grant_types_supported"]
+        keys = c.get("/dex/keys")
+        assert keys.headers["cache-control"].startswith("max-age=")
+        (key,) = keys.json()["keys"]
+        assert key["kty"] == "RSA" and key["use"] == "sig" and "d" not in key
+
+
+def test_five_step_flow_gives_code_then_tokens(idp: IdentityServer):
+    final = login_code(idp, auth_params())
+    assert final.status_code == 303
+    location = urlsplit(final.headers["location"])
+    assert location.path == "/login/oidc"
+    query = parse_qs(location.query)
+    assert query["state"] == ["st-1"]
+    code = query["code"][0]
+    with client(idp) as c:
+        r = c.post(
+            "/dex/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": "/login/oidc"},
+            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
+        )
+        assert r.status_code == 200, r.text
+        tokens = r.json()
+        assert tokens["token_type"] == "bearer" and tokens["refresh_token"]
+        assert r.headers["cache-control"] == "no-store"
+        info = c.get("/dex/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert info.status_code == 200
+        assert info.json()["email"] == USER_EMAIL
+        assert info.json()["groups"] == ["team-a"]
+        # the code is single-use
+        again = c.post(
+            "/dex/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": "/login/oidc"},
+            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
+        )
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+def test_newer_dex_login_url_serves_the_same_form(idp: IdentityServer):
+    with client(idp) as c:
+        req = c.get("/dex/auth", params=auth_params()).headers["location"].split("req=")[1]
+        url = f"/dex/auth/local/login?back=&state={req}"
+        assert 'name="password"' in c.get(url).text
+        r = c.post(url, data={"login": USER_EMAIL, "password": USER_PASSWORD})
+        assert r.status_code == 303
+        final = c.get(r.headers["location"])
+        assert final.status_code == 303 and "code=" in final.headers["location"]
+
+
+def test_requests_style_client_following_redirects(idp: IdentityServer):
+    # What the Kubeflow Pipelines login snippet does: follow redirects, POST the form it finds.
+    with httpx.Client(base_url=idp.base, follow_redirects=True, timeout=30) as c:
+        r = c.get(
+            "/dex/auth", params={**auth_params(), "redirect_uri": "http://127.0.0.1/callback"}
+        )
+        assert "/dex/auth/local" in str(r.url)
+        action = re.search(r'action="([^"]+)"', r.text).group(1).replace("&amp;", "&")
+        with pytest.raises(httpx.ConnectError):
+            # the final hop goes to the (absent) callback server with the code
+            c.post(action, data={"login": USER_EMAIL, "password": USER_PASSWORD})
+
+
+def test_wrong_password_rerenders_and_lockout(idp: IdentityServer):
+    with client(idp) as c:
+        login_url = c.get("/dex/auth", params=auth_params()).headers["location"]
+        r = c.post(login_url, data={"login": "second@example.com", "password": "nope"})
+        assert r.status_code == 200
+        assert "Invalid Email Address and password." in r.text
+        assert 'value="second@example.com"' in r.text
+        for _ in range(5):
+            r = c.post(login_url, data={"login": "second@example.com", "password": "nope"})
+        assert r.status_code == 429
+        # locked even with the right password
+        r = c.post(login_url, data={"login": "second@example.com", "password": USER_PASSWORD})
+        assert r.status_code == 429
+
+
+def test_password_grant(idp: IdentityServer):
+    with client(idp) as c:
+        ok = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "scope": "openid email",
+                "client_id": "modelport-cli",
+            },
+        )
+        assert ok.status_code == 200, ok.text
+        assert "refresh_token" not in ok.json()
+        bad = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": "wrong",
+                "scope": "openid",
+                "client_id": "modelport-cli",
+            },
+        )
+        assert bad.status_code == 401 and bad.json()["error"] == "access_denied"
+        noscope = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "scope": "email",
+                "client_id": "modelport-cli",
+            },
+        )
+        assert noscope.status_code == 400 and "openid" in noscope.json()["error_description"]
+        badclient = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "scope": "openid",
+            },
+            auth=(AUTHSERVICE_ID, "wrong-secret"),
+        )
+        assert badclient.status_code == 401 and badclient.json()["error"] == "invalid_client"
+        weird = c.post("/dex/token", data={"grant_type": "magic", "client_id": "modelport-cli"})
+        assert weird.status_code == 400 and weird.json()["error"] == "unsupported_grant_type"
+
+
+def test_refresh_rotation_and_reuse_detection(idp: IdentityServer):
+    with client(idp) as c:
+        first = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "scope": SCOPES,
+                "client_id": "modelport-cli",
+            },
+        ).json()["refresh_token"]
+        r = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first,
+                "client_id": "modelport-cli",
+            },
+        )
+        assert r.status_code == 200, r.text
+        second = r.json()["refresh_token"]
+        assert second != first
+        # the old one comes back: reuse detected, and the whole family is revoked
+        reuse = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first,
+                "client_id": "modelport-cli",
+            },
+        )
+        assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+        after = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": second,
+                "client_id": "modelport-cli",
+            },
+        )
+        assert after.status_code == 400
+        wrong_client = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": "x" * 40,
+                "client_id": "modelport-cli",
+            },
+        )
+        assert wrong_client.status_code == 400
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    return verifier, challenge
+
+
+def test_pkce_for_public_clients(idp: IdentityServer):
+    redirect = "http://127.0.0.1:8765/callback"
+    base = {
+        "client_id": "modelport-cli",
+        "redirect_uri": redirect,
+        "response_type": "code",
+        "scope": "openid email",
+        "state": "s",
+    }
+    with client(idp) as c:
+        r = c.get("/dex/auth", params=base)
+        assert r.status_code == 303 and "error=invalid_request" in r.headers["location"]
+        r = c.get(
+            "/dex/auth", params={**base, "code_challenge": "abc", "code_challenge_method": "plain"}
+        )
+        assert "error=invalid_request" in r.headers["location"]  # no downgrade to plain
+    verifier, challenge = _pkce()
+    final = login_code(idp, {**base, "code_challenge": challenge, "code_challenge_method": "S256"})
+    code = parse_qs(urlsplit(final.headers["location"]).query)["code"][0]
+    with client(idp) as c:
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect,
+            "client_id": "modelport-cli",
+        }
+        wrong = c.post("/dex/token", data={**data, "code_verifier": "x" * 50})
+        assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    final = login_code(idp, {**base, "code_challenge": challenge, "code_challenge_method": "S256"})
+    code = parse_qs(urlsplit(final.headers["location"]).query)["code"][0]
+    with client(idp) as c:
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect,
+            "client_id": "modelport-cli",
+        }
+        assert c.post("/dex/token", data={**data, "code_verifier": verifier}).status_code == 200
+
+
+def test_no_open_redirects_and_bad_requests(idp: IdentityServer):
+    with client(idp) as c:
+        r = c.get("/dex/auth", params=auth_params(redirect_uri="https://evil.example/steal"))
+        assert r.status_code == 400 and "location" not in r.headers
+        assert "Unregistered redirect_uri" in r.text
+        r = c.get("/dex/auth", params=auth_params(client_id="nobody"))
+        assert r.status_code == 404
+        r = c.get("/dex/auth", params=auth_params(scope="profile"))
+        assert r.status_code == 303 and "error=invalid_scope" in r.headers["location"]
+        assert c.get("/dex/auth/local?req=not-a-request").status_code == 400
+        # approval without the right hmac
+        login_url = c.get("/dex/auth", params=auth_params()).headers["location"]
+        r = c.post(login_url, data={"login": USER_EMAIL, "password": USER_PASSWORD})
+        tampered = re.sub(r"hmac=[0-9a-f]+", "hmac=" + "0" * 64, r.headers["location"])
+        assert c.get(tampered).status_code == 401
+
+
+def test_userinfo_needs_a_valid_token(idp: IdentityServer):
+    with client(idp) as c:
+        r = c.get("/dex/userinfo")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        r = c.get("/dex/userinfo", headers={"Authorization": "Bearer abc.def.ghi"})
+        assert r.status_code == 403
+
+
+def test_third_party_relying_party_authlib(idp: IdentityServer):
+    from authlib.integrations.httpx_client import OAuth2Client
+    from authlib.jose import JsonWebKey, jwt
+
+    meta = httpx.get(f"{idp.issuer}/.well-known/openid-configuration").json()
+    redirect = "http://127.0.0.1/callback"
+    rp = OAuth2Client(
+        AUTHSERVICE_ID,
+        AUTHSERVICE_SECRET,
+        scope=SCOPES,
+        redirect_uri=redirect,
+        code_challenge_method="S256",
+    )
+    verifier = secrets.token_urlsafe(48)
+    url, state = rp.create_authorization_url(
+        meta["authorization_endpoint"], code_verifier=verifier, nonce="n-42"
+    )
+    params = dict(parse_qs(urlsplit(url).query, keep_blank_values=True))
+    final = login_code(idp, {k: v[0] for k, v in params.items()})
+    callback = "http://127.0.0.1" + final.headers["location"].removeprefix("http://127.0.0.1")
+    token = rp.fetch_token(
+        meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
+    )
+    keys = JsonWebKey.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    claims = jwt.decode(
+        token["id_token"],
+        keys,
+        claims_options={
+            "iss": {"essential": True, "value": meta["issuer"]},
+            "aud": {"essential": True, "value": AUTHSERVICE_ID},
+            "nonce": {"essential": True, "value": "n-42"},
+        },
+    )
+    claims.validate()
+    assert claims["email"] == USER_EMAIL
+    refreshed = rp.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    info = rp.get(meta["userinfo_endpoint"]).json()
+    assert info["email"] == USER_EMAIL
