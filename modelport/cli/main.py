@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import identity
+from modelport.cli import gateway, identity
 from modelport.cli.serve import serve
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.command(no_args_is_help=True)(serve)
 app.add_typer(identity.app, name="identity")
 app.add_typer(identity.users, name="users")
+app.command("gateway")(gateway.gateway)
 
 
 @app.command()

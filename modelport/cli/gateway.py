@@ -1,0 +1,57 @@
+"""``modelport gateway``: the authenticating gateway, with its identity provider at /dex."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail
+
+
+def gateway(
+    upstream: Annotated[
+        str, typer.Option(help="URL of the server to protect, e.g. a `modelport serve`.")
+    ],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    config: Annotated[
+        Path | None, typer.Option(help="A Dex config file (staticPasswords, staticClients, ...).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free port.")] = 8000,
+    public_url: Annotated[
+        str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")
+    ] = None,
+) -> None:
+    """Serve the authenticating gateway with its identity provider at /dex."""
+    import socket
+
+    import uvicorn
+
+    from modelport.gateway.server import build_gateway
+    from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
+    from modelport.identity.users import UserError
+
+    try:
+        cfg = load_dex_config(config) if config else DexConfig()
+    except ConfigError as exc:
+        _fail(f"{config}: {exc}")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
+    sock.listen(2048)
+    base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
+    try:
+        app = build_gateway(data_dir, f"{base}/dex", upstream, cfg)
+    except (UserError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"modelport gateway: {base} -> {upstream}")
+    typer.echo(f"  issuer {base}/dex")
+    typer.echo(f"  discovery {base}/dex/.well-known/openid-configuration")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")).run(
+        sockets=[sock]
+    )

@@ -1,0 +1,305 @@
+"""The gateway ASGI app: identity provider at /dex, login callback, logout, and everything
+else authenticated (cookie or Bearer token) and forwarded upstream with identity headers.
+
+Unauthenticated requests get 302 to the login flow — also for curl's ``Accept: */*`` — unless
+they ask for JSON (``Accept: application/json`` without ``text/html``) or carry an invalid
+``Authorization`` header: those get 401 JSON with ``WWW-Authenticate: Bearer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import httpx
+import orjson
+
+from modelport.gateway.paths import skips_auth
+from modelport.gateway.proxy import BodyTooLarge, Receive, Scope, Send, Upstream
+from modelport.gateway.sessions import (
+    COOKIE,
+    LOGIN_TTL_S,
+    SESSION_MAX_AGE_S,
+    STATE_COOKIE,
+    Identity,
+    SessionStore,
+)
+from modelport.identity.provider import Provider
+from modelport.identity.tokens import InvalidToken
+
+log = logging.getLogger("modelport.gateway")
+
+CALLBACK_PATHS = ("/login/oidc", "/authservice/oidc/callback")
+LOGOUT_PATHS = ("/authservice/logout", "/logout")
+LOGIN_SCOPES = "openid profile email groups"
+
+
+@dataclass
+class GatewayConfig:
+    """How the gateway registers itself with the provider and treats requests."""
+
+    client_id: str = "kubeflow-oidc-authservice"
+    client_secret: str = ""
+    callback: str = "/login/oidc"
+    max_body: int = 64 << 20
+    secure_cookies: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway:
+    """ASGI callable; ``identity_app`` serves /dex in the same process."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        identity_app: Any,
+        sessions: SessionStore,
+        upstream: Upstream,
+        config: GatewayConfig,
+    ) -> None:
+        self.provider = provider
+        self.identity_app = identity_app
+        self.sessions = sessions
+        self.upstream = upstream
+        self.config = config
+        # Code exchange goes to the in-process provider, without a network hop.
+        self._token_client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=identity_app), base_url="http://identity"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.identity_app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        raw_path: bytes = scope.get("raw_path") or path.encode()
+        if path.startswith("/dex") and skips_auth(raw_path, path):
+            await self.identity_app(scope, receive, send)
+            return
+        if path in CALLBACK_PATHS:
+            await self._callback(scope, send)
+            return
+        if path in LOGOUT_PATHS and scope["method"] == "POST":
+            await self._logout(scope, send)
+            return
+        if path == "/healthz":
+            await _reply(send, 200, b'{"status": "ok"}')
+            return
+        try:
+            if skips_auth(raw_path, path):
+                await self.upstream.forward(scope, receive, send, [])
+                return
+            identity, bad_credentials = self._authenticate(scope)
+            if identity is None:
+                await self._challenge(scope, send, bad_credentials)
+                return
+            extra = [(b"kubeflow-userid", identity.email.encode())]
+            if identity.groups:
+                extra.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
+            await self.upstream.forward(scope, receive, send, extra)
+        except BodyTooLarge:
+            await _reply(send, 413, b'{"error": "Request body too large."}')
+
+    # ---- credentials ---------------------------------------------------------------------
+
+    def _authenticate(self, scope: Scope) -> tuple[Identity | None, str]:
+        """(identity, why the presented credentials are bad) for a request."""
+        headers = _headers(scope)
+        auth = headers.get("authorization", "")
+        if auth:
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None, "Unsupported Authorization header; use 'Bearer <token>'."
+            return self._bearer(token.strip())
+        cookie = _cookies(headers).get(COOKIE)
+        if cookie:
+            identity = self.sessions.lookup(cookie)
+            if identity is not None:
+                return identity, ""
+        return None, ""
+
+    def _bearer(self, token: str) -> tuple[Identity | None, str]:
+        if len(token) > 16384:
+            return None, "Bearer token too large."
+        try:
+            claims = self.provider.tokens.verify(token)
+        except InvalidToken:
+            return None, "Invalid bearer token."
+        audiences = claims.get("aud")
+        audiences = audiences if isinstance(audiences, list) else [audiences]
+        if not any(isinstance(a, str) and self.provider.directory.get_client(a) for a in audiences):
+            return None, "Bearer token was issued for an unknown audience."
+        email = claims.get("email")
+        if not isinstance(email, str) or not email:
+            return None, "Bearer token has no email claim (request the email scope)."
+        groups = claims.get("groups") or []
+        return Identity(email, tuple(g for g in groups if isinstance(g, str))), ""
+
+    async def _challenge(self, scope: Scope, send: Send, bad_credentials: str) -> None:
+        headers = _headers(scope)
+        if bad_credentials or _wants_json(headers.get("accept", "")):
+            body = orjson.dumps({"error": bad_credentials or "Authentication required."})
+            await _reply(send, 401, body, [(b"www-authenticate", b"Bearer")])
+            return
+        target = scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        return_to = target + (f"?{query}" if query else "")
+        state, binding = self.sessions.start_login(return_to)
+        params = urlencode(
+            {
+                "client_id": self.config.client_id,
+                "redirect_uri": self.config.callback,
+                "response_type": "code",
+                "scope": LOGIN_SCOPES,
+                "state": state,
+            }
+        )
+        location = f"{self.provider.path}/auth?{params}"
+        cookie = _cookie_header(STATE_COOKIE, binding, LOGIN_TTL_S, self._secure(scope))
+        body = f'<a href="{location}">Found</a>.\n'.replace("&", "&amp;").encode()
+        await _reply(
+            send,
+            302,
+            body,
+            [(b"location", location.encode()), (b"set-cookie", cookie)],
+            content_type=b"text/html; charset=utf-8",
+        )
+
+    # ---- login callback and logout -------------------------------------------------------
+
+    async def _callback(self, scope: Scope, send: Send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        headers = _headers(scope)
+        if "error" in query:
+            await _reply(send, 401, orjson.dumps({"error": f"Login failed: {query['error'][0]}"}))
+            return
+        code = (query.get("code") or [""])[0]
+        state = (query.get("state") or [""])[0]
+        binding = _cookies(headers).get(STATE_COOKIE)
+        # A browser sent here from another site without our state cookie is a login-CSRF
+        # attempt; scripts (no Sec-Fetch headers) may complete without the cookie.
+        if binding is None and headers.get("sec-fetch-site") == "cross-site":
+            await _reply(send, 403, b'{"error": "Login state is not bound to this browser."}')
+            return
+        return_to = self.sessions.finish_login(state, binding)
+        if return_to is None or not code:
+            await _reply(send, 400, b'{"error": "Invalid or expired login state."}')
+            return
+        identity = await self._exchange(code)
+        if identity is None:
+            await _reply(send, 401, b'{"error": "The login code was not accepted."}')
+            return
+        value = self.sessions.create(identity)
+        if not return_to.startswith("/") or return_to.startswith("//"):
+            return_to = "/"
+        secure = self._secure(scope)
+        await _reply(
+            send,
+            302,
+            b"",
+            [
+                (b"location", return_to.encode()),
+                (b"set-cookie", _cookie_header(COOKIE, value, SESSION_MAX_AGE_S, secure)),
+                (b"set-cookie", _cookie_header(STATE_COOKIE, "", 0, secure)),
+            ],
+        )
+
+    async def _exchange(self, code: str) -> Identity | None:
+        response = await self._token_client.post(
+            f"{self.provider.path}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": self.config.callback,
+            },
+            auth=(self.config.client_id, self.config.client_secret),
+        )
+        if response.status_code != 200:
+            log.warning("code exchange refused: %s", response.json().get("error"))
+            return None
+        try:
+            claims = self.provider.tokens.verify(
+                response.json()["id_token"], audience=self.config.client_id
+            )
+        except (InvalidToken, KeyError):
+            return None
+        return Identity(claims.get("email", ""), tuple(claims.get("groups") or ()))
+
+    async def _logout(self, scope: Scope, send: Send) -> None:
+        headers = _headers(scope)
+        value = _cookies(headers).get(COOKIE)
+        auth = headers.get("authorization", "")
+        if not value and auth.lower().startswith("bearer "):
+            value = auth[7:].strip()  # oidc-authservice accepts the session in the header
+        ended = self.sessions.end(value) if value else False
+        await _reply(
+            send,
+            201 if ended else 401,
+            b'{"status": "logged out"}' if ended else b'{"error": "Not logged in."}',
+            [(b"set-cookie", _cookie_header(COOKIE, "", 0, self._secure(scope)))],
+        )
+
+    def _secure(self, scope: Scope) -> bool:
+        """Cookies get Secure when the client reached us over https (directly or via a proxy)."""
+        if self.config.secure_cookies or scope.get("scheme") == "https":
+            return True
+        return _headers(scope).get("x-forwarded-proto", "").lower() == "https"
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope["headers"]:
+        key = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        out[key] = f"{out[key]}; {value}" if key == "cookie" and key in out else value
+    return out
+
+
+def _cookies(headers: dict[str, str]) -> dict[str, str]:
+    raw = headers.get("cookie")
+    if not raw:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+def _cookie_header(name: str, value: str, max_age: float, secure: bool) -> bytes:
+    parts = [f"{name}={value}", "Path=/", f"Max-Age={int(max_age)}", "HttpOnly", "SameSite=Lax"]
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts).encode()
+
+
+def _wants_json(accept: str) -> bool:
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return "application/json" in types and "text/html" not in types
+
+
+async def _reply(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    content_type: bytes = b"application/json",
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,119 @@
+"""Forwarding an authenticated request to its upstream server (plain ASGI, httpx client)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Never forwarded: hop-by-hop headers (RFC 9110 §7.6.1), and identity headers a client might
+# try to supply itself — the gateway alone sets those.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    }
+)
+IDENTITY_HEADERS = frozenset({b"kubeflow-userid", b"kubeflow-groups"})
+# The upstream's Content-Length stays valid: the body is relayed byte for byte.
+RESPONSE_DROP = HOP_BY_HOP - {b"content-length"}
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the gateway's limit."""
+
+
+class Upstream:
+    """One upstream base URL and a pooled HTTP client to it."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 300.0, max_body: int = 64 << 20):
+        self.base_url = base_url.rstrip("/")
+        self.max_body = max_body
+        self._client = httpx.AsyncClient(
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+        )
+
+    async def forward(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        """Send the request upstream with ``extra`` headers; relay the answer."""
+        body = await _read_body(receive, self.max_body)
+        headers = [
+            (k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k not in IDENTITY_HEADERS
+        ]
+        headers.extend(extra)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        url = (
+            self.base_url
+            + raw_path.decode("latin-1")
+            + (f"?{query.decode('latin-1')}" if query else "")
+        )
+        request = self._client.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            await _plain(send, 502, f'{{"error": "upstream unavailable: {type(exc).__name__}"}}')
+            return
+        try:
+            out = [
+                (k.lower(), v) for k, v in response.headers.raw if k.lower() not in RESPONSE_DROP
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": out}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def close(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _plain(send: Send, status: int, body: str) -> None:
+    data = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

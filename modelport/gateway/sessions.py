@@ -1,0 +1,137 @@
+"""Server-side login sessions behind the ``authservice_session`` cookie, and pending logins.
+
+Only SHA-256 digests of cookie values and login states are stored, so a copy of the database
+does not hand out sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import JSON, Float, String, Text, delete
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+COOKIE = "authservice_session"
+STATE_COOKIE = "oidc_state_csrf"
+SESSION_MAX_AGE_S = 86400
+LOGIN_TTL_S = 600
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the gateway's tables."""
+
+
+class LoginSession(Base):
+    """One browser or script that completed the login flow."""
+
+    __tablename__ = "gateway_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class PendingLogin(Base):
+    """A login the gateway started: its state, where to return, and the browser binding."""
+
+    __tablename__ = "gateway_pending_logins"
+
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    binding_sha256: Mapped[str] = mapped_column(String(64))
+    return_to: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request is from, as the upstream headers will say."""
+
+    email: str
+    groups: tuple[str, ...] = ()
+
+
+class SessionStore:
+    """Create, look up and end login sessions and pending logins."""
+
+    def __init__(self, engine: Engine) -> None:
+        Base.metadata.create_all(engine)
+        self._sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+
+    def create(self, identity: Identity, max_age_s: float = SESSION_MAX_AGE_S) -> str:
+        """A new session; returns the cookie value (never stored as such)."""
+        value = secrets.token_urlsafe(32)
+        now = time.time()
+        with self._sessions.begin() as db:
+            db.execute(delete(LoginSession).where(LoginSession.expires_at < now))
+            db.add(
+                LoginSession(
+                    id_sha256=_digest(value),
+                    email=identity.email,
+                    groups=list(identity.groups),
+                    created_at=now,
+                    expires_at=now + max_age_s,
+                )
+            )
+        return value
+
+    def lookup(self, value: str) -> Identity | None:
+        """The identity of a live session, or None."""
+        if not value or len(value) > 256:
+            return None
+        with self._sessions() as db:
+            row = db.get(LoginSession, _digest(value))
+        if row is None or row.expires_at < time.time():
+            return None
+        return Identity(row.email, tuple(row.groups))
+
+    def end(self, value: str) -> bool:
+        """Log a session out; True if it existed."""
+        with self._sessions.begin() as db:
+            result = db.execute(
+                delete(LoginSession).where(LoginSession.id_sha256 == _digest(value))
+            )
+        return bool(result.rowcount)
+
+    def start_login(self, return_to: str) -> tuple[str, str]:
+        """(state, browser binding) for a new login; the binding goes in a cookie."""
+        state = secrets.token_urlsafe(24)
+        binding = secrets.token_urlsafe(24)
+        with self._sessions.begin() as db:
+            db.execute(delete(PendingLogin).where(PendingLogin.expires_at < time.time()))
+            db.add(
+                PendingLogin(
+                    state_sha256=_digest(state),
+                    binding_sha256=_digest(binding),
+                    return_to=return_to,
+                    expires_at=time.time() + LOGIN_TTL_S,
+                )
+            )
+        return state, binding
+
+    def finish_login(self, state: str, binding: str | None) -> str | None:
+        """Consume a pending login; returns where to send the client, or None if invalid.
+
+        ``binding`` is the browser's state cookie: when present it must match (login CSRF).
+        When absent the caller decided the request is not a cross-site browser navigation.
+        """
+        with self._sessions.begin() as db:
+            row = db.get(PendingLogin, _digest(state)) if state else None
+            if row is None:
+                return None
+            db.delete(row)
+        if row.expires_at < time.time():
+            return None
+        if binding is not None and not hmac.compare_digest(row.binding_sha256, _digest(binding)):
+            return None
+        return row.return_to

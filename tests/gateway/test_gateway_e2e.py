@@ -1,0 +1,222 @@
+"""The gateway over real sockets: Kubeflow's login flows, Bearer tokens, and attacks."""
+
+from __future__ import annotations
+
+import re
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import GatewayProcess
+from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, USER_EMAIL, USER_PASSWORD
+
+INFER = {
+    "inputs": [
+        {"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [[6.8, 2.8, 4.8, 1.4]]}
+    ]
+}
+
+
+def raw_client(gw: GatewayProcess) -> httpx.Client:
+    """Like curl: no redirects followed, and no cookie is ever kept."""
+    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.Client(base_url=gw.url, follow_redirects=False, timeout=30, cookies=jar)
+
+
+def five_step_login(
+    gw: GatewayProcess, target: str = "/v2/models/sklearn-iris"
+) -> tuple[str, httpx.Response]:
+    """The documented manual flow; returns the session cookie value and the final response."""
+    with raw_client(gw) as c:
+        first = c.get(target)  # curl's default Accept: */*
+        assert first.status_code == 302
+        auth_href = first.headers["location"]
+        assert auth_href.startswith("/dex/auth?client_id=kubeflow-oidc-authservice")
+        assert "redirect_uri=%2Flogin%2Foidc" in auth_href and "response_type=code" in auth_href
+        login = c.get(auth_href)
+        assert login.status_code == 302
+        req_url = login.headers["location"]
+        req = re.search(r"req=([\w-]+)", req_url).group(1)
+        posted = c.post(
+            f"/dex/auth/local?req={req}", data={"login": USER_EMAIL, "password": USER_PASSWORD}
+        )
+        assert posted.status_code == 303
+        approved = c.get(posted.headers["location"])
+        assert approved.status_code == 303
+        callback = approved.headers["location"]
+        assert callback.startswith("/login/oidc?code=")
+        final = c.get(callback)
+        assert final.status_code == 302
+        assert final.headers["location"] == target
+        set_cookie = final.headers.get_list("set-cookie")
+        session = next(h for h in set_cookie if h.startswith("authservice_session="))
+        value = session.split(";")[0].split("=", 1)[1]
+        return value, final
+
+
+def test_five_step_curl_flow_then_infer_again_and_again(gateway: GatewayProcess):
+    value, final = five_step_login(gateway)
+    cookie = next(
+        h for h in final.headers.get_list("set-cookie") if h.startswith("authservice_session=")
+    )
+    for attribute in ("Path=/", "Max-Age=86400", "HttpOnly", "SameSite=Lax"):
+        assert attribute in cookie
+    assert "Secure" not in cookie  # plain http here
+    with raw_client(gateway) as c:
+        headers = {"Cookie": f"authservice_session={value}"}
+        meta = c.get("/v2/models/sklearn-iris", headers=headers)
+        assert meta.status_code == 200 and meta.json()["name"] == "sklearn-iris"
+        for _ in range(5):  # the session can be used again and again
+            r = c.post("/v2/models/sklearn-iris/infer", json=INFER, headers=headers)
+            assert r.status_code == 200
+            assert r.json()["outputs"][0]["data"] == [1]
+
+
+def test_requests_style_login_snippet(gateway: GatewayProcess):
+    # The Kubeflow Pipelines SDK snippet: follow redirects, POST the form found on the page.
+    with httpx.Client(base_url=gateway.url, follow_redirects=True, timeout=30) as s:
+        page = s.get("/v2/models/sklearn-iris")
+        assert "/dex/auth/local" in str(page.url)
+        landed = s.post(str(page.url), data={"login": USER_EMAIL, "password": USER_PASSWORD})
+        assert landed.status_code == 200
+        assert str(landed.url).endswith("/v2/models/sklearn-iris")
+        assert s.cookies.get("authservice_session")
+        assert s.post("/v2/models/sklearn-iris/infer", json=INFER).status_code == 200
+
+
+def _password_token(gw: GatewayProcess, scope: str = "openid email groups") -> str:
+    r = httpx.post(
+        f"{gw.url}/dex/token",
+        data={
+            "grant_type": "password",
+            "username": USER_EMAIL,
+            "password": USER_PASSWORD,
+            "scope": scope,
+        },
+        auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["id_token"]
+
+
+def test_bearer_token_access(gateway: GatewayProcess):
+    token = _password_token(gateway)
+    with raw_client(gateway) as c:
+        r = c.post(
+            "/v2/models/sklearn-iris/infer",
+            json=INFER,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200
+        bad = c.post(
+            "/v2/models/sklearn-iris/infer",
+            json=INFER,
+            headers={"Authorization": f"Bearer {token[:-6]}AAAAAA"},
+        )
+        assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
+        basic = c.get("/v2/models/sklearn-iris", headers={"Authorization": "Basic dTpw"})
+        assert basic.status_code == 401
+        noemail = _password_token(gateway, scope="openid")
+        r = c.get("/v2/models/sklearn-iris", headers={"Authorization": f"Bearer {noemail}"})
+        assert r.status_code == 401 and "email" in r.json()["error"]
+
+
+def test_api_clients_get_401_json_browsers_get_302(gateway: GatewayProcess):
+    with raw_client(gateway) as c:
+        r = c.get("/v2/models/sklearn-iris", headers={"Accept": "application/json"})
+        assert (
+            r.status_code == 401 and r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+        )
+        r = c.get("/v2/models/sklearn-iris", headers={"Accept": "text/html,application/json"})
+        assert r.status_code == 302
+        r = c.get("/v2/models/sklearn-iris", headers={"Accept": "*/*"})
+        assert r.status_code == 302
+
+
+def test_health_and_dex_skip_auth(gateway: GatewayProcess):
+    with raw_client(gateway) as c:
+        assert c.get("/v2/health/ready").status_code == 200
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/dex/.well-known/openid-configuration").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dex/../v2/models/sklearn-iris",
+        "/dex/%2e%2e/v2/models/sklearn-iris",
+        "/dex%2f..%2fv2/models/sklearn-iris",
+        "/v2/health/ready/../../models/sklearn-iris",
+        "/v2/health/live;x=/../../models/sklearn-iris",
+        "//v2/health/ready",
+        "/v2/health/ready/",
+        "/V2/health/ready",
+        "/DEX/keys",
+        "/dex/./../v2/models/sklearn-iris",
+        "/v2/health/%72eady",
+    ],
+)
+def test_path_tricks_never_bypass_auth(gateway: GatewayProcess, path: str):
+    # Send the path exactly as written (no client-side normalisation).
+    with raw_client(gateway) as c:
+        request = c.build_request("GET", gateway.url + "/")
+        request.url = request.url.copy_with(raw_path=path.encode())
+        r = c.send(request)
+    assert r.status_code in (302, 401, 404), (path, r.status_code, r.text[:200])
+    if r.status_code == 404:
+        assert "sklearn-iris" not in r.text or "error" in r.text
+
+
+def test_client_identity_headers_are_replaced(echo_gateway: GatewayProcess):
+    token = _password_token(echo_gateway)
+    with raw_client(echo_gateway) as c:
+        r = c.post(
+            "/v1/models/echo:predict",
+            json={"instances": [1]},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "kubeflow-userid": "admin@example.com",
+                "Kubeflow-Groups": "admins",
+            },
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [USER_EMAIL, "team-a"]
+
+
+def test_session_fixation_and_unknown_cookies(gateway: GatewayProcess):
+    with raw_client(gateway) as c:
+        forged = c.get(
+            "/v2/models/sklearn-iris", headers={"Cookie": "authservice_session=chosen-by-attacker"}
+        )
+        assert forged.status_code == 302
+    value, _ = five_step_login(gateway)
+    assert value != "chosen-by-attacker"
+    again, _ = five_step_login(gateway)
+    assert again != value  # every login gets a fresh session
+
+
+def test_login_csrf_and_state_checks(gateway: GatewayProcess):
+    with raw_client(gateway) as c:
+        first = c.get("/v2/models/sklearn-iris")
+        state = parse_qs(urlsplit(first.headers["location"]).query)["state"][0]
+        # a cross-site navigation without our state cookie is refused
+        r = c.get(f"/login/oidc?code=x&state={state}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403
+        # a state cookie that does not belong to this state is refused
+        r = c.get(f"/login/oidc?code=x&state={state}", headers={"Cookie": "oidc_state_csrf=other"})
+        assert r.status_code == 400
+        # unknown or missing state
+        assert c.get("/login/oidc?code=x&state=nope").status_code == 400
+        assert c.get("/login/oidc?code=x").status_code == 400
+
+
+def test_logout_ends_the_session(gateway: GatewayProcess):
+    value, _ = five_step_login(gateway)
+    headers = {"Cookie": f"authservice_session={value}"}
+    with raw_client(gateway) as c:
+        assert c.get("/v2/models/sklearn-iris", headers=headers).status_code == 200
+        out = c.post("/authservice/logout", headers=headers)
+        assert out.status_code == 201
+        assert c.get("/v2/models/sklearn-iris", headers=headers).status_code == 302
