@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import gateway, identity
+from modelport.cli import gateway, identity, login
 from modelport.cli.serve import serve
 
 app = typer.Typer(
@@ -18,6 +18,9 @@ app.command(no_args_is_help=True)(serve)
 app.add_typer(identity.app, name="identity")
 app.add_typer(identity.users, name="users")
 app.command("gateway")(gateway.gateway)
+app.command()(login.login)
+app.command()(login.token)
+app.command()(login.logout)
 
 
 @app.command()

@@ -27,6 +27,7 @@ CROSS_CLIENT_PREFIX = "audience:server:client_id:"
 CODE_TTL_S = 30 * 60
 AUTH_REQUEST_TTL_S = 24 * 3600
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
+CLI_CLIENT_ID = "modelport-cli"
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -79,6 +80,16 @@ class Provider:
         config = config or DexConfig()
         directory = Directory(sessions)
         directory.sync_config(config)
+        if directory.get_client(CLI_CLIENT_ID) is None:
+            # The `modelport login` CLI and notebooks log in as this public client.
+            directory.upsert_client(
+                CLI_CLIENT_ID,
+                secret=None,
+                redirect_uris=[],
+                name="modelport CLI",
+                public=True,
+                source="builtin",
+            )
         ring = KeyRing(
             sessions,
             algs,

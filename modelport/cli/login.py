@@ -1,0 +1,65 @@
+"""``modelport login``, ``modelport token`` and ``modelport logout``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+Url = Annotated[
+    str,
+    typer.Argument(
+        envvar="MODELPORT_URL", help="Platform URL [env MODELPORT_URL].", show_default=True
+    ),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def login(
+    url: Url = DEFAULT_URL,
+    username: Annotated[
+        str | None, typer.Option("--username", "-u", help="Email to log in as.")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Log in and save tokens (0600, in your config dir); they refresh silently afterwards."""
+    from modelport.client import LoginError, login_with_password
+
+    user = username or typer.prompt("Email")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True)
+    try:
+        login_with_password(url, user, password)
+    except LoginError as exc:
+        _fail(f"login to {url} failed: {exc}")
+    typer.echo(f"logged in to {url} as {user.strip().lower()}")
+
+
+def token(url: Url = DEFAULT_URL) -> None:
+    """Print a valid token, e.g. curl -H "Authorization: Bearer $(modelport token)"."""
+    from modelport.client import LoginError, valid_token
+
+    try:
+        typer.echo(valid_token(url))
+    except LoginError as exc:
+        _fail(str(exc))
+
+
+def logout(url: Url = DEFAULT_URL) -> None:
+    """Forget the saved login for a platform."""
+    from modelport.client import credentials
+
+    if credentials.forget(url):
+        typer.echo(f"logged out of {url}")
+    else:
+        typer.echo(f"not logged in to {url}")

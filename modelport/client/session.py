@@ -1,0 +1,103 @@
+"""Password login against a platform's /dex/token, silent refresh, and an httpx client that
+sends ``Authorization: Bearer`` with a valid token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+
+from modelport.client import credentials
+
+CLI_CLIENT_ID = "modelport-cli"
+SCOPES = "openid email groups profile offline_access"
+# Refresh a little before expiry so a token is never sent in its last seconds.
+EXPIRY_MARGIN_S = 60
+
+
+class LoginError(Exception):
+    """Logging in or refreshing failed; the message says why (never echoes secrets)."""
+
+
+def _token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/dex/token", data=data, timeout=30)
+    except httpx.HTTPError as exc:
+        raise LoginError(f"cannot reach {url}: {type(exc).__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        raise LoginError(f"{url} answered {response.status_code} without JSON") from None
+    if response.status_code != 200:
+        raise LoginError(body.get("error_description") or body.get("error") or "login refused")
+    return body
+
+
+def _entry(body: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id_token": body["id_token"],
+        "access_token": body["access_token"],
+        "refresh_token": body.get("refresh_token") or (previous or {}).get("refresh_token"),
+        "expires_at": time.time() + float(body.get("expires_in", 0)),
+    }
+
+
+def login_with_password(
+    url: str, username: str, password: str, *, save: bool = True
+) -> dict[str, Any]:
+    """Log in with the password grant; saves the tokens for `url` unless told not to."""
+    body = _token_request(
+        url,
+        {
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+            "scope": SCOPES,
+            "client_id": CLI_CLIENT_ID,
+        },
+    )
+    entry = _entry(body)
+    if save:
+        credentials.save(url, entry)
+    return entry
+
+
+def refresh(url: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """New tokens from the refresh token (which rotates); saved for `url`."""
+    token = entry.get("refresh_token")
+    if not token:
+        raise LoginError("the saved login cannot be refreshed; run `modelport login` again")
+    body = _token_request(
+        url, {"grant_type": "refresh_token", "refresh_token": token, "client_id": CLI_CLIENT_ID}
+    )
+    fresh = _entry(body, entry)
+    credentials.save(url, fresh)
+    return fresh
+
+
+def valid_token(url: str) -> str:
+    """A token for `url` that is valid now, refreshing the saved login if needed."""
+    entry = credentials.load(url)
+    if entry is None:
+        raise LoginError(f"not logged in to {url}; run `modelport login {url}`")
+    if entry.get("expires_at", 0) - EXPIRY_MARGIN_S < time.time():
+        entry = refresh(url, entry)
+    return str(entry["id_token"])
+
+
+class BearerAuth(httpx.Auth):
+    """httpx auth that always sends a valid token for one platform."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {valid_token(self.url)}"
+        yield request
+
+
+def authenticated_client(url: str, *, timeout: float = 60.0) -> httpx.Client:
+    """An ``httpx.Client`` for `url` that authenticates with the saved login."""
+    return httpx.Client(base_url=url, auth=BearerAuth(url), timeout=timeout)
