@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import gateway, identity, login
+from modelport.cli import access, gateway, identity, login
 from modelport.cli.serve import serve
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app.command("gateway")(gateway.gateway)
 app.command()(login.login)
 app.command()(login.token)
 app.command()(login.logout)
+app.add_typer(access.namespaces, name="namespaces")
+app.add_typer(access.tokens, name="tokens")
 
 
 @app.command()

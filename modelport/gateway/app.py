@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import orjson
 
-from modelport.gateway.paths import skips_auth
+from modelport.gateway.authz import EDIT, TOKEN_PREFIX, VIEW, Authorizer
+from modelport.gateway.paths import is_canonical, skips_auth
 from modelport.gateway.proxy import BodyTooLarge, Receive, Scope, Send, Upstream
 from modelport.gateway.sessions import (
     COOKIE,
@@ -46,6 +47,8 @@ class GatewayConfig:
     callback: str = "/login/oidc"
     max_body: int = 64 << 20
     secure_cookies: bool = False
+    # Host-based routing: NAME.NAMESPACE.<domain> (KServe/Knative style).
+    domain: str = "example.com"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,8 +62,10 @@ class Gateway:
         sessions: SessionStore,
         upstream: Upstream,
         config: GatewayConfig,
+        authorizer: Authorizer,
     ) -> None:
         self.provider = provider
+        self.authorizer = authorizer
         self.identity_app = identity_app
         self.sessions = sessions
         self.upstream = upstream
@@ -98,6 +103,15 @@ class Gateway:
             if identity is None:
                 await self._challenge(scope, send, bad_credentials)
                 return
+            routed = self._namespace_route(scope)
+            if isinstance(routed, bytes):
+                await _reply(send, 400, routed)
+                return
+            namespace, scope = routed
+            denied = self._authorize(identity, namespace, scope)
+            if denied:
+                await _reply(send, 403, orjson.dumps({"error": denied}))
+                return
             extra = [(b"kubeflow-userid", identity.email.encode())]
             if identity.groups:
                 extra.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
@@ -126,6 +140,11 @@ class Gateway:
     def _bearer(self, token: str) -> tuple[Identity | None, str]:
         if len(token) > 16384:
             return None, "Bearer token too large."
+        if token.startswith(TOKEN_PREFIX):
+            grant = self.authorizer.verify_token(token)
+            if grant is None:
+                return None, "Invalid, expired or revoked API token."
+            return Identity(grant.owner, (), grant.namespace, grant.role), ""
         try:
             claims = self.provider.tokens.verify(token)
         except InvalidToken:
@@ -139,6 +158,49 @@ class Gateway:
             return None, "Bearer token has no email claim (request the email scope)."
         groups = claims.get("groups") or []
         return Identity(email, tuple(g for g in groups if isinstance(g, str))), ""
+
+    # ---- namespaces and authorization -----------------------------------------------------
+
+    def _namespace_route(self, scope: Scope) -> tuple[str | None, Scope] | bytes:
+        """(namespace, scope to forward) from /serving/NS/NAME/... or Host NAME.NS.<domain>."""
+        path: str = scope["path"]
+        if path.startswith("/serving/"):
+            if not is_canonical(path):
+                return b'{"error": "Paths below /serving/ must be canonical."}'
+            parts = path.split("/", 4)
+            if len(parts) < 4 or not parts[2] or not parts[3]:
+                return b'{"error": "Use /serving/NAMESPACE/NAME/... to address a model."}'
+            rest = "/" + (parts[4] if len(parts) > 4 else "")
+            return parts[2], {**scope, "path": rest, "raw_path": rest.encode()}
+        host = _headers(scope).get("host", "").split(":")[0].lower()
+        suffix = "." + self.config.domain
+        if host.endswith(suffix):
+            labels = host[: -len(suffix)].split(".")
+            if len(labels) == 2 and all(labels):
+                return labels[1], scope
+        return None, scope
+
+    def _authorize(self, identity: Identity, namespace: str | None, scope: Scope) -> str | None:
+        """None when the request may go on, else why not."""
+        needed = _needed_role(scope)
+        if identity.token_namespace is not None:
+            if namespace is None:
+                return (
+                    f"This API token works only in namespace {identity.token_namespace}: "
+                    f"address the model as /serving/{identity.token_namespace}/NAME/... or with "
+                    f"Host: NAME.{identity.token_namespace}.{self.config.domain}."
+                )
+            if namespace != identity.token_namespace:
+                return f"This API token works only in namespace {identity.token_namespace}."
+            if needed == EDIT and identity.token_role != EDIT:
+                return "This API token has the view role; this request needs edit."
+            return None
+        if namespace is None:
+            return None
+        user = self.provider.directory.get_user(identity.email)
+        return self.authorizer.check(
+            identity.email, namespace, needed, admin=bool(user and user.admin)
+        )
 
     async def _challenge(self, scope: Scope, send: Send, bad_credentials: str) -> None:
         headers = _headers(scope)
@@ -249,6 +311,18 @@ class Gateway:
         if self.config.secure_cookies or scope.get("scheme") == "https":
             return True
         return _headers(scope).get("x-forwarded-proto", "").lower() == "https"
+
+
+_READ_SUFFIXES = ("/infer", ":predict", ":explain", "/ready")
+
+
+def _needed_role(scope: Scope) -> str:
+    """Reading and inference need view; anything else that changes state needs edit."""
+    if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        return VIEW
+    if scope["method"] == "POST" and scope["path"].endswith(_READ_SUFFIXES):
+        return VIEW
+    return EDIT
 
 
 def _headers(scope: Scope) -> dict[str, str]:

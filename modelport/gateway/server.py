@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from modelport.gateway.app import Gateway, GatewayConfig
+from modelport.gateway.authz import Authorizer
 from modelport.gateway.proxy import Upstream
 from modelport.gateway.sessions import SessionStore
 from modelport.identity.app import create_app
@@ -46,4 +47,5 @@ def build_gateway(
         SessionStore(engine),
         Upstream(upstream, max_body=gateway.max_body),
         gateway,
+        Authorizer(engine),
     )

@@ -55,10 +55,16 @@ def _digest(value: str) -> str:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a request is from, as the upstream headers will say."""
+    """Who a request is from, as the upstream headers will say.
+
+    ``token_namespace``/``token_role`` are set when an API token authenticated the request:
+    it may act only there, and only with that role.
+    """
 
     email: str
     groups: tuple[str, ...] = ()
+    token_namespace: str | None = None
+    token_role: str | None = None
 
 
 class SessionStore:

@@ -23,6 +23,7 @@ class GatewayProcess:
     proc: subprocess.Popen[str]
     url: str
     output: list[str]
+    data_dir: Path
 
 
 def start_gateway(data_dir: Path, upstream: str, config: Path | None) -> GatewayProcess:
@@ -60,7 +61,7 @@ def start_gateway(data_dir: Path, upstream: str, config: Path | None) -> Gateway
     if not ready.wait(60) or "url" not in found:
         proc.kill()
         raise RuntimeError("gateway did not start:\n" + "".join(lines))
-    return GatewayProcess(proc, found["url"], lines)
+    return GatewayProcess(proc, found["url"], lines, data_dir)
 
 
 @pytest.fixture(scope="module")

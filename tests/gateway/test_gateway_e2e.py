@@ -220,3 +220,84 @@ def test_logout_ends_the_session(gateway: GatewayProcess):
         out = c.post("/authservice/logout", headers=headers)
         assert out.status_code == 201
         assert c.get("/v2/models/sklearn-iris", headers=headers).status_code == 302
+
+
+def _admin_cli(gw: GatewayProcess, *args: str) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelport", *args, "--data-dir", str(gw.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_namespaces_and_api_tokens(gateway: GatewayProcess):
+    _admin_cli(gateway, "namespaces", "create", "team-a", "--owner", "second@example.com")
+    _admin_cli(gateway, "namespaces", "create", "team-b", "--owner", USER_EMAIL)
+    user_token = _password_token(gateway)
+    bearer = {"Authorization": f"Bearer {user_token}"}
+    with raw_client(gateway) as c:
+        # user@example.com owns team-b, has no role in team-a
+        ok = c.post(
+            "/serving/team-b/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=bearer
+        )
+        assert ok.status_code == 200, ok.text
+        denied = c.post(
+            "/serving/team-a/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=bearer
+        )
+        assert (
+            denied.status_code == 403 and "no access to namespace team-a" in denied.json()["error"]
+        )
+        # Host-based routing decides the namespace too
+        denied = c.get(
+            "/v2/models/sklearn-iris", headers={**bearer, "Host": "sklearn-iris.team-a.example.com"}
+        )
+        assert denied.status_code == 403
+        _admin_cli(gateway, "namespaces", "add-contributor", "team-a", USER_EMAIL, "--role", "view")
+        ok = c.get(
+            "/v2/models/sklearn-iris", headers={**bearer, "Host": "sklearn-iris.team-a.example.com"}
+        )
+        assert ok.status_code == 200
+        # view cannot unload
+        r = c.post(
+            "/serving/team-a/sklearn-iris/v2/repository/models/sklearn-iris/unload", headers=bearer
+        )
+        assert r.status_code == 403 and "edit" in r.json()["error"]
+
+        token = _admin_cli(
+            gateway,
+            "tokens",
+            "create",
+            "--namespace",
+            "team-b",
+            "--role",
+            "view",
+            "--owner",
+            USER_EMAIL,
+            "--ttl",
+            "1h",
+        )
+        assert token.startswith("mpt_")
+        machine = {"Authorization": f"Bearer {token}"}
+        ok = c.post(
+            "/serving/team-b/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=machine
+        )
+        assert ok.status_code == 200
+        other_ns = c.post(
+            "/serving/team-a/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=machine
+        )
+        assert other_ns.status_code == 403
+        no_ns = c.post("/v2/models/sklearn-iris/infer", json=INFER, headers=machine)
+        assert no_ns.status_code == 403 and "team-b" in no_ns.json()["error"]
+        listed = _admin_cli(gateway, "tokens", "list")
+        assert token.split("_", 2)[2] not in listed  # secrets are never shown again
+        _admin_cli(gateway, "tokens", "revoke", token)
+        revoked = c.post(
+            "/serving/team-b/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=machine
+        )
+        assert revoked.status_code == 401

@@ -1,0 +1,167 @@
+"""``modelport namespaces`` and ``modelport tokens``: who may use which namespace.
+
+These act on the platform's database directly (``--data-dir``), as its local administrator.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail
+
+namespaces = typer.Typer(help="Namespaces, their owners and contributors.", no_args_is_help=True)
+tokens = typer.Typer(
+    help="API tokens for machines, scoped to a namespace and role.", no_args_is_help=True
+)
+
+
+def _authorizer(data_dir: Path):  # noqa: ANN202
+    from modelport.gateway.authz import Authorizer
+    from modelport.identity.db import make_engine
+
+    return Authorizer(make_engine(f"sqlite:///{data_dir.resolve()}/identity.db"))
+
+
+def _is_admin(data_dir: Path, email: str) -> bool:
+    from modelport.identity.db import make_engine, session_factory
+    from modelport.identity.users import Directory
+
+    user = Directory(
+        session_factory(make_engine(f"sqlite:///{data_dir.resolve()}/identity.db"))
+    ).get_user(email)
+    return bool(user and user.admin)
+
+
+@namespaces.command("create")
+def create_namespace(
+    name: str,
+    owner: Annotated[str, typer.Option(help="Email of the namespace's owner.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Create a namespace."""
+    from modelport.gateway.authz import AuthzError
+
+    try:
+        _authorizer(data_dir).create_namespace(name, owner)
+    except AuthzError as exc:
+        _fail(str(exc))
+    typer.echo(f"namespace {name} created, owner {owner.lower()}")
+
+
+@namespaces.command("add-contributor")
+def add_contributor(
+    name: str,
+    email: str,
+    role: Annotated[
+        str, typer.Option(help="view (read, infer) or edit (also deploy, delete).")
+    ] = "view",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Give a user a role in a namespace."""
+    from modelport.gateway.authz import AuthzError
+
+    try:
+        _authorizer(data_dir).set_contributor(name, email, role)
+    except AuthzError as exc:
+        _fail(str(exc))
+    typer.echo(f"{email.lower()} can now {role} namespace {name}")
+
+
+@namespaces.command("remove-contributor")
+def remove_contributor(name: str, email: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Take a user's role in a namespace away."""
+    from modelport.gateway.authz import AuthzError
+
+    try:
+        _authorizer(data_dir).remove_contributor(name, email)
+    except AuthzError as exc:
+        _fail(str(exc))
+    typer.echo(f"{email.lower()} removed from namespace {name}")
+
+
+@namespaces.command("list")
+def list_namespaces(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """List namespaces and owners."""
+    typer.echo(f"{'NAME':24} OWNER")
+    for ns in _authorizer(data_dir).list_namespaces():
+        typer.echo(f"{ns.name:24} {ns.owner}")
+
+
+def _ttl(text: str) -> float:
+    from modelport.identity.dex_config import parse_duration
+
+    if text.endswith("d") and text[:-1].isdigit():
+        return int(text[:-1]) * 86400.0
+    return parse_duration(text)
+
+
+@tokens.command("create")
+def create_token(
+    namespace: Annotated[str, typer.Option(help="The namespace the token may act in.")],
+    owner: Annotated[str, typer.Option(help="Email of the user the token acts for.")],
+    role: Annotated[str, typer.Option(help="view or edit.")] = "view",
+    ttl: Annotated[
+        str | None, typer.Option(help="Lifetime such as 30d, 12h, 90m [default: none].")
+    ] = None,
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Create a token; it is printed once and only its hash is stored."""
+    from modelport.gateway.authz import AuthzError
+
+    try:
+        seconds = _ttl(ttl) if ttl else 0.0
+    except ValueError as exc:
+        _fail(f"--ttl: {exc}")
+    try:
+        value = _authorizer(data_dir).create_token(
+            owner,
+            namespace,
+            role,
+            ttl_s=seconds,
+            description=description,
+            admin=_is_admin(data_dir, owner),
+        )
+    except AuthzError as exc:
+        _fail(str(exc))
+    typer.echo(value)
+
+
+@tokens.command("list")
+def list_tokens(
+    owner: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """List tokens (never their secrets)."""
+    typer.echo(f"{'ID':18} {'NAMESPACE':16} {'ROLE':5} {'OWNER':28} {'EXPIRES':20} STATUS")
+    now = time.time()
+    for t in _authorizer(data_dir).list_tokens(owner):
+        expires = (
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(t.expires_at))
+            if t.expires_at
+            else "never"
+        )
+        status = (
+            "revoked"
+            if t.revoked
+            else ("expired" if t.expires_at and t.expires_at < now else "active")
+        )
+        typer.echo(
+            f"{t.token_id:18} {t.namespace:16} {t.role:5} {t.owner:28} {expires:20} {status}"
+        )
+
+
+@tokens.command("revoke")
+def revoke_token(token_id: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Revoke a token by its ID (the part after mpt_ and before the next _)."""
+    from modelport.gateway.authz import AuthzError
+
+    try:
+        _authorizer(data_dir).revoke_token(token_id.removeprefix("mpt_").split("_")[0])
+    except AuthzError as exc:
+        _fail(str(exc))
+    typer.echo(f"revoked {token_id}")
