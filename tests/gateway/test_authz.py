@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from modelport.gateway.authz import AuthzError, Authorizer
+from modelport.gateway.authz import Authorizer, AuthzError
 from modelport.identity.db import make_engine
 
 
