@@ -23,12 +23,17 @@ def gateway(
     public_url: Annotated[
         str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")
     ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Benchmarks only: forward everything unauthenticated."),
+    ] = False,
 ) -> None:
     """Serve the authenticating gateway with its identity provider at /dex."""
     import socket
 
     import uvicorn
 
+    from modelport.gateway.app import GatewayConfig
     from modelport.gateway.server import build_gateway
     from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
     from modelport.identity.users import UserError
@@ -46,9 +51,13 @@ def gateway(
     sock.listen(2048)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     try:
-        app = build_gateway(data_dir, f"{base}/dex", upstream, cfg)
+        app = build_gateway(
+            data_dir, f"{base}/dex", upstream, cfg, GatewayConfig(auth_disabled=no_auth)
+        )
     except (UserError, ValueError) as exc:
         _fail(str(exc))
+    if no_auth:
+        typer.echo("WARNING: --no-auth: every request is forwarded unauthenticated", err=True)
     typer.echo(f"modelport gateway: {base} -> {upstream}")
     typer.echo(f"  issuer {base}/dex")
     typer.echo(f"  discovery {base}/dex/.well-known/openid-configuration")
