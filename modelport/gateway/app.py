@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 import orjson
+from cachetools import TTLCache
 
 from modelport.gateway.authz import EDIT, TOKEN_PREFIX, VIEW, Authorizer
 from modelport.gateway.paths import is_canonical, skips_auth
@@ -36,6 +37,7 @@ log = logging.getLogger("modelport.gateway")
 CALLBACK_PATHS = ("/login/oidc", "/authservice/oidc/callback")
 LOGOUT_PATHS = ("/authservice/logout", "/logout")
 LOGIN_SCOPES = "openid profile email groups"
+CACHE_TTL_S = 2.0
 
 
 @dataclass
@@ -72,6 +74,10 @@ class Gateway:
         self.sessions = sessions
         self.upstream = upstream
         self.config = config
+        # Decisions are cached briefly so the request path does no database work per request.
+        # Only positive answers are cached: a revocation made by another process (the CLI)
+        # takes effect within CACHE_TTL_S, a new grant at once, a logout here at once.
+        self._cache: TTLCache[Any, Any] = TTLCache(maxsize=16384, ttl=CACHE_TTL_S)
         # Code exchange goes to the in-process provider, without a network hop.
         self._token_client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=identity_app), base_url="http://identity"
@@ -129,6 +135,16 @@ class Gateway:
     def _authenticate(self, scope: Scope) -> tuple[Identity | None, str]:
         """(identity, why the presented credentials are bad) for a request."""
         headers = _headers(scope)
+        key = (headers.get("authorization", ""), _cookies(headers).get(COOKIE, ""))
+        cached = self._cache.get(("authn", key))
+        if cached is not None:
+            return cached
+        result = self._authenticate_uncached(headers)
+        if result[0] is not None:
+            self._cache[("authn", key)] = result
+        return result
+
+    def _authenticate_uncached(self, headers: dict[str, str]) -> tuple[Identity | None, str]:
         auth = headers.get("authorization", "")
         if auth:
             scheme, _, token = auth.partition(" ")
@@ -202,10 +218,16 @@ class Gateway:
             return None
         if namespace is None:
             return None
+        key = ("authz", identity.email, namespace, needed)
+        if key in self._cache:
+            return None
         user = self.provider.directory.get_user(identity.email)
-        return self.authorizer.check(
+        verdict = self.authorizer.check(
             identity.email, namespace, needed, admin=bool(user and user.admin)
         )
+        if verdict is None:  # only grants are cached: a new grant works at once
+            self._cache[key] = verdict
+        return verdict
 
     async def _challenge(self, scope: Scope, send: Send, bad_credentials: str) -> None:
         headers = _headers(scope)
@@ -304,6 +326,7 @@ class Gateway:
         if not value and auth.lower().startswith("bearer "):
             value = auth[7:].strip()  # oidc-authservice accepts the session in the header
         ended = self.sessions.end(value) if value else False
+        self._cache.clear()
         await _reply(
             send,
             201 if ended else 401,

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.conftest import wait_for
 from tests.gateway.conftest import GatewayProcess
 from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, USER_EMAIL, USER_PASSWORD
 
@@ -297,7 +298,14 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
         listed = _admin_cli(gateway, "tokens", "list")
         assert token.split("_", 2)[2] not in listed  # secrets are never shown again
         _admin_cli(gateway, "tokens", "revoke", token)
-        revoked = c.post(
-            "/serving/team-b/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=machine
-        )
-        assert revoked.status_code == 401
+
+        def revoked() -> bool:
+            r = c.post(
+                "/serving/team-b/sklearn-iris/v2/models/sklearn-iris/infer",
+                json=INFER,
+                headers=machine,
+            )
+            return r.status_code == 401
+
+        # positive decisions are cached for 2 s, so a revocation lands within that
+        assert wait_for(revoked, timeout=10)
