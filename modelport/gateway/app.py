@@ -38,6 +38,7 @@ CALLBACK_PATHS = ("/login/oidc", "/authservice/oidc/callback")
 LOGOUT_PATHS = ("/authservice/logout", "/logout")
 LOGIN_SCOPES = "openid profile email groups"
 CACHE_TTL_S = 2.0
+CHECK_PATH = "/authz"
 
 
 @dataclass
@@ -102,6 +103,9 @@ class Gateway:
             return
         if path == "/healthz":
             await _reply(send, 200, b'{"status": "ok"}')
+            return
+        if path == CHECK_PATH or path.startswith(CHECK_PATH + "/"):
+            await self._check(scope, send)
             return
         try:
             if self.config.auth_disabled or skips_auth(raw_path, path):
@@ -179,6 +183,58 @@ class Gateway:
             return None, "Bearer token has no email claim (request the email scope)."
         groups = claims.get("groups") or []
         return Identity(email, tuple(g for g in groups if isinstance(g, str))), ""
+
+    # ---- external check (Envoy ext_authz, nginx auth_request) ------------------------------
+
+    async def _check(self, scope: Scope, send: Send) -> None:
+        """Decide for a proxy in front of us; 200 + identity headers means allowed.
+
+        Envoy's HTTP ext_authz sends the original request with ``/authz`` prepended to its
+        path; nginx's ``auth_request`` sends a subrequest carrying ``X-Original-URI`` and
+        ``X-Original-Method``. nginx understands only 2xx/401/403, so browsers are sent to
+        the login page (302) only in Envoy's case.
+        """
+        headers = _headers(scope)
+        original = headers.get("x-original-uri")
+        if original is not None:
+            target, _, query = original.partition("?")
+            method = headers.get("x-original-method", "GET").upper()
+            browser_redirect = False
+        else:
+            target = scope["path"][len(CHECK_PATH) :] or "/"
+            query = scope.get("query_string", b"").decode("latin-1")
+            method = scope["method"]
+            browser_redirect = True
+        inner = {
+            **scope,
+            "path": target,
+            "raw_path": target.encode(),
+            "method": method,
+            "query_string": query.encode("latin-1"),
+        }
+        if skips_auth(inner["raw_path"], target):
+            await _reply(send, 200, b"")
+            return
+        identity, bad_credentials = self._authenticate(inner)
+        if identity is None:
+            if browser_redirect and not bad_credentials:
+                await self._challenge(inner, send, bad_credentials)
+            else:
+                body = orjson.dumps({"error": bad_credentials or "Authentication required."})
+                await _reply(send, 401, body, [(b"www-authenticate", b"Bearer")])
+            return
+        routed = self._namespace_route(inner)
+        if isinstance(routed, bytes):
+            await _reply(send, 400, routed)
+            return
+        denied = self._authorize(identity, routed[0], routed[1])
+        if denied:
+            await _reply(send, 403, orjson.dumps({"error": denied}))
+            return
+        out = [(b"kubeflow-userid", identity.email.encode())]
+        if identity.groups:
+            out.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
+        await _reply(send, 200, b"", out)
 
     # ---- namespaces and authorization -----------------------------------------------------
 

@@ -309,3 +309,32 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
 
         # positive decisions are cached for 2 s, so a revocation lands within that
         assert wait_for(revoked, timeout=10)
+
+
+def test_external_check_endpoint_for_envoy_and_nginx(gateway: GatewayProcess):
+    token = _password_token(gateway)
+    with raw_client(gateway) as c:
+        # nginx auth_request style
+        r = c.get(
+            "/authz",
+            headers={
+                "X-Original-URI": "/v2/models/sklearn-iris/infer",
+                "X-Original-Method": "POST",
+                "Authorization": f"Bearer {token}",
+                "kubeflow-userid": "spoof@example.com",
+            },
+        )
+        assert r.status_code == 200 and r.headers["kubeflow-userid"] == USER_EMAIL
+        r = c.get("/authz", headers={"X-Original-URI": "/v2/models/sklearn-iris"})
+        assert r.status_code == 401  # nginx only understands 2xx/401/403
+        r = c.get("/authz", headers={"X-Original-URI": "/v2/health/ready"})
+        assert r.status_code == 200 and "kubeflow-userid" not in r.headers
+        # Envoy ext_authz style: original path appended
+        r = c.post(
+            "/authz/v2/models/sklearn-iris/infer", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 200 and r.headers["kubeflow-userid"] == USER_EMAIL
+        r = c.get("/authz/v2/models/sklearn-iris")
+        assert r.status_code == 302 and r.headers["location"].startswith("/dex/auth?")
+        r = c.get("/authz/dex/../v2/models/sklearn-iris")
+        assert r.status_code in (302, 401)
