@@ -338,3 +338,31 @@ def test_external_check_endpoint_for_envoy_and_nginx(gateway: GatewayProcess):
         assert r.status_code == 302 and r.headers["location"].startswith("/dex/auth?")
         r = c.get("/authz/dex/../v2/models/sklearn-iris")
         assert r.status_code in (302, 401)
+
+
+def test_secrets_never_reach_the_logs(gateway: GatewayProcess):
+    # Runs last in this module: everything above went through this gateway process.
+    five_step_login(gateway)
+    _password_token(gateway)
+    with raw_client(gateway) as c:
+        c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": "a-wrong-password-123",
+                "scope": "openid",
+            },
+            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
+        )
+        c.get("/v2/models/sklearn-iris", headers={"Authorization": "Bearer eyJbroken.token.here"})
+    log = "".join(gateway.output)
+    for secret in (
+        USER_PASSWORD,
+        "a-wrong-password-123",
+        AUTHSERVICE_SECRET,
+        "eyJ",
+        "mpt_",
+        "authservice_session=",
+    ):
+        assert secret not in log, secret
