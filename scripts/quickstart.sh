@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Quick start, end to end on embedded defaults: install modelport, train a small
-# scikit-learn model, serve it, call it over V2 REST and V1 REST, print the answers, stop.
+# scikit-learn model, serve it, call it over V2 and V1 REST, then put the authenticating
+# gateway (with its Dex-compatible identity provider) in front, log in, infer through it
+# with a Bearer token, print the answers, and stop everything.
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
 
+if ! command -v curl >/dev/null; then
+  echo "==> installing curl"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq curl >/dev/null
+  else sudo apt-get install -y -qq curl >/dev/null; fi
+fi
 echo "==> installing modelport"
 pip install -q -e .
 
@@ -24,7 +31,8 @@ echo "==> starting: modelport serve $WORK/iris --name sklearn-iris --http-port 0
 LOG="$WORK/serve.log"
 modelport serve "$WORK/iris" --name sklearn-iris --http-port 0 --grpc-port 0 >"$LOG" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
+GW_PID=""
+trap 'kill $PID $GW_PID 2>/dev/null; wait $PID $GW_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
   grep -q "metrics" "$LOG" && break
   kill -0 $PID 2>/dev/null || { cat "$LOG"; echo "error: the server did not start" >&2; exit 1; }
@@ -51,4 +59,31 @@ req = urllib.request.Request(f"{url}/v1/models/sklearn-iris:predict",
                              headers={"Content-Type": "application/json"})
 print("V1 predict:", json.load(urllib.request.urlopen(req)))
 PY
-echo "==> done; the server is stopped. Serve your own model with: modelport serve PATH --name NAME"
+
+echo "==> protecting it: modelport gateway --upstream $URL (identity provider at /dex)"
+DATA="$WORK/platform"
+rm -rf "$DATA"
+ADMIN_EMAIL="admin@example.com"
+ADMIN_PASSWORD="$(python -c 'import secrets; print(secrets.token_urlsafe(12))')"
+echo "$ADMIN_PASSWORD" | modelport users add "$ADMIN_EMAIL" --admin --password-stdin --data-dir "$DATA"
+echo "    generated password for $ADMIN_EMAIL: $ADMIN_PASSWORD"
+GW_LOG="$WORK/gateway.log"
+modelport gateway --upstream "$URL" --data-dir "$DATA" --port 0 >"$GW_LOG" 2>&1 &
+GW_PID=$!
+for _ in $(seq 1 300); do
+  grep -q "discovery" "$GW_LOG" && break
+  kill -0 $GW_PID 2>/dev/null || { cat "$GW_LOG"; echo "error: the gateway did not start" >&2; exit 1; }
+  sleep 0.1
+done
+GW=$(sed -n 's/^modelport gateway: \(http[^ ]*\).*/\1/p' "$GW_LOG")
+echo "    gateway at $GW"
+echo "==> without credentials the gateway refuses (API clients get 401):"
+curl -s -o /dev/null -w "    HTTP %{http_code}\n" -H "Accept: application/json" "$GW/v2/models/sklearn-iris"
+export MODELPORT_CONFIG_DIR="$WORK/client-config"
+echo "==> modelport login $GW"
+echo "$ADMIN_PASSWORD" | modelport login "$GW" --username "$ADMIN_EMAIL" --password-stdin
+echo "==> curl -H \"Authorization: Bearer \$(modelport token)\" -d @body $GW/v2/models/sklearn-iris/infer"
+curl -s -H "Authorization: Bearer $(modelport token "$GW")" -H "Content-Type: application/json" \
+  -d "$BODY" "$GW/v2/models/sklearn-iris/infer"
+echo
+echo "==> done; everything is stopped. Serve your own model with: modelport serve PATH --name NAME"
