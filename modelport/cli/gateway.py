@@ -23,6 +23,13 @@ def gateway(
     public_url: Annotated[
         str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")
     ] = None,
+    trust_issuer: Annotated[
+        list[str],
+        typer.Option(
+            "--trust-issuer",
+            help="Also accept tokens of an external OIDC issuer: URL=AUDIENCE (repeatable).",
+        ),
+    ] = [],  # noqa: B006
     no_auth: Annotated[
         bool,
         typer.Option("--no-auth", help="Benchmarks only: forward everything unauthenticated."),
@@ -35,6 +42,7 @@ def gateway(
 
     from modelport.gateway.app import GatewayConfig
     from modelport.gateway.server import build_gateway
+    from modelport.gateway.trusted import TrustedIssuer
     from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
     from modelport.identity.users import UserError
 
@@ -51,8 +59,25 @@ def gateway(
     sock.listen(2048)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     try:
+        trusted = []
+        for spec in trust_issuer:
+            url, sep, audience = spec.rpartition("=")
+            if not sep or not url or not audience:
+                _fail(f"--trust-issuer {spec!r}: use URL=AUDIENCE")
+            trusted.append(TrustedIssuer(url.rstrip("/"), audience))
+        for t in trusted:
+            try:
+                t.discover()
+            except Exception as exc:  # unreachable now: keys are fetched again on first use
+                typer.echo(
+                    f"warning: {t.issuer}: discovery failed ({type(exc).__name__})", err=True
+                )
         app = build_gateway(
-            data_dir, f"{base}/dex", upstream, cfg, GatewayConfig(auth_disabled=no_auth)
+            data_dir,
+            f"{base}/dex",
+            upstream,
+            cfg,
+            GatewayConfig(auth_disabled=no_auth, trusted=trusted),
         )
     except (UserError, ValueError) as exc:
         _fail(str(exc))

@@ -26,7 +26,9 @@ class GatewayProcess:
     data_dir: Path
 
 
-def start_gateway(data_dir: Path, upstream: str, config: Path | None) -> GatewayProcess:
+def start_gateway(
+    data_dir: Path, upstream: str, config: Path | None, *extra: str
+) -> GatewayProcess:
     argv = [
         sys.executable,
         "-m",
@@ -38,6 +40,7 @@ def start_gateway(data_dir: Path, upstream: str, config: Path | None) -> Gateway
         str(data_dir),
         "--port",
         "0",
+        *extra,
     ]
     if config is not None:
         argv += ["--config", str(config)]

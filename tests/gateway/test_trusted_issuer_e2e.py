@@ -1,0 +1,113 @@
+"""A second modelport identity provider acting as an external (company) issuer."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import start_gateway
+from tests.identity.conftest import USER_HASH, USER_PASSWORD, start_identity
+
+PARTNER_CONFIG = f"""
+staticPasswords:
+- email: partner@corp.example
+  hash: "{USER_HASH}"
+  username: partner
+  userID: "p-1"
+  groups: [corp]
+staticClients:
+- id: partner-app
+  secret: partner-secret
+  redirectURIs: ["http://127.0.0.1/cb"]
+- id: other-app
+  secret: other-secret
+  redirectURIs: ["http://127.0.0.1/cb"]
+"""
+INFER = {
+    "inputs": [
+        {"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [[6.8, 2.8, 4.8, 1.4]]}
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory):
+    work = tmp_path_factory.mktemp("external")
+    config = work / "dex.yaml"
+    config.write_text(PARTNER_CONFIG)
+    server = start_identity(work / "data", config)
+    yield server
+    server.proc.terminate()
+    server.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def trusting_gateway(tmp_path_factory, external, upstream):
+    work = tmp_path_factory.mktemp("trusting")
+    gw = start_gateway(
+        work / "data", upstream.url, None, "--trust-issuer", f"{external.issuer}=partner-app"
+    )
+    yield gw
+    gw.proc.terminate()
+    gw.proc.wait(10)
+
+
+def _token(idp, client: str, secret: str) -> str:
+    r = httpx.post(
+        f"{idp.issuer}/token",
+        auth=(client, secret),
+        data={
+            "grant_type": "password",
+            "username": "partner@corp.example",
+            "password": USER_PASSWORD,
+            "scope": "openid email groups",
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["id_token"]
+
+
+def test_external_issuer_tokens_are_accepted_for_their_audience(trusting_gateway, external):
+    good = _token(external, "partner-app", "partner-secret")
+    r = httpx.post(
+        f"{trusting_gateway.url}/v2/models/sklearn-iris/infer",
+        json=INFER,
+        headers={"Authorization": f"Bearer {good}"},
+    )
+    assert r.status_code == 200, r.text
+    wrong_aud = _token(external, "other-app", "other-secret")
+    r = httpx.post(
+        f"{trusting_gateway.url}/v2/models/sklearn-iris/infer",
+        json=INFER,
+        headers={"Authorization": f"Bearer {wrong_aud}"},
+    )
+    assert r.status_code == 401
+
+
+def test_untrusted_issuer_is_refused(trusting_gateway, tmp_path):
+    from joserfc import jwk, jwt
+
+    # A real provider that the gateway does not trust, and a token claiming to come from it.
+    stranger = start_identity(tmp_path / "stranger", None)
+    try:
+        key = jwk.RSAKey.generate_key(2048, private=True, auto_kid=True)
+        forged = jwt.encode(
+            {"alg": "RS256", "kid": key.kid},
+            {
+                "iss": stranger.issuer,
+                "aud": "partner-app",
+                "sub": "x",
+                "email": "x@example.com",
+                "exp": 4102444800,
+            },
+            key,
+        )
+        r = httpx.post(
+            f"{trusting_gateway.url}/v2/models/sklearn-iris/infer",
+            json=INFER,
+            headers={"Authorization": f"Bearer {forged}"},
+        )
+        assert r.status_code == 401
+    finally:
+        stranger.proc.terminate()
+        stranger.proc.wait(10)
