@@ -29,10 +29,24 @@ def login(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    device: Annotated[
+        bool, typer.Option("--device", help="Approve the login in a browser (device flow).")
+    ] = False,
 ) -> None:
     """Log in and save tokens (0600, in your config dir); they refresh silently afterwards."""
-    from modelport.client import LoginError, login_with_password
+    from modelport.client import LoginError, login_with_device, login_with_password
 
+    if device:
+
+        def show(link: str, code: str) -> None:
+            typer.echo(f"Open {link}\nand confirm the code {code} (waiting for approval...)")
+
+        try:
+            login_with_device(url, show)
+        except LoginError as exc:
+            _fail(f"login to {url} failed: {exc}")
+        typer.echo(f"logged in to {url}")
+        return
     user = username or typer.prompt("Email")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")

@@ -11,6 +11,7 @@ from modelport.client.session import (
     CLI_CLIENT_ID,
     LoginError,
     authenticated_client,
+    login_with_device,
     login_with_password,
     valid_token,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "CLI_CLIENT_ID",
     "LoginError",
     "authenticated_client",
+    "login_with_device",
     "login_with_password",
     "valid_token",
 ]

@@ -4,7 +4,7 @@ sends ``Authorization: Bearer`` with a valid token."""
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
@@ -62,6 +62,52 @@ def login_with_password(
     if save:
         credentials.save(url, entry)
     return entry
+
+
+def login_with_device(
+    url: str, show: Callable[[str, str], None], *, timeout_s: float = 300.0, save: bool = True
+) -> dict[str, Any]:
+    """Device flow: ``show(verification_url, user_code)`` tells the person where to go; then
+    poll until they approve in a browser (or the code expires)."""
+    base = url.rstrip("/")
+    try:
+        start = httpx.post(
+            f"{base}/dex/device/code",
+            timeout=30,
+            data={"client_id": CLI_CLIENT_ID, "scope": SCOPES},
+        ).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise LoginError(f"cannot start a device login at {url}: {type(exc).__name__}") from None
+    if "device_code" not in start:
+        raise LoginError(
+            start.get("error_description") or start.get("error") or "device login refused"
+        )
+    show(start["verification_uri_complete"], start["user_code"])
+    interval = float(start.get("interval", 5))
+    deadline = time.monotonic() + min(timeout_s, float(start.get("expires_in", 300)))
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        response = httpx.post(
+            f"{base}/dex/token",
+            timeout=30,
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                "device_code": start["device_code"],
+                "client_id": CLI_CLIENT_ID,
+            },
+        )
+        body = response.json()
+        if response.status_code == 200:
+            entry = _entry(body)
+            if save:
+                credentials.save(url, entry)
+            return entry
+        error = body.get("error")
+        if error == "slow_down":
+            interval += 5
+        elif error != "authorization_pending":
+            raise LoginError(body.get("error_description") or error or "device login refused")
+    raise LoginError("the device code expired before the login was approved")
 
 
 def refresh(url: str, entry: dict[str, Any]) -> dict[str, Any]:

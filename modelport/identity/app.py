@@ -8,6 +8,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from modelport.identity.oauth2.authorize import approval, authorize, login
+from modelport.identity.oauth2.device import device_callback, device_code, device_page, verify_code
 from modelport.identity.oauth2.token import token
 from modelport.identity.oidc.endpoints import discovery, keys, userinfo
 from modelport.identity.provider import Provider
@@ -32,6 +33,10 @@ def create_app(provider: Provider) -> Starlette:
         Route(f"{p}/approval", approval, methods=["GET", "POST"]),
         Route(f"{p}/token", token, methods=["POST"]),
         Route(f"{p}/userinfo", userinfo, methods=["GET", "POST"]),
+        Route(f"{p}/device/code", device_code, methods=["POST"]),
+        Route(f"{p}/device", device_page, methods=["GET"]),
+        Route(f"{p}/device/auth/verify_code", verify_code, methods=["POST"]),
+        Route(f"{p}/device/callback", device_callback, methods=["GET"]),
         Route(f"{p}/healthz", healthz, methods=["GET"]),
     ]
     app = Starlette(routes=routes)

@@ -147,3 +147,18 @@ class RefreshToken(Base):
     last_used_at: Mapped[float] = mapped_column(Float)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeviceCode(Base):
+    """A pending device authorization (RFC 8628): polled by the device, approved in a browser."""
+
+    __tablename__ = "device_codes"
+
+    device_code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_code: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float)
+    interval_s: Mapped[int] = mapped_column(Integer, default=5)
+    last_poll_at: Mapped[float] = mapped_column(Float, default=0.0)

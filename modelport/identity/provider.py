@@ -62,6 +62,11 @@ class Provider:
     )
 
     @property
+    def device_callback(self) -> str:
+        """Where device logins land; the provider finishes them itself."""
+        return f"{self.path}/device/callback"
+
+    @property
     def path(self) -> str:
         """The issuer's path ("/dex"): every endpoint lives below it."""
         return urlsplit(self.issuer).path.rstrip("/")
@@ -117,10 +122,10 @@ class Provider:
 
     # ---- policy --------------------------------------------------------------------------
 
-    @staticmethod
-    def redirect_allowed(client: Client, redirect_uri: str) -> bool:
-        """Exact match with a registered URI; public clients may also use loopback and oob."""
-        if redirect_uri in client.redirect_uris:
+    def redirect_allowed(self, client: Client, redirect_uri: str) -> bool:
+        """Exact match with a registered URI; public clients may also use loopback and oob;
+        every client may use the provider's own device-flow callback."""
+        if redirect_uri in client.redirect_uris or redirect_uri == self.device_callback:
             return True
         if client.public and not client.redirect_uris:
             if redirect_uri == OOB_REDIRECT:

@@ -88,3 +88,35 @@ def test_notebook_helper_refreshes_silently(gateway: GatewayProcess, config_dir)
         r = http.post("/v2/models/sklearn-iris/infer", json=INFER)
         assert r.status_code == 200
     assert json.loads(path.read_text())[gateway.url]["refresh_token"] != old_refresh
+
+
+def test_login_with_device_flow(gateway: GatewayProcess, config_dir):
+    import re
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelport", "login", gateway.url, "--device"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        line = proc.stdout.readline()
+        link = re.search(r"Open (\S+)", line).group(1)
+        code = re.search(r"code=([A-Z-]+)", link).group(1)
+        with httpx.Client(base_url=gateway.url, follow_redirects=False, timeout=30) as b:
+            b.get(urlsplit(link).path, params={"user_code": code})
+            to_auth = b.post("/dex/device/auth/verify_code", data={"user_code": code})
+            login_url = b.get(to_auth.headers["location"]).headers["location"]
+            approved = b.post(login_url, data={"login": USER_EMAIL, "password": USER_PASSWORD})
+            done = b.get(b.get(approved.headers["location"]).headers["location"])
+            assert "Login Successful" in done.text
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "logged in" in out
+    finally:
+        proc.kill()
+    assert cli("token", gateway.url).returncode == 0

@@ -360,3 +360,48 @@ def test_third_party_relying_party_authlib(idp: IdentityServer):
     assert refreshed["refresh_token"] != token["refresh_token"]
     info = rp.get(meta["userinfo_endpoint"]).json()
     assert info["email"] == USER_EMAIL
+
+
+def test_device_flow(idp: IdentityServer):
+    with client(idp) as c:
+        start = c.post(
+            "/dex/device/code", data={"client_id": "modelport-cli", "scope": "openid email"}
+        )
+        assert start.status_code == 200
+        doc = start.json()
+        assert re.fullmatch(
+            r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}", doc["user_code"]
+        )
+        assert doc["verification_uri"] == f"{idp.issuer}/device"
+        poll = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": doc["device_code"],
+            "client_id": "modelport-cli",
+        }
+        pending = c.post("/dex/token", data=poll)
+        assert pending.status_code == 401 and pending.json()["error"] == "authorization_pending"
+        too_fast = c.post("/dex/token", data=poll)
+        assert too_fast.status_code == 400 and too_fast.json()["error"] == "slow_down"
+        # the person, in a browser
+        page = c.get(
+            urlsplit(doc["verification_uri_complete"]).path, params={"user_code": doc["user_code"]}
+        )
+        assert doc["user_code"] in page.text
+        bad = c.post("/dex/device/auth/verify_code", data={"user_code": "BBBB-BBBB"})
+        assert bad.status_code == 400 and "Invalid or Expired User Code" in bad.text
+        to_auth = c.post(
+            "/dex/device/auth/verify_code", data={"user_code": doc["user_code"].lower()}
+        )
+        assert to_auth.status_code == 302 and to_auth.headers["location"].startswith("/dex/auth?")
+        login_url = c.get(to_auth.headers["location"]).headers["location"]
+        approved = c.post(login_url, data={"login": USER_EMAIL, "password": USER_PASSWORD})
+        done = c.get(c.get(approved.headers["location"]).headers["location"])
+        assert done.status_code == 200 and "Login Successful" in done.text
+        import time
+
+        time.sleep(5.1)
+        tokens = c.post("/dex/token", data=poll)
+        assert tokens.status_code == 200, tokens.text
+        assert "id_token" in tokens.json()
+        # single use
+        assert c.post("/dex/token", data=poll).status_code == 400

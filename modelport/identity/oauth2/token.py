@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from modelport.identity.db import AuthCode, Client, RefreshToken, User
+from modelport.identity.oauth2.device import DEVICE_GRANT, poll
 from modelport.identity.oauth2.errors import (
     NO_STORE,
     AccessDenied,
@@ -46,6 +47,7 @@ async def token(request: Request) -> Response:
             GRANT_CODE: _authorization_code,
             GRANT_REFRESH: _refresh,
             GRANT_PASSWORD: _password,
+            DEVICE_GRANT: _device,
         }
         if grant == GRANT_PASSWORD and not provider.password_grant:
             raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
@@ -202,6 +204,14 @@ def _refresh(provider: Provider, client: Client, f: dict[str, str]) -> dict[str,
         family_created_at=family_created,
     )
     return _tokens(provider, user, client, scopes, nonce, refresh=new)
+
+
+def _device(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
+    user_id, scopes = poll(provider, client.client_id, f.get("device_code", ""))
+    user = provider.directory.get_user_by_id(user_id)
+    if user is None:
+        raise InvalidGrant("The user of this device code no longer exists.")
+    return _tokens(provider, user, client, scopes, "")
 
 
 def _password(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
