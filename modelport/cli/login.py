@@ -70,9 +70,10 @@ def token(url: Url = DEFAULT_URL) -> None:
 
 
 def logout(url: Url = DEFAULT_URL) -> None:
-    """Forget the saved login for a platform."""
-    from modelport.client import credentials
+    """Revoke the saved refresh token at the platform and forget the login."""
+    from modelport.client import credentials, revoke_saved
 
+    revoke_saved(url)
     if credentials.forget(url):
         typer.echo(f"logged out of {url}")
     else:

@@ -13,6 +13,7 @@ from modelport.client.session import (
     authenticated_client,
     login_with_device,
     login_with_password,
+    revoke_saved,
     valid_token,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "authenticated_client",
     "login_with_device",
     "login_with_password",
+    "revoke_saved",
     "valid_token",
 ]

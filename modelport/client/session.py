@@ -123,6 +123,22 @@ def refresh(url: str, entry: dict[str, Any]) -> dict[str, Any]:
     return fresh
 
 
+def revoke_saved(url: str) -> None:
+    """Ask the platform to revoke the saved refresh token (best effort: offline is fine)."""
+    entry = credentials.load(url)
+    token = (entry or {}).get("refresh_token")
+    if not token:
+        return
+    try:
+        httpx.post(
+            f"{url.rstrip('/')}/dex/token/revoke",
+            timeout=10,
+            data={"token": token, "token_type_hint": "refresh_token", "client_id": CLI_CLIENT_ID},
+        )
+    except httpx.HTTPError:
+        pass
+
+
 def valid_token(url: str) -> str:
     """A token for `url` that is valid now, refreshing the saved login if needed."""
     entry = credentials.load(url)

@@ -189,6 +189,9 @@ class Gateway:
             if not any(isinstance(a, str) and known(a) for a in audiences):
                 return None, "Bearer token was issued for an unknown audience."
         email = claims.get("email")
+        if not email and external is None and isinstance(claims.get("client_id"), str):
+            # A service account (client_credentials): namespaces can name it as client:ID.
+            email = f"client:{claims['client_id']}"
         if not isinstance(email, str) or not email:
             return None, "Bearer token has no email claim (request the email scope)."
         groups = claims.get("groups") or []

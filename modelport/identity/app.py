@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from modelport.identity.oauth2.authorize import approval, authorize, login
 from modelport.identity.oauth2.device import device_callback, device_code, device_page, verify_code
-from modelport.identity.oauth2.token import token
+from modelport.identity.oauth2.token import revocation, token
 from modelport.identity.oidc.endpoints import discovery, keys, userinfo
 from modelport.identity.provider import Provider
 
@@ -32,6 +32,7 @@ def create_app(provider: Provider) -> Starlette:
         Route(f"{p}/auth/local/login", login, methods=["GET", "POST"]),
         Route(f"{p}/approval", approval, methods=["GET", "POST"]),
         Route(f"{p}/token", token, methods=["POST"]),
+        Route(f"{p}/token/revoke", revocation, methods=["POST"]),
         Route(f"{p}/userinfo", userinfo, methods=["GET", "POST"]),
         Route(f"{p}/device/code", device_code, methods=["POST"]),
         Route(f"{p}/device", device_page, methods=["GET"]),

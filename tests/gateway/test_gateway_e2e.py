@@ -366,3 +366,31 @@ def test_secrets_never_reach_the_logs(gateway: GatewayProcess):
         "authservice_session=",
     ):
         assert secret not in log, secret
+
+
+def test_service_account_with_client_credentials(gateway: GatewayProcess):
+    _admin_cli(gateway, "namespaces", "create", "svc", "--owner", USER_EMAIL)
+    token = httpx.post(
+        f"{gateway.url}/dex/token",
+        data={"grant_type": "client_credentials"},
+        auth=("approving-app", "approving-secret"),
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with raw_client(gateway) as c:
+        r = c.post(
+            "/serving/svc/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=headers
+        )
+        assert r.status_code == 403 and "client:approving-app" in r.json()["error"]
+        _admin_cli(
+            gateway,
+            "namespaces",
+            "add-contributor",
+            "svc",
+            "client:approving-app",
+            "--role",
+            "view",
+        )
+        r = c.post(
+            "/serving/svc/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=headers
+        )
+        assert r.status_code == 200, r.text

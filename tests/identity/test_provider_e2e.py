@@ -405,3 +405,62 @@ def test_device_flow(idp: IdentityServer):
         assert "id_token" in tokens.json()
         # single use
         assert c.post("/dex/token", data=poll).status_code == 400
+
+
+def test_client_credentials_and_revocation(idp: IdentityServer):
+    with client(idp) as c:
+        r = c.post(
+            "/dex/token",
+            data={"grant_type": "client_credentials"},
+            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert "refresh_token" not in body and "id_token" not in body
+        info = c.get(
+            "/dex/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}
+        ).json()
+        assert info["client_id"] == AUTHSERVICE_ID and "email" not in info
+        public = c.post(
+            "/dex/token", data={"grant_type": "client_credentials", "client_id": "modelport-cli"}
+        )
+        assert public.status_code == 400 and public.json()["error"] == "unauthorized_client"
+        # RFC 7009: a revoked refresh token stops working
+        refresh = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "password",
+                "username": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "scope": SCOPES,
+                "client_id": "modelport-cli",
+            },
+        ).json()["refresh_token"]
+        assert (
+            c.post(
+                "/dex/token/revoke", data={"token": refresh, "client_id": "modelport-cli"}
+            ).status_code
+            == 200
+        )
+        again = c.post(
+            "/dex/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh,
+                "client_id": "modelport-cli",
+            },
+        )
+        assert again.status_code == 400
+        # unknown tokens are fine too (RFC 7009 §2.2), bad client credentials are not
+        assert (
+            c.post(
+                "/dex/token/revoke", data={"token": "nope", "client_id": "modelport-cli"}
+            ).status_code
+            == 200
+        )
+        assert (
+            c.post(
+                "/dex/token/revoke", data={"token": "nope"}, auth=(AUTHSERVICE_ID, "bad")
+            ).status_code
+            == 401
+        )

@@ -35,6 +35,10 @@ class InvalidGrant(OAuthError):
     error = "invalid_grant"
 
 
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
 class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
 

@@ -26,14 +26,20 @@ from modelport.identity.oauth2.errors import (
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
+    InvalidScope,
     OAuthError,
+    UnauthorizedClient,
     UnsupportedGrantType,
 )
 from modelport.identity.provider import Provider, sha256_hex
+from modelport.identity.tokens import encode_subject
 
 GRANT_CODE = "authorization_code"
 GRANT_REFRESH = "refresh_token"
 GRANT_PASSWORD = "password"
+GRANT_CLIENT = "client_credentials"
+# Service accounts (client_credentials) are subjects of this pseudo-connector.
+CLIENT_CONNECTOR = "client"
 
 
 async def token(request: Request) -> Response:
@@ -48,6 +54,7 @@ async def token(request: Request) -> Response:
             GRANT_REFRESH: _refresh,
             GRANT_PASSWORD: _password,
             DEVICE_GRANT: _device,
+            GRANT_CLIENT: _client_credentials,
         }
         if grant == GRANT_PASSWORD and not provider.password_grant:
             raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
@@ -212,6 +219,50 @@ def _device(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, 
     if user is None:
         raise InvalidGrant("The user of this device code no longer exists.")
     return _tokens(provider, user, client, scopes, "")
+
+
+def _client_credentials(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
+    # RFC 6749 §4.4: confidential clients only, an access token only (no refresh, no ID token).
+    if client.public:
+        raise UnauthorizedClient("Public clients cannot use client_credentials.")
+    scopes = f.get("scope", "openid").split()
+    unknown = [s for s in scopes if s not in ("openid", "groups")]
+    if unknown:
+        raise InvalidScope(f"Unsupported scope(s) for a service account: {unknown}")
+    now = int(time.time())
+    ttl = int(provider.tokens.access_token_ttl_s)
+    claims = {
+        "iss": provider.issuer,
+        "sub": encode_subject(client.client_id, CLIENT_CONNECTOR),
+        "aud": client.client_id,
+        "exp": now + ttl,
+        "iat": now,
+        "client_id": client.client_id,
+    }
+    return {"access_token": provider.tokens.sign(claims), "token_type": "bearer", "expires_in": ttl}
+
+
+def revoke(provider: Provider, client: Client, token_value: str) -> None:
+    """RFC 7009: end a refresh token (its whole family). JWTs expire on their own."""
+    with provider.sessions.begin() as db:
+        row = db.get(RefreshToken, sha256_hex(token_value)) if token_value else None
+        if row is not None and row.client_id == client.client_id:
+            db.execute(
+                update(RefreshToken).where(RefreshToken.family == row.family).values(revoked=True)
+            )
+
+
+async def revocation(request: Request) -> Response:
+    """POST /token/revoke (RFC 7009): always 200 for an authenticated client."""
+    provider: Provider = request.app.state.provider
+    try:
+        form = await request.form()
+        fields = {k: str(v) for k, v in form.items()}
+        client = _client(provider, request, fields)
+    except OAuthError as exc:
+        return exc.response()
+    revoke(provider, client, fields.get("token", ""))
+    return Response(status_code=200, headers=NO_STORE)
 
 
 def _password(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:

@@ -13,7 +13,12 @@ async def discovery(request: Request) -> Response:
     """GET /.well-known/openid-configuration."""
     provider: Provider = request.app.state.provider
     base = provider.issuer
-    grants = ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"]
+    grants = [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]
     if provider.password_grant:
         grants.append("password")
     return JSONResponse(
@@ -24,6 +29,7 @@ async def discovery(request: Request) -> Response:
             "jwks_uri": f"{base}/keys",
             "userinfo_endpoint": f"{base}/userinfo",
             "device_authorization_endpoint": f"{base}/device/code",
+            "revocation_endpoint": f"{base}/token/revoke",
             "grant_types_supported": sorted(grants),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
