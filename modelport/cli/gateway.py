@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail
+from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail, listen, load_config
 
 
 def gateway(
@@ -36,27 +36,15 @@ def gateway(
     ] = False,
 ) -> None:
     """Serve the authenticating gateway with its identity provider at /dex."""
-    import socket
-
     import uvicorn
 
     from modelport.gateway.app import GatewayConfig
     from modelport.gateway.server import build_gateway
     from modelport.gateway.trusted import TrustedIssuer
-    from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
     from modelport.identity.users import UserError
 
-    try:
-        cfg = load_dex_config(config) if config else DexConfig()
-    except ConfigError as exc:
-        _fail(f"{config}: {exc}")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
-    sock.listen(2048)
+    cfg = load_config(config)
+    sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     try:
         trusted = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,37 @@ DEFAULT_DATA_DIR = Path("modelport-data")
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def load_config(path: Path | None):  # noqa: ANN201
+    """The Dex config at ``path`` (empty without one); exits with the reason if unusable."""
+    from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
+
+    try:
+        return load_dex_config(path) if path else DexConfig()
+    except ConfigError as exc:
+        _fail(f"{path}: {exc}")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 picks one); exits with the reason if it cannot bind.
+
+    It listens before any banner is printed, so connections made right after the banner
+    wait in the backlog instead of being refused.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
+    sock.listen(2048)
+    return sock
 
 
 def _sessions(data_dir: Path):  # noqa: ANN202
@@ -46,27 +78,14 @@ def serve(
     ] = ["RS256"],  # noqa: B006
 ) -> None:
     """Serve the provider: /dex/.well-known/openid-configuration, /dex/auth, /dex/token, ..."""
-    import socket
-
     import uvicorn
 
     from modelport.identity.app import create_app
-    from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
     from modelport.identity.provider import Provider
     from modelport.identity.users import UserError
 
-    try:
-        cfg = load_dex_config(config) if config else DexConfig()
-    except ConfigError as exc:
-        _fail(f"{config}: {exc}")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
-    # Listening before the banner: connections made right after it wait in the backlog.
-    sock.listen(2048)
+    cfg = load_config(config)
+    sock = listen(host, port)
     bound = sock.getsockname()[1]
     issuer_url = (issuer or f"http://{host}:{bound}/dex").rstrip("/")
     if cfg.issuer and cfg.issuer.rstrip("/") != issuer_url:
@@ -95,9 +114,7 @@ def add_user(
         list[str], typer.Option(help="A group the user belongs to (repeatable).")
     ] = [],  # noqa: B006
     admin: Annotated[bool, typer.Option(help="Give the user admin rights.")] = False,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a user; the password is asked for (or read from stdin)."""
     from modelport.identity.passwords import WeakPassword
@@ -129,9 +146,7 @@ def list_users(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 def passwd(
     email: str,
     data_dir: DataDir = DEFAULT_DATA_DIR,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a user's password (also lifts a lockout)."""
     from modelport.identity.passwords import WeakPassword
