@@ -1,11 +1,13 @@
-"""Forwarding an authenticated request to its upstream server (plain ASGI, httpx client)."""
+"""Forwarding an authenticated request to its upstream server (plain ASGI, aiohttp client)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -37,54 +39,73 @@ class BodyTooLarge(Exception):
 
 
 class Upstream:
-    """One upstream base URL and a pooled HTTP client to it."""
+    """One upstream base URL and a pooled HTTP client to it.
+
+    aiohttp rather than httpx here: with tens of pooled keep-alive connections httpcore
+    checks every connection on every request, which cost ~1.5 ms of CPU per proxied request
+    in bench/gateway.py's profile; aiohttp's pool does not.
+    """
 
     def __init__(self, base_url: str, *, timeout_s: float = 300.0, max_body: int = 64 << 20):
         self.base_url = base_url.rstrip("/")
         self.max_body = max_body
-        self._client = httpx.AsyncClient(
-            timeout=timeout_s,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the server's event loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=512, limit_per_host=512),
+                timeout=self._timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+            )
+        return self._session
 
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
     ) -> None:
         """Send the request upstream with ``extra`` headers; relay the answer."""
         body = await _read_body(receive, self.max_body)
-        headers = [
-            (k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k not in IDENTITY_HEADERS
-        ]
-        headers.extend(extra)
+        headers = CIMultiDict(
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k not in HOP_BY_HOP and k not in IDENTITY_HEADERS
+        )
+        for k, v in extra:
+            headers.add(k.decode("latin-1"), v.decode("latin-1"))
         raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
-        url = (
-            self.base_url
-            + raw_path.decode("latin-1")
-            + (f"?{query.decode('latin-1')}" if query else "")
-        )
-        request = self._client.build_request(scope["method"], url, headers=headers, content=body)
+        target = self.base_url + raw_path.decode("latin-1")
+        if query:
+            target += "?" + query.decode("latin-1")
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await self._client().request(
+                scope["method"],
+                URL(target, encoded=True),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
             await _plain(send, 502, f'{{"error": "upstream unavailable: {type(exc).__name__}"}}')
             return
         try:
             out = [
-                (k.lower(), v) for k, v in response.headers.raw if k.lower() not in RESPONSE_DROP
+                (k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP
             ]
-            await send(
-                {"type": "http.response.start", "status": response.status_code, "headers": out}
-            )
-            async for chunk in response.aiter_raw():
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
+            async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
-            await response.aclose()
+            response.release()
 
     async def close(self) -> None:
         """Close pooled connections."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -139,7 +140,8 @@ async def login(request: Request) -> Response:
             username=email,
             error="Too many failed logins for this account; try again in a few minutes.",
         )
-    user = directory.authenticate(email, password)
+    # Password hashing is slow on purpose; do it off the event loop.
+    user = await run_in_threadpool(directory.authenticate, email, password)
     if user is None:
         return page(
             provider,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -62,7 +63,12 @@ async def token(request: Request) -> Response:
         if handler is None:
             raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
         client = _client(provider, request, fields)
-        body = handler(provider, client, fields)
+        if grant == GRANT_PASSWORD:
+            # bcrypt/argon2 take tens to hundreds of ms of CPU: keep them off the event loop
+            # so signed-in traffic keeps flowing while people log in.
+            body = await run_in_threadpool(handler, provider, client, fields)
+        else:
+            body = handler(provider, client, fields)
     except OAuthError as exc:
         return exc.response()
     return JSONResponse(body, headers=NO_STORE)
