@@ -40,6 +40,7 @@ LOGOUT_PATHS = ("/authservice/logout", "/logout")
 LOGIN_SCOPES = "openid profile email groups"
 CACHE_TTL_S = 2.0
 CHECK_PATH = "/authz"
+_HEADERS_KEY = "modelport.headers"
 
 
 @dataclass
@@ -142,7 +143,8 @@ class Gateway:
     def _authenticate(self, scope: Scope) -> tuple[Identity | None, str]:
         """(identity, why the presented credentials are bad) for a request."""
         headers = _headers(scope)
-        key = (headers.get("authorization", ""), _cookies(headers).get(COOKIE, ""))
+        # Keyed on the raw headers, so a cache hit parses no cookie and verifies no token.
+        key = (headers.get("authorization", ""), headers.get("cookie", ""))
         cached = self._cache.get(("authn", key))
         if cached is not None:
             return cached
@@ -423,11 +425,16 @@ def _needed_role(scope: Scope) -> str:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
+    """The request headers as a dict (lower-case names), built once per request."""
+    cached = scope.get(_HEADERS_KEY)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     out: dict[str, str] = {}
     for k, v in scope["headers"]:
         key = k.decode("latin-1").lower()
         value = v.decode("latin-1")
         out[key] = f"{out[key]}; {value}" if key == "cookie" and key in out else value
+    scope[_HEADERS_KEY] = out
     return out
 
 
