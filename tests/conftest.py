@@ -96,6 +96,41 @@ def launch(
     return ServerProcess(proc, ports["http"], ports.get("grpc"), lines)
 
 
+def start_and_read(
+    argv: list[str], patterns: dict[str, str], ready: str, timeout: float = 60.0
+) -> tuple[subprocess.Popen[str], dict[str, str], list[str]]:
+    """Start a CLI server and read its banner until a line contains ``ready``.
+
+    ``patterns`` maps names to regexes with one group (e.g. the URL it printed); all must
+    have matched by then, else the process is killed and its output raised.
+    """
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+    )
+    lines: list[str] = []
+    found: dict[str, str] = {}
+    done = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            for name, pattern in patterns.items():
+                m = re.search(pattern, line)
+                if m and name not in found:
+                    found[name] = m.group(1)
+            if ready in line:
+                done.set()
+        done.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not done.wait(timeout) or set(found) != set(patterns):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"{argv[3:5]} did not start:\n" + "".join(lines))
+    return proc, found, lines
+
+
 def serve_argv(path: str | Path, name: str, *extra: str) -> list[str]:
     """argv for ``modelport serve`` on free ports."""
     return [

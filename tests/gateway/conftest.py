@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess, launch, serve_argv
+from tests.conftest import ServerProcess, launch, serve_argv, start_and_read
 from tests.identity.conftest import DEX_CONFIG
 
 MODELS = Path(__file__).parent / "models"
@@ -44,26 +42,9 @@ def start_gateway(
     ]
     if config is not None:
         argv += ["--config", str(config)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    found: dict[str, str] = {}
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            m = re.match(r"modelport gateway: (http://\S+)", line)
-            if m:
-                found["url"] = m.group(1)
-            if "discovery" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(60) or "url" not in found:
-        proc.kill()
-        raise RuntimeError("gateway did not start:\n" + "".join(lines))
+    proc, found, lines = start_and_read(
+        argv, {"url": r"^modelport gateway: (http://\S+)"}, ready="discovery"
+    )
     return GatewayProcess(proc, found["url"], lines, data_dir)
 
 

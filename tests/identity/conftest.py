@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import start_and_read
 
 # Kubeflow's example user: user@example.com / 12341234 (bcrypt from its Dex config map).
 USER_EMAIL = "user@example.com"
@@ -88,24 +88,7 @@ def start_identity(data_dir: Path, config: Path | None, *extra: str) -> Identity
     ]
     if config is not None:
         argv += ["--config", str(config)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    found: dict[str, str] = {}
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            m = re.search(r"issuer (http://\S+)", line)
-            if m and "provider" in line:
-                found["issuer"] = m.group(1)
-            if "discovery" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(60) or "issuer" not in found:
-        proc.kill()
-        raise RuntimeError("identity provider did not start:\n" + "".join(lines))
+    proc, found, lines = start_and_read(
+        argv, {"issuer": r"identity provider: issuer (http://\S+)"}, ready="discovery"
+    )
     return IdentityServer(proc, found["issuer"], lines)
