@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from modelport.identity.db import AuthCode, AuthRequest, Client, RefreshToken
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.keys import KeyRing, RotationPolicy
+from modelport.identity.throttle import FailureThrottle
 from modelport.identity.tokens import TokenIssuer
 from modelport.identity.users import Directory
 
@@ -55,6 +56,7 @@ class Provider:
     password_grant: bool = True
     refresh_idle_s: float = 0.0
     refresh_lifetime_s: float = 0.0
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True

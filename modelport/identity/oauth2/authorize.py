@@ -131,6 +131,16 @@ async def login(request: Request) -> Response:
     email = str(form.get("login", ""))
     password = str(form.get("password", ""))
     directory = provider.directory
+    address = request.client.host if request.client else ""
+    if provider.throttle.blocked(address):
+        return page(
+            provider,
+            "password.html",
+            429,
+            post_url=post_url,
+            username=email,
+            error="Too many failed logins from your address; try again later.",
+        )
     if directory.is_locked(email):
         return page(
             provider,
@@ -143,6 +153,7 @@ async def login(request: Request) -> Response:
     # Password hashing is slow on purpose; do it off the event loop.
     user = await run_in_threadpool(directory.authenticate, email, password)
     if user is None:
+        provider.throttle.failed(address)
         return page(
             provider,
             "password.html",

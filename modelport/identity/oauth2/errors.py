@@ -52,6 +52,11 @@ class AccessDenied(OAuthError):
     status = 401
 
 
+class TooManyFailures(OAuthError):
+    error = "access_denied"
+    status = 429
+
+
 class SlowDown(OAuthError):
     error = "slow_down"
 

@@ -29,6 +29,7 @@ from modelport.identity.oauth2.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    TooManyFailures,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -64,9 +65,16 @@ async def token(request: Request) -> Response:
             raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
         client = _client(provider, request, fields)
         if grant == GRANT_PASSWORD:
+            address = request.client.host if request.client else ""
+            if provider.throttle.blocked(address):
+                raise TooManyFailures("Too many failed logins from this address; retry later.")
             # bcrypt/argon2 take tens to hundreds of ms of CPU: keep them off the event loop
             # so signed-in traffic keeps flowing while people log in.
-            body = await run_in_threadpool(handler, provider, client, fields)
+            try:
+                body = await run_in_threadpool(handler, provider, client, fields)
+            except AccessDenied:
+                provider.throttle.failed(address)
+                raise
         else:
             body = handler(provider, client, fields)
     except OAuthError as exc:
