@@ -355,7 +355,8 @@ class Gateway:
             await _reply(send, 401, b'{"error": "The login code was not accepted."}')
             return
         value = self.sessions.create(identity)
-        if not return_to.startswith("/") or return_to.startswith("//"):
+        # Only a path on this host: browsers read "//x" and "/\\x" as another host.
+        if not return_to.startswith("/") or return_to[1:2] in ("/", "\\"):
             return_to = "/"
         secure = self._secure(scope)
         await _reply(

@@ -394,3 +394,20 @@ def test_service_account_with_client_credentials(gateway: GatewayProcess):
             "/serving/svc/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=headers
         )
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x"])
+def test_login_never_returns_to_another_host(gateway: GatewayProcess, target: str):
+    with raw_client(gateway) as c:
+        request = c.build_request("GET", gateway.url + "/")
+        request.url = request.url.copy_with(raw_path=target.encode())
+        first = c.send(request)
+        assert first.status_code == 302
+        auth_href = first.headers["location"]
+        req = re.search(r"req=([\w-]+)", c.get(auth_href).headers["location"]).group(1)
+        posted = c.post(
+            f"/dex/auth/local?req={req}", data={"login": USER_EMAIL, "password": USER_PASSWORD}
+        )
+        final = c.get(c.get(posted.headers["location"]).headers["location"])
+        assert final.status_code == 302
+        assert final.headers["location"] == "/"
