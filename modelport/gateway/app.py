@@ -9,6 +9,7 @@ they ask for JSON (``Accept: application/json`` without ``text/html``) or carry 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -16,7 +17,6 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 import orjson
-from cachetools import TTLCache
 
 from modelport.gateway.authz import EDIT, TOKEN_PREFIX, VIEW, Authorizer
 from modelport.gateway.paths import is_canonical, skips_auth
@@ -39,6 +39,7 @@ CALLBACK_PATHS = ("/login/oidc", "/authservice/oidc/callback")
 LOGOUT_PATHS = ("/authservice/logout", "/logout")
 LOGIN_SCOPES = "openid profile email groups"
 CACHE_TTL_S = 2.0
+CACHE_MAX_ENTRIES = 16384
 CHECK_PATH = "/authz"
 _HEADERS_KEY = "modelport.headers"
 
@@ -82,7 +83,9 @@ class Gateway:
         # Decisions are cached briefly so the request path does no database work per request.
         # Only positive answers are cached: a revocation made by another process (the CLI)
         # takes effect within CACHE_TTL_S, a new grant at once, a logout here at once.
-        self._cache: TTLCache[Any, Any] = TTLCache(maxsize=16384, ttl=CACHE_TTL_S)
+        # key -> (monotonic expiry, value); a plain dict, because this lookup runs on every
+        # request and cachetools' TTLCache costs several µs per get in pure Python.
+        self._cache: dict[Any, tuple[float, Any]] = {}
         # Code exchange goes to the in-process provider, without a network hop.
         self._token_client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=identity_app), base_url="http://identity"
@@ -145,12 +148,12 @@ class Gateway:
         headers = _headers(scope)
         # Keyed on the raw headers, so a cache hit parses no cookie and verifies no token.
         key = (headers.get("authorization", ""), headers.get("cookie", ""))
-        cached = self._cache.get(("authn", key))
+        cached = self._cached(("authn", key))
         if cached is not None:
-            return cached
+            return cached  # type: ignore[no-any-return]
         result = self._authenticate_uncached(headers)
         if result[0] is not None:
-            self._cache[("authn", key)] = result
+            self._remember(("authn", key), result)
         return result
 
     def _authenticate_uncached(self, headers: dict[str, str]) -> tuple[Identity | None, str]:
@@ -290,14 +293,14 @@ class Gateway:
         if namespace is None:
             return None
         key = ("authz", identity.email, namespace, needed)
-        if key in self._cache:
+        if self._cached(key) is not None:
             return None
         user = self.provider.directory.get_user(identity.email)
         verdict = self.authorizer.check(
             identity.email, namespace, needed, admin=bool(user and user.admin)
         )
         if verdict is None:  # only grants are cached: a new grant works at once
-            self._cache[key] = verdict
+            self._remember(key, True)
         return verdict
 
     async def _challenge(self, scope: Scope, send: Send, bad_credentials: str) -> None:
@@ -405,6 +408,17 @@ class Gateway:
             b'{"status": "logged out"}' if ended else b'{"error": "Not logged in."}',
             [(b"set-cookie", _cookie_header(COOKIE, "", 0, self._secure(scope)))],
         )
+
+    def _cached(self, key: Any) -> Any:
+        hit = self._cache.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def _remember(self, key: Any, value: Any) -> None:
+        if len(self._cache) >= CACHE_MAX_ENTRIES:
+            self._cache.clear()  # bounded memory; everything is re-derivable
+        self._cache[key] = (time.monotonic() + CACHE_TTL_S, value)
 
     def _secure(self, scope: Scope) -> bool:
         """Cookies get Secure when the client reached us over https (directly or via a proxy)."""
