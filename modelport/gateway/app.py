@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode
 
 import httpx
@@ -41,7 +41,27 @@ LOGIN_SCOPES = "openid profile email groups"
 CACHE_TTL_S = 2.0
 CACHE_MAX_ENTRIES = 16384
 CHECK_PATH = "/authz"
+IDENTITY_KEY = "modelport.identity"
 _HEADERS_KEY = "modelport.headers"
+NOT_ADDRESSED = (
+    b'{"error": "No InferenceService addressed: use Host: NAME.NAMESPACE.DOMAIN or the path '
+    b'prefix /serving/NAMESPACE/NAME/."}'
+)
+
+
+class Router(Protocol):
+    """Sends a request to one of an InferenceService's replicas (the control plane)."""
+
+    async def forward(
+        self,
+        namespace: str,
+        name: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+        upstream: Upstream,
+    ) -> None: ...
 
 
 @dataclass
@@ -73,8 +93,14 @@ class Gateway:
         upstream: Upstream,
         config: GatewayConfig,
         authorizer: Authorizer,
+        router: Router | None = None,
+        api_app: Any = None,
     ) -> None:
         self.provider = provider
+        # With a router (``modelport up``) requests go to InferenceService revisions; without
+        # one (``modelport gateway``) everything goes to the one upstream.
+        self.router = router
+        self.api_app = api_app
         self.authorizer = authorizer
         self.identity_app = identity_app
         self.sessions = sessions
@@ -117,29 +143,54 @@ class Gateway:
         try:
             if self.config.auth_disabled or skips_auth(raw_path, path):
                 routed = self._namespace_route(scope)
-                await self.upstream.forward(
-                    routed[1] if isinstance(routed, tuple) else scope, receive, send, []
-                )
+                if isinstance(routed, bytes):
+                    await _reply(send, 400, routed)
+                    return
+                await self._forward(routed, receive, send, [])
                 return
             identity, bad_credentials = self._authenticate(scope)
             if identity is None:
                 await self._challenge(scope, send, bad_credentials)
                 return
+            if self.api_app is not None and (path == "/api" or path.startswith("/api/")):
+                # The control API checks namespace roles itself, per object it touches.
+                rest = path[4:] or "/"
+                inner = {**scope, "path": rest, "raw_path": rest.encode(), IDENTITY_KEY: identity}
+                await self.api_app(inner, receive, send)
+                return
             routed = self._namespace_route(scope)
             if isinstance(routed, bytes):
                 await _reply(send, 400, routed)
                 return
-            namespace, scope = routed
-            denied = self._authorize(identity, namespace, scope)
+            denied = self._authorize(identity, routed[0], routed[2])
             if denied:
                 await _reply(send, 403, orjson.dumps({"error": denied}))
                 return
             extra = [(b"kubeflow-userid", identity.email.encode())]
             if identity.groups:
                 extra.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
-            await self.upstream.forward(scope, receive, send, extra)
+            await self._forward(routed, receive, send, extra)
         except BodyTooLarge:
             await _reply(send, 413, b'{"error": "Request body too large."}')
+
+    async def _forward(
+        self,
+        routed: tuple[str | None, str | None, Scope],
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+    ) -> None:
+        namespace, name, scope = routed
+        if self.router is None:
+            await self.upstream.forward(scope, receive, send, extra)
+            return
+        if namespace is None or name is None:
+            if scope["path"].startswith("/v2/health/"):
+                await _reply(send, 200, b'{"live": true}')  # the platform itself
+                return
+            await _reply(send, 404, NOT_ADDRESSED.replace(b"DOMAIN", self.config.domain.encode()))
+            return
+        await self.router.forward(namespace, name, scope, receive, send, extra, self.upstream)
 
     # ---- credentials ---------------------------------------------------------------------
 
@@ -245,7 +296,7 @@ class Gateway:
         if isinstance(routed, bytes):
             await _reply(send, 400, routed)
             return
-        denied = self._authorize(identity, routed[0], routed[1])
+        denied = self._authorize(identity, routed[0], routed[2])
         if denied:
             await _reply(send, 403, orjson.dumps({"error": denied}))
             return
@@ -256,8 +307,9 @@ class Gateway:
 
     # ---- namespaces and authorization -----------------------------------------------------
 
-    def _namespace_route(self, scope: Scope) -> tuple[str | None, Scope] | bytes:
-        """(namespace, scope to forward) from /serving/NS/NAME/... or Host NAME.NS.<domain>."""
+    def _namespace_route(self, scope: Scope) -> tuple[str | None, str | None, Scope] | bytes:
+        """(namespace, name, scope to forward) from /serving/NS/NAME/... or Host
+        NAME.NS.<domain>; an error body for a malformed /serving/ path."""
         path: str = scope["path"]
         if path.startswith("/serving/"):
             if not is_canonical(path):
@@ -266,14 +318,14 @@ class Gateway:
             if len(parts) < 4 or not parts[2] or not parts[3]:
                 return b'{"error": "Use /serving/NAMESPACE/NAME/... to address a model."}'
             rest = "/" + (parts[4] if len(parts) > 4 else "")
-            return parts[2], {**scope, "path": rest, "raw_path": rest.encode()}
+            return parts[2], parts[3], {**scope, "path": rest, "raw_path": rest.encode()}
         host = _headers(scope).get("host", "").split(":")[0].lower()
         suffix = "." + self.config.domain
         if host.endswith(suffix):
             labels = host[: -len(suffix)].split(".")
             if len(labels) == 2 and all(labels):
-                return labels[1], scope
-        return None, scope
+                return labels[1], labels[0], scope
+        return None, None, scope
 
     def _authorize(self, identity: Identity, namespace: str | None, scope: Scope) -> str | None:
         """None when the request may go on, else why not."""

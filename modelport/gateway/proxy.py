@@ -64,9 +64,15 @@ class Upstream:
         return self._session
 
     async def forward(
-        self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+        base_url: str | None = None,
     ) -> None:
-        """Send the request upstream with ``extra`` headers; relay the answer."""
+        """Send the request upstream (to ``base_url`` if given, else this upstream's) with
+        ``extra`` headers; relay the answer."""
         body = await _read_body(receive, self.max_body)
         headers = CIMultiDict(
             (k.decode("latin-1"), v.decode("latin-1"))
@@ -77,7 +83,7 @@ class Upstream:
             headers.add(k.decode("latin-1"), v.decode("latin-1"))
         raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
-        target = self.base_url + raw_path.decode("latin-1")
+        target = (base_url or self.base_url) + raw_path.decode("latin-1")
         if query:
             target += "?" + query.decode("latin-1")
         try:

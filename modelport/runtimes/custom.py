@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def load_custom_model(name: str, path: str | Path, **options: Any) -> Model:
         raise ModelLoadError(f"{file} must define exactly one Model subclass (found: {found}).")
     try:
         model = classes[0](name)
+        _connect_predictor(model)
         if not model.ready:
             model.load()
     except Exception as exc:
@@ -46,6 +48,18 @@ def load_custom_model(name: str, path: str | Path, **options: Any) -> Model:
             f"{classes[0].__name__} failed to load: {type(exc).__name__}: {exc}"
         ) from exc
     return model
+
+
+def _connect_predictor(model: Model) -> None:
+    """Point a transformer at its predictor when the platform runs it.
+
+    On KServe the controller passes ``--predictor_host`` to the transformer's container;
+    modelport's controller sets these variables instead, so the same class works unchanged.
+    """
+    host = os.environ.get("MODELPORT_PREDICTOR_HOST")
+    if host and not model.predictor_host:
+        model.predictor_host = host
+        model.protocol = os.environ.get("MODELPORT_PREDICTOR_PROTOCOL", model.protocol)
 
 
 def _python_file(path: Path) -> Path:
