@@ -1,0 +1,276 @@
+"""The local process backend: each replica is a ``modelport serve`` process on a free
+loopback port, its output appended to a log file the ``logs`` command reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+READY_POLL_S = 0.02
+
+
+@dataclass
+class ReplicaSpec:
+    """What to run for one replica of a revision."""
+
+    model_name: str
+    model_path: Path
+    server_format: str
+    log_file: Path
+    env: dict[str, str] = field(default_factory=dict)
+    max_batch_size: int | None = None
+    max_latency_ms: float | None = None
+    # For transformers: where the predictor listens, and how to talk to it.
+    predictor_host: str | None = None
+    predictor_protocol: str = "v1"
+
+    def argv(self, port: int) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "modelport",
+            "serve",
+            str(self.model_path),
+            "--name",
+            self.model_name,
+            "--format",
+            self.server_format,
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            "-1",
+            "--workers",
+            "1",
+        ]
+        if self.max_batch_size is not None:
+            argv += ["--max-batch-size", str(self.max_batch_size)]
+        if self.max_latency_ms is not None:
+            argv += ["--max-latency-ms", str(self.max_latency_ms)]
+        return argv
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        if self.predictor_host:
+            env["MODELPORT_PREDICTOR_HOST"] = self.predictor_host
+            env["MODELPORT_PREDICTOR_PROTOCOL"] = self.predictor_protocol
+        return env
+
+
+class Replica:
+    """One running (or exited) model server process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, log_file: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.log_file = log_file
+        self.started_at = time.monotonic()
+        self.ready = False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Poll the V2 readiness endpoint until it answers 200, the process exits, or timeout.
+
+        The model server loads its model before it listens, so "connection refused" just
+        means "still loading".
+        """
+        deadline = time.monotonic() + timeout
+        url = f"http://{self.address}/v2/health/ready"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as client:
+            while time.monotonic() < deadline:
+                if self.proc.returncode is not None:
+                    return False
+                try:
+                    async with client.get(url) as response:
+                        if response.status == 200:
+                            self.ready = True
+                            return True
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(READY_POLL_S)
+        return False
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM (the server drains in-flight requests), SIGKILL after ``grace_s``."""
+        if self.proc.returncode is not None:
+            return
+        _signal_group(self.proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), grace_s)
+        except TimeoutError:
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            await self.proc.wait()
+
+    def last_lines(self, count: int = 5) -> list[str]:
+        return tail(self.log_file, count)
+
+
+class ProcessBackend:
+    """Starts replicas as child processes of the platform."""
+
+    name = "process"
+
+    async def start(self, spec: ReplicaSpec) -> Replica:
+        port = free_port()
+        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with spec.log_file.open("ab") as log:
+            log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
+            log.flush()
+            proc = await asyncio.create_subprocess_exec(
+                *spec.argv(port),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=spec.environment(),
+                # Its own process group, so stopping it also stops its workers.
+                start_new_session=True,
+            )
+        return Replica(proc, port, spec.log_file)
+
+
+class ForkedProcess:
+    """A replica forked by the zygote: the parts of asyncio's Process that Replica uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._done = asyncio.Event()
+
+    def exited(self, code: int) -> None:
+        self.returncode = code
+        self._done.set()
+
+    async def wait(self) -> int:
+        await self._done.wait()
+        assert self.returncode is not None
+        return self.returncode
+
+
+class ZygoteBackend:
+    """Forks replicas from a pre-warmed template process (see ``zygote.py``); falls back to
+    plain processes if the zygote cannot run."""
+
+    name = "zygote"
+
+    def __init__(self) -> None:
+        self._proc: asyncio.subprocess.Process | None = None
+        self._replies: dict[int, asyncio.Future[int]] = {}
+        self._children: dict[int, ForkedProcess] = {}
+        self._ids = 0
+        self._lock = asyncio.Lock()
+        self._fallback = ProcessBackend()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start_zygote(self) -> None:
+        """Start the template and wait until it has imported everything."""
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "modelport.control.backends.zygote",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert self._proc.stdout is not None
+        first = await self._proc.stdout.readline()
+        if b"ready" not in first:
+            raise RuntimeError("the zygote did not start")
+        self._reader = asyncio.create_task(self._read(), name="zygote-reader")
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        async for line in self._proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "exit" in message:
+                child = self._children.pop(message["exit"], None)
+                if child is not None:
+                    child.exited(int(message["code"]))
+            elif "pid" in message:
+                future = self._replies.pop(message.get("id"), None)
+                if future is not None and not future.done():
+                    future.set_result(int(message["pid"]))
+        # The zygote died: its replicas are orphans we can no longer watch; mark them gone.
+        for child in self._children.values():
+            child.exited(-signal.SIGKILL)
+        self._children.clear()
+        self._proc = None
+
+    async def start(self, spec: ReplicaSpec) -> Replica:
+        if self._proc is None or self._proc.returncode is not None:
+            return await self._fallback.start(spec)
+        port = free_port()
+        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with spec.log_file.open("ab") as log:
+            log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
+        argv = spec.argv(port)[3:]  # without "python -m modelport"
+        env = {k: v for k, v in spec.environment().items() if os.environ.get(k) != v}
+        async with self._lock:
+            self._ids += 1
+            request_id = self._ids
+            future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._replies[request_id] = future
+            assert self._proc.stdin is not None
+            line = {"id": request_id, "argv": argv, "env": env, "log": str(spec.log_file)}
+            self._proc.stdin.write(json.dumps(line).encode() + b"\n")
+            await self._proc.stdin.drain()
+        pid = await asyncio.wait_for(future, 30)
+        child = ForkedProcess(pid)
+        self._children[pid] = child
+        return Replica(child, port, spec.log_file)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        if self._proc is not None and self._proc.stdin is not None:
+            self._proc.stdin.close()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 10)
+            except TimeoutError:
+                _signal_group(self._proc.pid, signal.SIGKILL)
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (the server binds it moments later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines of a log file (reads at most its last 64 KiB)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-count:]
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
