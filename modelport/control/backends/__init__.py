@@ -1,0 +1,1 @@
+"""Where replicas run: local processes (plain, or forked from a pre-warmed zygote)."""
