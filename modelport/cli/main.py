@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import access, gateway, identity, login
+from modelport.cli import access, gateway, identity, login, resources
 from modelport.cli.serve import serve
+from modelport.cli.up import up
 
 app = typer.Typer(
     name="modelport",
@@ -23,6 +24,16 @@ app.command()(login.token)
 app.command()(login.logout)
 app.add_typer(access.namespaces, name="namespaces")
 app.add_typer(access.tokens, name="tokens")
+app.command()(up)
+for command in (
+    resources.apply,
+    resources.get,
+    resources.describe,
+    resources.delete,
+    resources.logs,
+    resources.infer,
+):
+    app.command()(command)
 
 
 @app.command()

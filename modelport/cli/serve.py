@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from modelport.errors import ModelportError
 
@@ -71,6 +70,8 @@ def serve(
     ] = "info",
 ) -> None:
     """Serve one model over REST (V1 + V2) and gRPC (V2)."""
+    from pydantic import ValidationError
+
     from modelport.runtimes import FORMATS, detect_format
     from modelport.server.model_server import ModelServer, StartupError
     from modelport.settings import ServerSettings

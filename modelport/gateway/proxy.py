@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from multidict import CIMultiDict
@@ -32,6 +32,14 @@ HOP_BY_HOP = frozenset(
 IDENTITY_HEADERS = frozenset({b"kubeflow-userid", b"kubeflow-groups"})
 # The upstream's Content-Length stays valid: the body is relayed byte for byte.
 RESPONSE_DROP = HOP_BY_HOP - {b"content-length"}
+
+
+class Tap(Protocol):
+    """Sees a proxied exchange's bodies (the payload logger)."""
+
+    def request(self, body: bytes) -> None: ...
+
+    def response(self, status: int, body: bytes) -> None: ...
 
 
 class BodyTooLarge(Exception):
@@ -70,10 +78,13 @@ class Upstream:
         send: Send,
         extra: list[tuple[bytes, bytes]],
         base_url: str | None = None,
+        tap: Tap | None = None,
     ) -> None:
         """Send the request upstream (to ``base_url`` if given, else this upstream's) with
-        ``extra`` headers; relay the answer."""
+        ``extra`` headers; relay the answer. ``tap`` sees both bodies (payload logging)."""
         body = await _read_body(receive, self.max_body)
+        if tap is not None:
+            tap.request(body)
         headers = CIMultiDict(
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -102,9 +113,14 @@ class Upstream:
                 (k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP
             ]
             await send({"type": "http.response.start", "status": response.status, "headers": out})
+            kept: list[bytes] | None = [] if tap is not None else None
             async for chunk in response.content.iter_any():
+                if kept is not None:
+                    kept.append(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+            if tap is not None and kept is not None:
+                tap.response(response.status, b"".join(kept))
         finally:
             response.release()
 

@@ -230,7 +230,13 @@ class ZygoteBackend:
             future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             self._replies[request_id] = future
             assert self._proc.stdin is not None
-            line = {"id": request_id, "argv": argv, "env": env, "log": str(spec.log_file)}
+            line = {
+                "id": request_id,
+                "argv": argv,
+                "env": env,
+                "log": str(spec.log_file),
+                "name": spec.model_name,
+            }
             self._proc.stdin.write(json.dumps(line).encode() + b"\n")
             await self._proc.stdin.drain()
         pid = await asyncio.wait_for(future, 30)

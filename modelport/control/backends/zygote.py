@@ -84,6 +84,13 @@ def _child(request: dict[str, object]) -> None:
     os.close(devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.stderr = os.fdopen(2, "w", buffering=1)
+    # The cmdline stays the zygote's; a name in comm lets `ps -o comm` and tests tell
+    # replicas apart (the kernel keeps 15 bytes).
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(f"mp:{request.get('name', 'replica')}"[:15])
+    except OSError:
+        pass
     os.environ.update({str(k): str(v) for k, v in dict(request.get("env") or {}).items()})
     argv = [str(a) for a in list(request["argv"])]  # type: ignore[call-overload]
     sys.argv = ["modelport", *argv]

@@ -1,0 +1,378 @@
+"""kubectl-style commands against the control API: apply, get, describe, delete, logs, infer."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelport.cli.login import DEFAULT_URL
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", envvar="MODELPORT_URL", help="Platform URL [env MODELPORT_URL]."),
+]
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", "-n", envvar="MODELPORT_NAMESPACE", help="Namespace [default: default]."
+    ),
+]
+Output = Annotated[
+    str | None, typer.Option("--output", "-o", help="yaml, json or wide (table by default).")
+]
+
+KINDS = {
+    "isvc": "inferenceservices",
+    "inferenceservice": "inferenceservices",
+    "inferenceservices": "inferenceservices",
+    "servingruntime": "servingruntimes",
+    "servingruntimes": "servingruntimes",
+    "clusterservingruntime": "clusterservingruntimes",
+    "clusterservingruntimes": "clusterservingruntimes",
+    "namespace": "namespaces",
+    "namespaces": "namespaces",
+    "ns": "namespaces",
+}
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def platform_url(given: str | None) -> str:
+    """--url / MODELPORT_URL, else the only platform logged in to, else the default."""
+    if given:
+        return given.rstrip("/")
+    from modelport.client import credentials
+
+    saved = list(credentials.load_all())
+    return saved[0].rstrip("/") if len(saved) == 1 else DEFAULT_URL
+
+
+def _client(url: str | None):  # noqa: ANN202
+    import httpx
+
+    from modelport.client.session import authenticated_client
+
+    base = platform_url(url)
+    # Machines use an API token (modelport tokens create) instead of a saved login.
+    token = os.environ.get("MODELPORT_TOKEN")
+    if token:
+        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return authenticated_client(base)
+
+
+def _call(url: str | None, method: str, path: str, **kwargs: Any):  # noqa: ANN202
+    import httpx
+
+    from modelport.client.session import LoginError
+
+    try:
+        with _client(url) as client:
+            response = client.request(method, path, **kwargs)
+    except LoginError as exc:
+        _fail(str(exc))
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {platform_url(url)}: {exc}")
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text.strip() or response.reason_phrase}
+        problems = body.get("problems") or []
+        if problems:
+            lines = [f"  {p['path']}: {p['message']}" for p in problems]
+            _fail("invalid spec:\n" + "\n".join(lines))
+        _fail(f"{body.get('error', response.text)} ({response.status_code})")
+    return response
+
+
+def apply(
+    filename: Annotated[
+        list[str], typer.Option("--filename", "-f", help="YAML/JSON file, or - for stdin.")
+    ],
+    namespace: Namespace = None,
+    url: UrlOption = None,
+) -> None:
+    """Create or update InferenceServices and ServingRuntimes from files."""
+    for name in filename:
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            _fail(f"{name}: {exc.strerror}")
+        params = {"namespace": namespace} if namespace else {}
+        body = _call(url, "POST", "/api/v1/apply", content=data, params=params).json()
+        for r in body["results"]:
+            typer.echo(f"{r['kind'].lower()}.serving.kserve.io/{r['name']} {r['action']}")
+            for field in r.get("ignored") or []:
+                typer.echo(f"  note: {field} is kept but not acted on by modelport", err=True)
+
+
+def get(
+    kind: Annotated[str, typer.Argument(help="isvc, servingruntimes, clusterservingruntimes, ns.")],
+    name: Annotated[str | None, typer.Argument(help="One object by name.")] = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Every namespace you can read.")
+    ] = False,
+    output: Output = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Print again on changes.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """List objects, like kubectl get (NAME URL READY PREV LATEST AGE for isvc)."""
+    resource = KINDS.get(kind.lower())
+    if resource is None:
+        _fail(f"unknown kind {kind!r}; use isvc, servingruntimes, clusterservingruntimes or ns")
+    last = None
+    while True:
+        items = _fetch(resource, name, namespace, all_namespaces, url)
+        text = _render(resource, items, output, all_namespaces)
+        if text != last:
+            typer.echo(text)
+            last = text
+        if not watch:
+            return
+        time.sleep(1.0)
+
+
+def _fetch(
+    resource: str, name: str | None, namespace: str | None, everywhere: bool, url: str | None
+) -> list[dict[str, Any]]:
+    ns = namespace or "default"
+    if resource == "namespaces":
+        return _call(url, "GET", "/api/v1/namespaces").json()["items"]
+    if resource == "clusterservingruntimes":
+        path = "/api/v1/clusterservingruntimes"
+    elif resource == "inferenceservices" and name:
+        return [_call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()]
+    elif everywhere and resource == "inferenceservices":
+        path = "/api/v1/inferenceservices"
+    else:
+        path = f"/api/v1/namespaces/{ns}/{resource}"
+    items = _call(url, "GET", path).json()["items"]
+    if name:
+        items = [i for i in items if (i.get("metadata") or {}).get("name") == name]
+        if not items:
+            _fail(f"{resource} {name} not found")
+    return items
+
+
+def _render(resource: str, items: list[dict[str, Any]], output: str | None, wide: bool) -> str:
+    if output == "json":
+        return json.dumps(items[0] if len(items) == 1 else {"items": items}, indent=2)
+    if output == "yaml":
+        import yaml
+
+        return yaml.safe_dump(
+            items[0] if len(items) == 1 else {"items": items}, sort_keys=False
+        ).rstrip()
+    if output not in (None, "wide"):
+        _fail(f"unknown output format {output!r}; use yaml, json or wide")
+    if resource == "namespaces":
+        rows = [["NAME", "OWNER", "ROLE"]] + [[i["name"], i["owner"], i["role"]] for i in items]
+    elif resource == "inferenceservices":
+        head = ["NAME", "URL", "READY", "PREV", "LATEST", "AGE"]
+        if output == "wide":
+            head[5:5] = ["REPLICAS", "LATESTREADYREVISION"]
+        if wide:
+            head.insert(0, "NAMESPACE")
+        rows = [head] + [_isvc_row(i, output == "wide", wide) for i in items]
+    else:
+        rows = [["NAME", "FORMATS"]] + [
+            [
+                (i.get("metadata") or {}).get("name", ""),
+                ",".join(
+                    f.get("name", "")
+                    for f in (i.get("spec") or {}).get("supportedModelFormats", [])
+                ),
+            ]
+            for i in items
+        ]
+    if len(rows) == 1:
+        return "No resources found."
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join(
+        "   ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _isvc_row(item: dict[str, Any], wide: bool, with_ns: bool) -> list[str]:
+    meta = item.get("metadata") or {}
+    status = item.get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    traffic = ((status.get("components") or {}).get("predictor") or {}).get("traffic") or []
+    latest = next((str(t["percent"]) for t in traffic if t.get("latestRevision")), "")
+    prev = next((str(t["percent"]) for t in traffic if not t.get("latestRevision")), "")
+    row = [
+        meta.get("name", ""),
+        status.get("url", ""),
+        ready.get("status", "Unknown"),
+        prev,
+        latest,
+        _age(meta.get("creationTimestamp")),
+    ]
+    if wide:
+        predictor = (status.get("components") or {}).get("predictor") or {}
+        row[5:5] = [str(status.get("replicas", 0)), predictor.get("latestReadyRevision", "")]
+    if with_ns:
+        row.insert(0, meta.get("namespace", ""))
+    return row
+
+
+def _age(timestamp: str | None) -> str:
+    if not timestamp:
+        return ""
+    created = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    seconds = int((datetime.now(UTC) - created).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def describe(
+    kind: Annotated[str, typer.Argument(help="isvc")],
+    name: Annotated[str, typer.Argument(help="InferenceService name.")],
+    namespace: Namespace = None,
+    url: UrlOption = None,
+) -> None:
+    """Show an InferenceService's status: conditions, traffic, revisions, URL."""
+    if KINDS.get(kind.lower()) != "inferenceservices":
+        _fail("describe supports isvc only")
+    ns = namespace or "default"
+    item = _call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()
+    meta = item["metadata"]
+    status = item.get("status") or {}
+    lines = [
+        f"Name:         {meta['name']}",
+        f"Namespace:    {meta['namespace']}",
+        f"Created:      {meta.get('creationTimestamp', '')}",
+        f"Generation:   {meta.get('generation', '')}",
+        f"URL:          {status.get('url', '')}",
+        f"Address:      {(status.get('address') or {}).get('url', '')}",
+        f"Replicas:     {status.get('replicas', 0)}",
+        "Conditions:",
+    ]
+    for c in status.get("conditions", []):
+        detail = " ".join(x for x in (c.get("reason", ""), c.get("message", "")) if x)
+        lines.append(f"  {c['type']:16} {c['status']:8} {detail}")
+    predictor = (status.get("components") or {}).get("predictor") or {}
+    if predictor:
+        lines.append("Predictor:")
+        for key in (
+            "latestCreatedRevision",
+            "latestReadyRevision",
+            "latestRolledoutRevision",
+            "previousRolledoutRevision",
+        ):
+            if key in predictor:
+                lines.append(f"  {key + ':':27} {predictor[key]}")
+        lines.append("  Traffic:")
+        for t in predictor.get("traffic", []):
+            tag = " (latest)" if t.get("latestRevision") else ""
+            lines.append(f"    {t['revisionName']:32} {t['percent']:>3}%{tag}")
+    typer.echo("\n".join(lines))
+
+
+def delete(
+    kind: Annotated[str | None, typer.Argument(help="isvc, servingruntime, ...")] = None,
+    name: Annotated[str | None, typer.Argument(help="Name of the object.")] = None,
+    filename: Annotated[
+        str | None, typer.Option("--filename", "-f", help="Delete the objects in this file.")
+    ] = None,
+    namespace: Namespace = None,
+    url: UrlOption = None,
+) -> None:
+    """Delete an InferenceService or ServingRuntime (by name or by file)."""
+    targets: list[tuple[str, str, str]] = []
+    if filename:
+        import yaml
+
+        try:
+            docs = [d for d in yaml.safe_load_all(Path(filename).read_text()) if d]
+        except (OSError, yaml.YAMLError) as exc:
+            _fail(f"{filename}: {exc}")
+        for d in docs:
+            meta = d.get("metadata") or {} if isinstance(d, dict) else {}
+            resource = KINDS.get(str(d.get("kind", "")).lower()) if isinstance(d, dict) else None
+            if resource is None or not meta.get("name"):
+                _fail(f"{filename}: cannot tell what to delete from a document")
+            ns = meta.get("namespace") or namespace or "default"
+            targets.append((resource, ns, meta["name"]))
+    elif kind and name:
+        resource = KINDS.get(kind.lower())
+        if resource is None or resource == "namespaces":
+            _fail(f"cannot delete kind {kind!r}")
+        targets.append((resource, namespace or "default", name))
+    else:
+        _fail("give KIND NAME or -f FILE")
+    for resource, ns, obj in targets:
+        path = (
+            f"/api/v1/clusterservingruntimes/{obj}"
+            if resource == "clusterservingruntimes"
+            else f"/api/v1/namespaces/{ns}/{resource}/{obj}"
+        )
+        _call(url, "DELETE", path)
+        typer.echo(f"{resource.removesuffix('s')}.serving.kserve.io/{obj} deleted")
+
+
+def logs(
+    name: Annotated[str, typer.Argument(help="InferenceService name.")],
+    namespace: Namespace = None,
+    component: Annotated[str, typer.Option(help="predictor or transformer.")] = "predictor",
+    tail: Annotated[int, typer.Option(help="Lines per replica.")] = 100,
+    url: UrlOption = None,
+) -> None:
+    """Print the last lines of the service's model server logs."""
+    ns = namespace or "default"
+    text = _call(
+        url,
+        "GET",
+        f"/api/v1/namespaces/{ns}/inferenceservices/{name}/logs",
+        params={"component": component, "tail": tail},
+    ).text
+    typer.echo(text, nl=False)
+
+
+def infer(
+    name: Annotated[str, typer.Argument(help="InferenceService name.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="JSON body, or @FILE.")],
+    namespace: Namespace = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="v1 or v2 [default: v1 if the body has 'instances', else v2]."),
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Send one inference request through the gateway and print the answer."""
+    if data.startswith("@"):
+        try:
+            raw = Path(data[1:]).read_bytes()
+        except OSError as exc:
+            _fail(f"{data[1:]}: {exc.strerror}")
+    else:
+        raw = data.encode()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        _fail(f"the request body is not JSON: {exc}")
+    if protocol is None:
+        protocol = "v1" if isinstance(body, dict) and "instances" in body else "v2"
+    if protocol not in ("v1", "v2"):
+        _fail("--protocol must be v1 or v2")
+    ns = namespace or "default"
+    path = (
+        f"/serving/{ns}/{name}/v1/models/{name}:predict"
+        if protocol == "v1"
+        else f"/serving/{ns}/{name}/v2/models/{name}/infer"
+    )
+    response = _call(url, "POST", path, content=raw, headers={"Content-Type": "application/json"})
+    typer.echo(json.dumps(response.json(), indent=2))

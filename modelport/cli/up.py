@@ -1,0 +1,108 @@
+"""``modelport up``: the whole platform on one machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail, listen, load_config
+
+
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free port.")] = 8000,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    config: Annotated[
+        Path | None, typer.Option(help="A Dex config file (staticPasswords, staticClients, ...).")
+    ] = None,
+    domain: Annotated[
+        str, typer.Option(help="Services answer at Host: NAME.NAMESPACE.DOMAIN.")
+    ] = "example.com",
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL of the control-plane store [default: SQLite in DATA_DIR].",
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")
+    ] = None,
+    scale_to_zero_grace: Annotated[
+        float,
+        typer.Option(
+            "--scale-to-zero-grace",
+            help="Seconds an idle service with minReplicas 0 keeps its last replica.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Run the platform: identity provider, gateway, control API and controller.
+
+    The first admin comes from MODELPORT_ADMIN_EMAIL / MODELPORT_ADMIN_PASSWORD; without
+    them a password is generated and printed once.
+    """
+    import asyncio
+    import logging
+    import signal
+
+    import uvicorn
+    from rich.console import Console
+
+    from modelport.control.platform import build_platform
+    from modelport.identity.users import UserError
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # Revisions, restarts and failures are what an operator watches for.
+    logging.getLogger("modelport.controller").setLevel(logging.INFO)
+    console = Console(stderr=False, highlight=False)
+    cfg = load_config(config)
+    sock = listen(host, port)
+    base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
+    with console.status("starting modelport") as status:
+        try:
+            status.update("identity provider and gateway")
+            platform = build_platform(
+                data_dir,
+                base,
+                cfg,
+                domain=domain,
+                database_url=database_url,
+                scale_to_zero_grace_s=scale_to_zero_grace,
+            )
+        except (UserError, ValueError) as exc:
+            _fail(str(exc))
+        console.print(f"[green]✓[/] identity provider  {base}/dex")
+        services = len(platform.store.list("InferenceService"))
+        console.print(f"[green]✓[/] control plane      {services} InferenceService(s) in store")
+    if platform.generated_password:
+        console.print(
+            f"\nadmin user: {platform.admin_email}\n"
+            f"password:   {platform.generated_password}\n"
+            "(shown once; change it with `modelport users passwd`)\n"
+        )
+    console.print(f"modelport platform: {base}")
+    console.print(f"  log in:  modelport login {base} -u {platform.admin_email}")
+    console.print(
+        f"  deploy:  modelport apply -f isvc.yaml   (MODELPORT_URL={base})", soft_wrap=True
+    )
+    console.file.flush()
+    server = uvicorn.Server(
+        uvicorn.Config(platform.gateway, log_level="warning", access_log=False, lifespan="off")
+    )
+
+    async def main() -> None:
+        await platform.start()
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await platform.stop()
+
+    # uvicorn turns SIGINT/SIGTERM into a graceful exit; the controller then stops replicas.
+    os.environ.setdefault("MODELPORT_URL", base)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    asyncio.run(main())

@@ -1,0 +1,644 @@
+"""The reconcile loop: from applied InferenceServices to running model servers.
+
+Every tick (and at once after a change) the controller compares what users applied with
+what runs: it makes a new revision when a spec changes in a way that needs new processes
+(``InferenceService.revision_key``), fetches the revision's model, starts or stops replicas
+as traffic and the autoscaler ask, restarts crashed ones with backoff, splits traffic for
+canaries, and writes nothing but revisions to the store — status is derived from this
+in-memory picture on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelport.control.autoscaler import Autoscaler, ScalingPolicy
+from modelport.control.backends.process import (
+    ProcessBackend,
+    Replica,
+    ReplicaSpec,
+    ZygoteBackend,
+)
+from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
+from modelport.control.spec import (
+    Component,
+    InferenceService,
+    SpecError,
+    parse_document,
+)
+from modelport.control.storage import Storage, StorageError
+from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Revision, Store
+
+log = logging.getLogger("modelport.controller")
+
+TICK_S = 1.0
+READY_TIMEOUT_S = 300.0
+# A replica that crashes before it was ever ready this many times fails its revision.
+MAX_START_FAILURES = 3
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+
+@dataclass
+class Unit:
+    """One replica of a revision: a predictor process and, if the service has one, the
+    transformer process in front of it."""
+
+    predictor: Replica
+    transformer: Replica | None = None
+
+    @property
+    def entry(self) -> Replica:
+        return self.transformer or self.predictor
+
+    @property
+    def ready(self) -> bool:
+        return self.entry.ready and all(r.returncode is None for r in self.replicas)
+
+    @property
+    def replicas(self) -> list[Replica]:
+        return [r for r in (self.predictor, self.transformer) if r is not None]
+
+
+@dataclass
+class RevisionRuntime:
+    """What the controller knows about one revision while the platform runs."""
+
+    row: Revision
+    isvc: InferenceService
+    autoscaler: Autoscaler
+    units: list[Unit] = field(default_factory=list)
+    starting: int = 0
+    predictor_path: Path | None = None
+    transformer_path: Path | None = None
+    fetching: bool = False
+    failures: int = 0
+    backoff_until: float = 0.0
+    message: str = ""
+    # Requests in flight through the gateway, and a time-weighted sum of it for the
+    # autoscaler (average concurrency over each tick, as Knative's queue-proxy reports).
+    inflight: int = 0
+    arrivals: int = 0
+    _area: float = 0.0
+    _since: float = field(default_factory=time.monotonic)
+    _window_start: float = field(default_factory=time.monotonic)
+    ready_event: asyncio.Event = field(default_factory=asyncio.Event)
+    _next: int = 0
+
+    @property
+    def name(self) -> str:
+        # Knative's revision names: NAME-predictor-00001.
+        return f"{self.row.service}-predictor-{self.row.number:05d}"
+
+    @property
+    def state(self) -> str:
+        return self.row.state
+
+    def ready_units(self) -> list[Unit]:
+        return [u for u in self.units if u.ready]
+
+    def pick(self) -> Unit | None:
+        """Round robin over ready units."""
+        ready = self.ready_units()
+        if not ready:
+            return None
+        self._next = (self._next + 1) % len(ready)
+        return ready[self._next]
+
+    def begin(self) -> None:
+        self._account()
+        self.inflight += 1
+        self.arrivals += 1
+
+    def end(self) -> None:
+        self._account()
+        self.inflight -= 1
+
+    def _account(self) -> None:
+        now = time.monotonic()
+        self._area += self.inflight * (now - self._since)
+        self._since = now
+
+    def observe(self, now: float) -> float:
+        """The metric for the window since the last call (concurrency or rps)."""
+        self._account()
+        elapsed = max(now - self._window_start, 1e-3)
+        if self.autoscaler.policy.metric == "rps":
+            value = self.arrivals / elapsed
+        else:
+            # Never below what is in flight right now: a request waiting on a cold start
+            # must count even if it arrived just before this sample.
+            value = max(self._area / elapsed, float(self.inflight))
+        self._area = 0.0
+        self.arrivals = 0
+        self._window_start = now
+        return value
+
+
+@dataclass
+class ServiceRuntime:
+    """A service's revisions and its current traffic split."""
+
+    namespace: str
+    name: str
+    isvc: InferenceService | None = None
+    generation: int = 0
+    error: str = ""
+    revisions: dict[int, RevisionRuntime] = field(default_factory=dict)
+    traffic: list[tuple[int, int]] = field(default_factory=list)  # (revision number, percent)
+    created_at: float = 0.0
+
+    def revision(self, number: int) -> RevisionRuntime | None:
+        return self.revisions.get(number)
+
+    def pick(self) -> RevisionRuntime | None:
+        """A revision for one request, by the traffic split."""
+        if not self.traffic:
+            return None
+        if len(self.traffic) == 1:
+            return self.revisions.get(self.traffic[0][0])
+        roll = random.random() * 100
+        for number, percent in self.traffic:
+            roll -= percent
+            if roll < 0:
+                return self.revisions.get(number)
+        return self.revisions.get(self.traffic[-1][0])
+
+
+@dataclass
+class ControllerConfig:
+    data_dir: Path
+    domain: str = "example.com"
+    # Knative's scale-to-zero-grace-period; lower in tests.
+    scale_to_zero_grace_s: float = 30.0
+    stable_window_s: float | None = None
+    ready_timeout_s: float = READY_TIMEOUT_S
+
+
+class Controller:
+    """Reconciles the store's InferenceServices into processes; the gateway routes with it."""
+
+    def __init__(
+        self,
+        store: Store,
+        storage: Storage,
+        config: ControllerConfig,
+        backend: ProcessBackend | ZygoteBackend | None = None,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.config = config
+        self.backend = backend or ZygoteBackend()
+        self.services: dict[tuple[str, str], ServiceRuntime] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.listeners: list[Callable[[], None]] = []
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if isinstance(self.backend, ZygoteBackend):
+            try:
+                await self.backend.start_zygote()
+            except (OSError, RuntimeError) as exc:
+                log.warning("zygote unavailable (%s); replicas start as plain processes", exc)
+        await self.reconcile()
+        self._task = asyncio.create_task(self._loop(), name="controller")
+
+    async def stop(self) -> None:
+        """Stop every replica (the next start re-creates them from the store)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        stops = [
+            r.stop()
+            for svc in self.services.values()
+            for rev in svc.revisions.values()
+            for u in rev.units
+            for r in u.replicas
+        ]
+        await asyncio.gather(*stops, return_exceptions=True)
+        if isinstance(self.backend, ZygoteBackend):
+            await self.backend.close()
+
+    def wake(self) -> None:
+        """Reconcile now instead of at the next tick (after apply/delete)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.reconcile()
+            except Exception:  # one bad service must not stop the controller
+                log.exception("reconcile failed")
+
+    # ---- routing (used by the gateway) --------------------------------------------------
+
+    def lookup(self, namespace: str, name: str) -> ServiceRuntime | None:
+        return self.services.get((namespace, name))
+
+    async def activate(self, revision: RevisionRuntime, timeout: float) -> Unit | None:
+        """Wait for a ready unit of ``revision``, scaling it from zero if needed (activator)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            unit = revision.pick()
+            if unit is not None:
+                return unit
+            if revision.state == "failed" or self._stopping:
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            revision.ready_event.clear()
+            self.wake()
+            try:
+                await asyncio.wait_for(revision.ready_event.wait(), min(remaining, 1.0))
+            except TimeoutError:
+                pass
+
+    # ---- reconcile ----------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        rows = self.store.list(ISVC)
+        runtimes = self.runtimes()
+        seen = set()
+        for row in rows:
+            key = (row.namespace, row.name)
+            seen.add(key)
+            svc = self.services.get(key)
+            if svc is None:
+                svc = self.services[key] = ServiceRuntime(row.namespace, row.name)
+            svc.created_at = row.created_at
+            if svc.generation != row.generation or svc.isvc is None:
+                svc.generation = row.generation
+                try:
+                    svc.isvc = parse_document(row.document, row.namespace)
+                    svc.error = ""
+                except SpecError as exc:
+                    svc.error = str(exc)
+                    continue
+            if svc.isvc is not None:
+                await self._reconcile_service(svc, runtimes)
+        for key in [k for k in self.services if k not in seen]:
+            await self._remove(self.services.pop(key))
+        for listener in self.listeners:
+            listener()
+
+    def runtimes(self) -> list[ServingRuntime]:
+        found: list[ServingRuntime] = []
+        for kind in (RUNTIME, CLUSTER_RUNTIME):
+            for row in self.store.list(kind):
+                try:
+                    runtime = parse_document(row.document, row.namespace or "default")
+                except SpecError:
+                    continue
+                if isinstance(runtime, ServingRuntime):
+                    found.append(runtime)
+        return found + list(BUILTIN_RUNTIMES)
+
+    async def _reconcile_service(self, svc: ServiceRuntime, runtimes: list[ServingRuntime]) -> None:
+        isvc = svc.isvc
+        assert isvc is not None
+        try:
+            formats = self._server_formats(isvc, runtimes)
+        except SpecError as exc:
+            svc.error = str(exc)
+            return
+        try:
+            policy = self._policy(isvc.predictor, isvc)
+        except ValueError as exc:
+            svc.error = f"metadata.annotations: {exc}"
+            return
+        svc.error = ""
+        self._load_revisions(svc)
+        key = isvc.revision_key()
+        live = [r for r in svc.revisions.values() if not r.row.retired]
+        latest = max(live, key=lambda r: r.row.number, default=None)
+        if latest is None or latest.row.key != key:
+            baseline = self._rolled_out(svc)
+            row = await asyncio.to_thread(
+                self.store.add_revision,
+                svc.namespace,
+                svc.name,
+                key,
+                isvc.document,
+                baseline.row.number if baseline else 0,
+            )
+            latest = self._track(svc, row, isvc)
+            log.info("%s/%s: new revision %s", svc.namespace, svc.name, latest.name)
+        for rev in svc.revisions.values():
+            # Live changes of scaling fields apply to every revision without a new one.
+            rev.autoscaler.set_policy(policy)
+        self._route(svc, latest, isvc)
+        for rev in list(svc.revisions.values()):
+            await self._scale(svc, rev, formats, latest=rev is latest)
+        # Revisions out of the traffic split and without replicas are finished.
+        routed = {n for n, _ in svc.traffic}
+        for rev in list(svc.revisions.values()):
+            if rev.row.number not in routed and rev is not latest and not rev.units:
+                if not rev.row.retired:
+                    rev.row.retired = 1
+                    await asyncio.to_thread(self.store.update_revision, rev.row.id, retired=1)
+
+    def _server_formats(
+        self, isvc: InferenceService, runtimes: list[ServingRuntime]
+    ) -> tuple[ServingRuntime, ServingRuntime | None]:
+        predictor = resolve_runtime(isvc.namespace, isvc.predictor, runtimes)
+        transformer = None
+        if isvc.transformer is not None:
+            transformer = resolve_runtime(
+                isvc.namespace, isvc.transformer, runtimes, path="spec.transformer"
+            )
+        return predictor, transformer
+
+    def _load_revisions(self, svc: ServiceRuntime) -> None:
+        """Pick up revisions from the store after a restart of the platform."""
+        if svc.revisions:
+            return
+        for row in self.store.revisions(svc.namespace, svc.name):
+            if row.retired:
+                continue
+            try:
+                isvc = parse_document(row.document, svc.namespace)
+            except SpecError:
+                continue
+            self._track(svc, row, isvc)
+
+    def _track(self, svc: ServiceRuntime, row: Revision, isvc: InferenceService) -> RevisionRuntime:
+        try:
+            policy = self._policy(isvc.predictor, isvc)
+        except ValueError:
+            policy = ScalingPolicy()  # the service's current spec decides; see reconcile
+        rev = RevisionRuntime(row, isvc, Autoscaler(policy))
+        svc.revisions[row.number] = rev
+        return rev
+
+    def _policy(self, component: Component, isvc: InferenceService) -> ScalingPolicy:
+        """The autoscaling policy; cpu/memory metrics (KServe's HPA class) scale on
+        concurrency here, which ``apply`` reports."""
+        metric = component.scale_metric if component.scale_metric == "rps" else "concurrency"
+        policy = ScalingPolicy.from_spec(
+            metric,
+            component.scale_target,
+            component.container_concurrency,
+            component.min_replicas,
+            component.max_replicas,
+            isvc.annotations,
+        )
+        policy.scale_to_zero_grace_s = self.config.scale_to_zero_grace_s
+        if self.config.stable_window_s is not None and not _sets_window(isvc.annotations):
+            policy.stable_window_s = self.config.stable_window_s
+        return policy
+
+    def _rolled_out(self, svc: ServiceRuntime) -> RevisionRuntime | None:
+        """The revision that carries all traffic when no canary runs: the newest promoted."""
+        promoted = [r for r in svc.revisions.values() if r.row.state == "ready" and r.row.promoted]
+        return max(promoted, key=lambda r: r.row.number, default=None)
+
+    def _route(self, svc: ServiceRuntime, latest: RevisionRuntime, isvc: InferenceService) -> None:
+        """KServe's rollout rules: a ready latest revision takes canaryTrafficPercent (or all)
+        of the traffic; while it is not ready, or if it failed, traffic stays where it was."""
+        baseline = svc.revisions.get(latest.row.previous) if latest.row.previous else None
+        if baseline is not None and baseline.row.state != "ready":
+            baseline = None
+        percent = isvc.predictor.canary_traffic_percent
+        if latest.row.state == "ready":
+            if baseline is not None and percent is not None and percent < 100:
+                svc.traffic = [(latest.row.number, percent), (baseline.row.number, 100 - percent)]
+                svc.traffic = [t for t in svc.traffic if t[1] > 0] or [(latest.row.number, 0)]
+            else:
+                svc.traffic = [(latest.row.number, 100)]
+                if not latest.row.promoted:
+                    latest.row.promoted = 1
+                    self.store.update_revision(latest.row.id, promoted=1)
+        elif baseline is not None:
+            svc.traffic = [(baseline.row.number, 100)]
+        else:
+            svc.traffic = [(latest.row.number, 100)]
+
+    # ---- replicas -----------------------------------------------------------------------
+
+    async def _scale(
+        self,
+        svc: ServiceRuntime,
+        rev: RevisionRuntime,
+        formats: tuple[ServingRuntime, ServingRuntime | None],
+        *,
+        latest: bool,
+    ) -> None:
+        now = time.monotonic()
+        self._reap(svc, rev, now)
+        percent = next((p for n, p in svc.traffic if n == rev.row.number), None)
+        current = len(rev.units) + rev.starting
+        if rev.row.state == "failed":
+            want = 0
+        elif percent is None:
+            # Out of the split: only a new revision still proving itself keeps a replica.
+            want = 1 if latest and rev.row.state == "pending" else 0
+        else:
+            rev.autoscaler.record(now, rev.observe(now))
+            want = rev.autoscaler.desired(now, len(rev.ready_units()))
+            if rev.row.state == "pending" or rev.inflight:
+                # A new revision starts one replica to prove it works (Knative's initial
+                # scale); a request waiting at the activator needs one too.
+                want = max(want, 1)
+        if want > current and now >= rev.backoff_until:
+            if not await self._ensure_fetched(svc, rev):
+                return
+            for _ in range(want - current):
+                self._spawn(svc, rev, formats)
+        elif want < len(rev.units):
+            surplus = rev.units[want:]
+            del rev.units[want:]
+            for unit in surplus:
+                self._background(_stop_unit(unit))
+
+    def _reap(self, svc: ServiceRuntime, rev: RevisionRuntime, now: float) -> None:
+        """Drop units whose processes exited; back off before starting again."""
+        for unit in list(rev.units):
+            dead = [r for r in unit.replicas if r.returncode is not None]
+            if not dead:
+                continue
+            rev.units.remove(unit)
+            self._background(_stop_unit(unit))
+            lines = [line for line in dead[0].last_lines(3) if line.strip()]
+            rev.message = f"replica exited with code {dead[0].returncode}" + (
+                f": {lines[-1].strip()}" if lines else ""
+            )
+            self._failed_start(svc, rev, now, counted=not unit.entry.ready)
+
+    def _failed_start(
+        self, svc: ServiceRuntime, rev: RevisionRuntime, now: float, *, counted: bool
+    ) -> None:
+        rev.failures += 1
+        delay = min(BACKOFF_BASE_S * 2 ** (rev.failures - 1), BACKOFF_MAX_S)
+        rev.backoff_until = now + delay
+        log.warning(
+            "%s/%s %s: %s (retry in %.0f s)", svc.namespace, svc.name, rev.name, rev.message, delay
+        )
+        if counted and rev.row.state == "pending" and rev.failures >= MAX_START_FAILURES:
+            self._set_state(rev, "failed", rev.message)
+
+    async def _ensure_fetched(self, svc: ServiceRuntime, rev: RevisionRuntime) -> bool:
+        if rev.predictor_path is not None:
+            return True
+        if rev.fetching:
+            return False
+        rev.fetching = True
+        self._background(self._fetch(svc, rev))
+        return False
+
+    async def _fetch(self, svc: ServiceRuntime, rev: RevisionRuntime) -> None:
+        try:
+            assert rev.isvc.predictor.storage_uri is not None
+            rev.message = f"downloading {rev.isvc.predictor.storage_uri}"
+            path = await asyncio.to_thread(self.storage.fetch, rev.isvc.predictor.storage_uri)
+            if rev.isvc.transformer is not None and rev.isvc.transformer.storage_uri:
+                rev.transformer_path = await asyncio.to_thread(
+                    self.storage.fetch, rev.isvc.transformer.storage_uri
+                )
+            rev.predictor_path = path
+            rev.message = ""
+        except StorageError as exc:
+            self._set_state(rev, "failed", str(exc))
+        finally:
+            rev.fetching = False
+            self.wake()
+
+    def _spawn(
+        self,
+        svc: ServiceRuntime,
+        rev: RevisionRuntime,
+        formats: tuple[ServingRuntime, ServingRuntime | None],
+    ) -> None:
+        rev.starting += 1
+        self._background(self._start_unit(svc, rev, formats))
+
+    async def _start_unit(
+        self,
+        svc: ServiceRuntime,
+        rev: RevisionRuntime,
+        formats: tuple[ServingRuntime, ServingRuntime | None],
+    ) -> None:
+        predictor_rt, transformer_rt = formats
+        logs = self.config.data_dir / "logs" / svc.namespace / svc.name
+        slot = len(rev.units) + rev.starting - 1
+        unit: Unit | None = None
+        try:
+            assert rev.predictor_path is not None
+            spec = _replica_spec(
+                svc.name,
+                rev.isvc.predictor,
+                predictor_rt,
+                rev.predictor_path,
+                logs / f"{rev.name}-predictor-{slot}.log",
+            )
+            predictor = await self.backend.start(spec)
+            unit = Unit(predictor)
+            timeout = self.config.ready_timeout_s
+            ok = await predictor.wait_ready(timeout)
+            if ok and rev.isvc.transformer is not None and transformer_rt is not None:
+                assert rev.transformer_path is not None
+                tspec = _replica_spec(
+                    svc.name,
+                    rev.isvc.transformer,
+                    transformer_rt,
+                    rev.transformer_path,
+                    logs / f"{rev.name}-transformer-{slot}.log",
+                )
+                tspec.predictor_host = predictor.address
+                tspec.predictor_protocol = rev.isvc.predictor.protocol_version
+                unit.transformer = await self.backend.start(tspec)
+                ok = await unit.transformer.wait_ready(timeout)
+        except asyncio.CancelledError:
+            if unit is not None:
+                await _stop_unit(unit)
+            raise
+        finally:
+            rev.starting -= 1
+        if self._stopping or rev.row.retired:
+            await _stop_unit(unit)
+            return
+        if not ok:
+            failed = next((r for r in unit.replicas if r.returncode is not None), unit.entry)
+            lines = [line for line in failed.last_lines(3) if line.strip()]
+            rev.message = (
+                f"replica exited with code {failed.returncode}"
+                if failed.returncode is not None
+                else "replica did not become ready in time"
+            ) + (f": {lines[-1].strip()}" if lines else "")
+            await _stop_unit(unit)
+            self._failed_start(svc, rev, time.monotonic(), counted=True)
+            self.wake()
+            return
+        rev.units.append(unit)
+        rev.failures = 0
+        rev.message = ""
+        if rev.row.state != "ready":
+            self._set_state(rev, "ready", "")
+        rev.ready_event.set()
+        self.wake()
+
+    def _set_state(self, rev: RevisionRuntime, state: str, message: str) -> None:
+        rev.row.state = state
+        rev.row.message = message[:2000]
+        rev.message = message
+        self.store.update_revision(rev.row.id, state=state, message=message[:2000])
+        if state == "failed":
+            rev.ready_event.set()  # wake the activator's waiters: they get a 503
+
+    async def _remove(self, svc: ServiceRuntime) -> None:
+        for rev in svc.revisions.values():
+            rev.row.retired = 1
+            for unit in rev.units:
+                self._background(_stop_unit(unit))
+            rev.units.clear()
+            rev.ready_event.set()
+        svc.traffic = []
+
+    def _background(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _replica_spec(
+    service: str, component: Component, runtime: ServingRuntime, path: Path, log_file: Path
+) -> ReplicaSpec:
+    batcher = component.batcher
+    return ReplicaSpec(
+        model_name=service,
+        model_path=path,
+        server_format=runtime.server_format,
+        log_file=log_file,
+        # Container args are for the image's own server and are not passed on (reported
+        # as not acted on); environment variables are, as the model code may read them.
+        env={**runtime.env, **component.env},
+        max_batch_size=batcher.max_batch_size if batcher else None,
+        max_latency_ms=batcher.max_latency_ms if batcher else None,
+    )
+
+
+async def _stop_unit(unit: Unit | None) -> None:
+    if unit is None:
+        return
+    await asyncio.gather(*(r.stop() for r in unit.replicas), return_exceptions=True)
+
+
+def _sets_window(annotations: dict[str, str]) -> bool:
+    return "autoscaling.knative.dev/window" in annotations

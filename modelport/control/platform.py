@@ -1,0 +1,106 @@
+"""The whole platform in one process (``modelport up``): identity provider, gateway with
+routing and activator, control API, and the controller that runs model servers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelport.control.api import ApiContext, create_api
+from modelport.control.controller import Controller, ControllerConfig
+from modelport.control.storage import Storage
+from modelport.control.store import Store
+from modelport.gateway.app import Gateway, GatewayConfig
+from modelport.gateway.routing import ServiceRouter
+from modelport.gateway.server import build_gateway
+from modelport.identity.dex_config import DexConfig
+
+DEFAULT_ADMIN = "admin@example.com"
+
+
+@dataclass
+class Platform:
+    gateway: Gateway
+    controller: Controller
+    store: Store
+    # Set only when this start created the admin with a generated password (shown once).
+    admin_email: str
+    generated_password: str | None
+    router: ServiceRouter
+
+    async def start(self) -> None:
+        """Start what runs beside the HTTP server: payload logger, controller, replicas."""
+        await self.router.logger.start()
+        await self.controller.start()
+
+    async def stop(self) -> None:
+        """Stop every replica and flush queued payload-log events."""
+        await self.controller.stop()
+        await self.router.logger.close()
+        await self.gateway.upstream.close()
+
+
+def build_platform(
+    data_dir: Path,
+    base_url: str,
+    config: DexConfig | None = None,
+    *,
+    domain: str = "example.com",
+    database_url: str | None = None,
+    scale_to_zero_grace_s: float = 30.0,
+) -> Platform:
+    """Everything ``modelport up`` serves, with state under ``data_dir``."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    base_url = base_url.rstrip("/")
+    gateway = build_gateway(
+        data_dir,
+        f"{base_url}/dex",
+        # Unused as a destination: each request names its replica. Its pooled client is shared.
+        "http://127.0.0.1",
+        config,
+        GatewayConfig(domain=domain),
+    )
+    admin_email, password = _ensure_admin(gateway)
+    store = Store.open(database_url or f"sqlite:///{data_dir}/control.db")
+    storage = Storage(data_dir / "cache", data_dir / "volumes")
+    controller = Controller(
+        store,
+        storage,
+        ControllerConfig(
+            data_dir=data_dir, domain=domain, scale_to_zero_grace_s=scale_to_zero_grace_s
+        ),
+    )
+    directory = gateway.provider.directory
+
+    def is_admin(email: str) -> bool:
+        user = directory.get_user(email)
+        return bool(user and user.admin)
+
+    router = ServiceRouter(controller)
+    gateway.router = router
+    gateway.api_app = create_api(
+        ApiContext(
+            store=store,
+            controller=controller,
+            authorizer=gateway.authorizer,
+            is_admin=is_admin,
+            domain=domain,
+            gateway_url=lambda: base_url,
+        )
+    )
+    return Platform(gateway, controller, store, admin_email, password, router)
+
+
+def _ensure_admin(gateway: Gateway) -> tuple[str, str | None]:
+    """The first admin, from MODELPORT_ADMIN_EMAIL/PASSWORD or generated (printed once)."""
+    directory = gateway.provider.directory
+    email = os.environ.get("MODELPORT_ADMIN_EMAIL", DEFAULT_ADMIN).strip().lower()
+    given = os.environ.get("MODELPORT_ADMIN_PASSWORD")
+    if directory.get_user(email) is not None:
+        return email, None
+    password = given or secrets.token_urlsafe(12)
+    directory.add_user(email, password, username=email.split("@")[0], admin=True)
+    return email, None if given else password

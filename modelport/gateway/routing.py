@@ -1,0 +1,103 @@
+"""Routing to InferenceService revisions: traffic split, and the activator that holds
+requests while a revision scales up from zero (Knative's activator, in process)."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+
+from modelport.control.controller import Controller, RevisionRuntime
+from modelport.gateway.payload_logger import PayloadLogger, wants
+from modelport.gateway.proxy import Receive, Scope, Send, Upstream
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class ServiceRouter:
+    """The gateway's :class:`~modelport.gateway.app.Router` for ``modelport up``."""
+
+    def __init__(self, controller: Controller, logger: PayloadLogger | None = None) -> None:
+        self.controller = controller
+        self.logger = logger or PayloadLogger()
+
+    def _tap(
+        self, namespace: str, name: str, revision: RevisionRuntime, scope: Scope
+    ) -> _LoggingTap | None:
+        spec = revision.isvc.predictor.logger
+        if spec is None or not spec.url:
+            return None
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        request_id = headers.get(b"ce-id", b"").decode("latin-1") or str(uuid.uuid4())
+        fields = {
+            "request_id": request_id,
+            "content_type": headers.get(b"content-type", b"").decode("latin-1"),
+            "inference_service": name,
+            "namespace": namespace,
+            "component": "predictor",
+            "endpoint": revision.name,
+            "source": f"http://modelport/{namespace}/{revision.name}",
+        }
+        return _LoggingTap(self.logger, spec.mode, spec.url, fields)
+
+    async def forward(
+        self,
+        namespace: str,
+        name: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+        upstream: Upstream,
+    ) -> None:
+        svc = self.controller.lookup(namespace, name)
+        if svc is None:
+            await _error(send, 404, f"InferenceService {name} not found in namespace {namespace}.")
+            return
+        revision = svc.pick()
+        if revision is None:
+            why = svc.error or "it has no revision that can serve yet"
+            await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
+            return
+        revision.begin()
+        try:
+            unit = revision.pick()
+            if unit is None:
+                timeout = revision.isvc.predictor.timeout_s or DEFAULT_TIMEOUT_S
+                unit = await self.controller.activate(revision, timeout)
+            if unit is None:
+                why = revision.message or "no replica became ready in time"
+                await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
+                return
+            tap = self._tap(namespace, name, revision, scope)
+            await upstream.forward(scope, receive, send, extra, f"http://{unit.entry.address}", tap)
+        finally:
+            revision.end()
+
+
+class _LoggingTap:
+    """Hands an exchange to the payload logger as KServe's agent does: the request always,
+    the response only if it was a 200, both with the request's id and Content-Type."""
+
+    def __init__(self, logger: PayloadLogger, mode: str, url: str, fields: dict[str, str]):
+        self.logger = logger
+        self.mode = mode
+        self.url = url
+        self.fields = fields
+
+    def request(self, body: bytes) -> None:
+        if wants(self.mode, "request"):
+            self.logger.log(url=self.url, kind="request", body=body, **self.fields)
+
+    def response(self, status: int, body: bytes) -> None:
+        if status == 200 and wants(self.mode, "response"):
+            self.logger.log(url=self.url, kind="response", body=body, **self.fields)
+
+
+async def _error(send: Send, status: int, message: str, retry: bool = False) -> None:
+    body = orjson.dumps({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if retry:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,306 @@
+"""The platform end to end: up → login → apply → ready → infer through the gateway with
+auth → canary split → promote → scale to zero and back → crash and recovery → delete, all
+real processes over loopback sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+from tests.e2e.conftest import PlatformProcess, isvc_yaml, wait_ready
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]  # class 0 for the iris model, class 2 for the constant one
+
+
+@pytest.fixture(scope="module")
+def constant_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second sklearn model that always answers class 2, to tell revisions apart."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+
+    x, y = load_iris(return_X_y=True)
+    path = tmp_path_factory.mktemp("constant")
+    joblib.dump(DummyClassifier(strategy="constant", constant=2).fit(x, y), path / "model.joblib")
+    return path
+
+
+def _apply(platform: PlatformProcess, tmp_path: Path, text: str, *args: str):
+    f = tmp_path / f"isvc-{time.monotonic_ns()}.yaml"
+    f.write_text(text)
+    return platform.cli("apply", "-f", str(f), *args)
+
+
+def _predict(c: httpx.Client, name: str, namespace: str = "default") -> int:
+    r = c.post(
+        f"/serving/{namespace}/{name}/v1/models/{name}:predict", json={"instances": [SETOSA]}
+    )
+    assert r.status_code == 200, r.text
+    return int(r.json()["predictions"][0])
+
+
+def _replica_pids(platform: PlatformProcess, name: str) -> list[int]:
+    """Model server supervisors the platform started for a service: descendants of the
+    platform whose comm the zygote set to mp:NAME, not counting their own workers."""
+    procs: dict[int, tuple[int, str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        procs[int(proc.name)] = (ppid, comm)
+
+    def under_platform(pid: int) -> bool:
+        while pid > 1 and pid in procs:
+            pid = procs[pid][0]
+            if pid == platform.proc.pid:
+                return True
+        return False
+
+    label = f"mp:{name}"[:15]
+    return [
+        pid
+        for pid, (ppid, comm) in procs.items()
+        if comm == label and procs.get(ppid, (0, ""))[1] != label and under_platform(pid)
+    ]
+
+
+def test_deploy_and_infer_every_way(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    out = _apply(platform, tmp_path, isvc_yaml("sklearn-iris", str(iris_dir)))
+    assert "inferenceservice.serving.kserve.io/sklearn-iris created" in out.stdout
+    item = wait_ready(platform, "sklearn-iris")
+    assert item["status"]["url"] == "http://sklearn-iris.default.example.com"
+    traffic = item["status"]["components"]["predictor"]["traffic"]
+    assert traffic == [
+        {"revisionName": "sklearn-iris-predictor-00001", "percent": 100, "latestRevision": True}
+    ]
+    table = platform.cli("get", "isvc").stdout.splitlines()
+    assert table[0].split() == ["NAME", "URL", "READY", "PREV", "LATEST", "AGE"]
+    assert table[1].split()[:3] == [
+        "sklearn-iris",
+        "http://sklearn-iris.default.example.com",
+        "True",
+    ]
+
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": SETOSA}]}
+    with platform.client() as c:
+        # KServe/Knative host routing, as Kubeflow 1.9's documented machine access.
+        r = c.post(
+            "/v2/models/sklearn-iris/infer",
+            json=body,
+            headers={"Host": "sklearn-iris.default.example.com"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == [0]
+        assert _predict(c, "sklearn-iris") == 0
+    cli = platform.cli("infer", "sklearn-iris", "-d", '{"instances": [[6.8, 2.8, 4.8, 1.4]]}')
+    assert '"predictions"' in cli.stdout and "1" in cli.stdout
+
+    # Without credentials: 401 for API clients, never the prediction.
+    r = httpx.post(
+        f"{platform.url}/serving/default/sklearn-iris/v1/models/sklearn-iris:predict",
+        json={"instances": [SETOSA]},
+        headers={"Accept": "application/json"},
+    )
+    assert r.status_code == 401
+    # An unknown service is a clear 404.
+    with platform.client() as c:
+        r = c.post("/serving/default/nope/v1/models/nope:predict", json={"instances": [SETOSA]})
+    assert r.status_code == 404
+    assert "nope not found in namespace default" in r.json()["error"]
+
+
+def test_get_output_formats_and_describe(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    _apply(platform, tmp_path, isvc_yaml("sklearn-iris", str(iris_dir)))
+    wait_ready(platform, "sklearn-iris")
+    import json
+
+    import yaml
+
+    as_json = json.loads(platform.cli("get", "isvc", "sklearn-iris", "-o", "json").stdout)
+    assert as_json["spec"]["predictor"]["model"]["storageUri"] == str(iris_dir)
+    as_yaml = yaml.safe_load(platform.cli("get", "isvc", "sklearn-iris", "-o", "yaml").stdout)
+    assert as_yaml["kind"] == "InferenceService"
+    assert as_yaml["metadata"]["namespace"] == "default"
+    described = platform.cli("describe", "isvc", "sklearn-iris").stdout
+    assert "Ready" in described and "sklearn-iris-predictor-00001" in described
+    everywhere = platform.cli("get", "isvc", "-A").stdout.splitlines()
+    assert everywhere[0].split()[0] == "NAMESPACE"
+    logs = platform.cli("logs", "sklearn-iris").stdout
+    assert "sklearn-iris-predictor-00001-predictor-0" in logs
+
+
+def test_invalid_specs_fail_clearly(platform: PlatformProcess, tmp_path: Path):
+    f = tmp_path / "bad.yaml"
+    f.write_text(isvc_yaml("bad-replicas", "/tmp/x", minReplicas="-3"))
+    bad = platform.cli("apply", "-f", str(f), check=False)
+    assert bad.returncode == 1
+    assert "spec.predictor.minReplicas" in bad.stderr
+    f.write_text("kind: InferenceService\nmetadata: [unclosed\n")
+    bad = platform.cli("apply", "-f", str(f), check=False)
+    assert bad.returncode == 1 and "line" in bad.stderr.lower()
+    f.write_text(isvc_yaml("bad-scheme", "ftp://host/model"))
+    bad = platform.cli("apply", "-f", str(f), check=False)
+    assert bad.returncode == 1
+    assert "spec.predictor.model.storageUri" in bad.stderr and "ftp" in bad.stderr
+    # Nothing was stored.
+    assert "bad-" not in platform.cli("get", "isvc").stdout
+
+
+def test_missing_model_fails_with_reason(platform: PlatformProcess, tmp_path: Path):
+    _apply(platform, tmp_path, isvc_yaml("ghost", str(tmp_path / "no-such-dir")))
+    with platform.client() as c:
+
+        def failed() -> bool:
+            item = c.get("/api/v1/namespaces/default/inferenceservices/ghost").json()
+            ready = [x for x in item["status"]["conditions"] if x["type"] == "Ready"][0]
+            return ready["status"] == "False" and "storage" in ready.get("message", "")
+
+        assert wait_for(failed, 30)
+        r = c.post("/serving/default/ghost/v1/models/ghost:predict", json={"instances": [SETOSA]})
+        assert r.status_code == 503
+    platform.cli("delete", "isvc", "ghost")
+
+
+def test_canary_split_then_promote(
+    platform: PlatformProcess, iris_dir: Path, constant_dir: Path, tmp_path: Path
+):
+    _apply(platform, tmp_path, isvc_yaml("canary", str(iris_dir)))
+    wait_ready(platform, "canary")
+    _apply(platform, tmp_path, isvc_yaml("canary", str(constant_dir), canaryTrafficPercent=20))
+    with platform.client() as c:
+
+        def split() -> bool:
+            item = c.get("/api/v1/namespaces/default/inferenceservices/canary").json()
+            return len(item["status"]["components"]["predictor"]["traffic"]) == 2
+
+        assert wait_for(split, 60), platform.log()[-2000:]
+        item = c.get("/api/v1/namespaces/default/inferenceservices/canary").json()
+        traffic = {
+            t["revisionName"]: t["percent"]
+            for t in item["status"]["components"]["predictor"]["traffic"]
+        }
+        assert traffic == {"canary-predictor-00002": 20, "canary-predictor-00001": 80}
+        answers = [_predict(c, "canary") for _ in range(300)]
+    # 20 % of 300 is 60; binomial sd ≈ 6.9, so this band fails by chance about once in 10^6.
+    canary = answers.count(2)
+    assert 25 <= canary <= 95, canary
+    assert answers.count(0) == 300 - canary
+
+    _apply(platform, tmp_path, isvc_yaml("canary", str(constant_dir)))
+    with platform.client() as c:
+
+        def promoted() -> bool:
+            item = c.get("/api/v1/namespaces/default/inferenceservices/canary").json()
+            return item["status"]["components"]["predictor"]["traffic"] == [
+                {"revisionName": "canary-predictor-00002", "percent": 100, "latestRevision": True}
+            ]
+
+        assert wait_for(promoted, 30)
+        assert {_predict(c, "canary") for _ in range(30)} == {2}
+    platform.cli("delete", "isvc", "canary")
+
+
+def test_failed_new_revision_keeps_traffic_on_old(
+    platform: PlatformProcess, iris_dir: Path, tmp_path: Path
+):
+    _apply(platform, tmp_path, isvc_yaml("steady", str(iris_dir)))
+    wait_ready(platform, "steady")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.joblib").write_bytes(b"not a model")
+    _apply(platform, tmp_path, isvc_yaml("steady", str(broken)))
+    with platform.client() as c:
+
+        def failed() -> bool:
+            item = c.get("/api/v1/namespaces/default/inferenceservices/steady").json()
+            pred = [x for x in item["status"]["conditions"] if x["type"] == "PredictorReady"][0]
+            return "steady-predictor-00002" in pred.get("message", "")
+
+        assert wait_for(failed, 60), platform.log()[-2000:]
+        item = c.get("/api/v1/namespaces/default/inferenceservices/steady").json()
+        assert item["status"]["components"]["predictor"]["traffic"][0]["revisionName"] == (
+            "steady-predictor-00001"
+        )
+        assert _predict(c, "steady") == 0
+    platform.cli("delete", "isvc", "steady")
+
+
+def test_scale_to_zero_and_back(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    _apply(platform, tmp_path, isvc_yaml("sleepy", str(iris_dir), minReplicas=0))
+    wait_ready(platform, "sleepy")
+    assert wait_for(lambda: not _replica_pids(platform, "sleepy"), 40), "did not scale to zero"
+    with platform.client() as c:
+        # The activator holds the request while a replica starts: no error for the client.
+        assert _predict(c, "sleepy") == 0
+    assert _replica_pids(platform, "sleepy")
+    platform.cli("delete", "isvc", "sleepy")
+    assert wait_for(lambda: not _replica_pids(platform, "sleepy"), 20)
+
+
+def test_crashed_predictor_is_restarted(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    _apply(platform, tmp_path, isvc_yaml("crashy", str(iris_dir)))
+    wait_ready(platform, "crashy")
+    pids = _replica_pids(platform, "crashy")
+    assert len(pids) == 1
+    os.killpg(pids[0], signal.SIGKILL)
+    with platform.client() as c:
+
+        def recovered() -> bool:
+            now = _replica_pids(platform, "crashy")
+            if not now or now == pids:
+                return False
+            r = c.post(
+                "/serving/default/crashy/v1/models/crashy:predict", json={"instances": [SETOSA]}
+            )
+            return r.status_code == 200
+
+        assert wait_for(recovered, 60), platform.log()[-2000:]
+    platform.cli("delete", "isvc", "crashy")
+
+
+def test_namespaces_are_enforced(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    _apply(platform, tmp_path, isvc_yaml("private", str(iris_dir), namespace="team-a"))
+    wait_ready(platform, "private", "team-a")
+    platform.cli(
+        "users",
+        "add",
+        "bob@example.com",
+        "--password-stdin",
+        "--data-dir",
+        str(platform.data_dir),
+        input="bob-password-123\n",
+    )
+    r = httpx.post(
+        f"{platform.url}/dex/token",
+        data={
+            "grant_type": "password",
+            "username": "bob@example.com",
+            "password": "bob-password-123",
+            "client_id": "modelport-cli",
+            "scope": "openid email groups",
+        },
+    )
+    assert r.status_code == 200, r.text
+    bob = {"Authorization": f"Bearer {r.json()['id_token']}"}
+    r = httpx.post(
+        f"{platform.url}/serving/team-a/private/v1/models/private:predict",
+        json={"instances": [SETOSA]},
+        headers=bob,
+    )
+    assert r.status_code == 403
+    r = httpx.get(f"{platform.url}/api/v1/namespaces/team-a/inferenceservices", headers=bob)
+    assert r.status_code == 403
+    r = httpx.get(f"{platform.url}/api/v1/inferenceservices", headers=bob)
+    assert r.status_code == 200 and r.json()["items"] == []
+    platform.cli("delete", "isvc", "private", "-n", "team-a")
