@@ -91,18 +91,40 @@ def up(
         f"  deploy:  modelport apply -f isvc.yaml   (MODELPORT_URL={base})", soft_wrap=True
     )
     console.file.flush()
-    server = uvicorn.Server(
+    server = _server_class()(
         uvicorn.Config(platform.gateway, log_level="warning", access_log=False, lifespan="off")
     )
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_exit)
         await platform.start()
         try:
             await server.serve(sockets=[sock])
         finally:
+            console.print("stopping replicas")
             await platform.stop()
 
-    # uvicorn turns SIGINT/SIGTERM into a graceful exit; the controller then stops replicas.
     os.environ.setdefault("MODELPORT_URL", base)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     asyncio.run(main())
+
+
+def _server_class():  # noqa: ANN202
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but SIGINT/SIGTERM are ours: uvicorn re-raises the signal when it
+        has shut down, which would end the process before the replicas are stopped."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # noqa: ANN202
+            yield
+
+        def request_exit(self) -> None:
+            self.should_exit = True
+
+    return Server

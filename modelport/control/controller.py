@@ -43,6 +43,8 @@ READY_TIMEOUT_S = 300.0
 MAX_START_FAILURES = 3
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 60.0
+INITIAL_SCALE = "autoscaling.knative.dev/initial-scale"
+INITIAL_SCALE_OLD = "autoscaling.knative.dev/initialScale"
 
 
 @dataclass
@@ -445,6 +447,13 @@ class Controller:
         self._reap(svc, rev, now)
         percent = next((p for n, p in svc.traffic if n == rev.row.number), None)
         current = len(rev.units) + rev.starting
+        if rev.row.state == "pending" and _initial_scale(rev.isvc) == 0 and not rev.inflight:
+            # Knative's initial-scale 0 (with min-scale 0): the revision is ready without a
+            # replica once its model is in place; the first request starts one.
+            if await self._ensure_fetched(svc, rev):
+                self._set_state(rev, "ready", "")
+                self.wake()
+            return
         if rev.row.state == "failed":
             want = 0
         elif percent is None:
@@ -453,10 +462,11 @@ class Controller:
         else:
             rev.autoscaler.record(now, rev.observe(now))
             want = rev.autoscaler.desired(now, len(rev.ready_units()))
-            if rev.row.state == "pending" or rev.inflight:
-                # A new revision starts one replica to prove it works (Knative's initial
-                # scale); a request waiting at the activator needs one too.
-                want = max(want, 1)
+            if rev.row.state == "pending":
+                # A new revision starts its initial scale (1 by default) to prove it works.
+                want = max(want, _initial_scale(rev.isvc))
+            elif rev.inflight:
+                want = max(want, 1)  # a request waits at the activator
         if want > current and now >= rev.backoff_until:
             if not await self._ensure_fetched(svc, rev):
                 return
@@ -638,6 +648,16 @@ async def _stop_unit(unit: Unit | None) -> None:
     if unit is None:
         return
     await asyncio.gather(*(r.stop() for r in unit.replicas), return_exceptions=True)
+
+
+def _initial_scale(isvc: InferenceService) -> int:
+    """autoscaling.knative.dev/initial-scale; 0 counts only when minReplicas is 0 too."""
+    raw = isvc.annotations.get(INITIAL_SCALE) or isvc.annotations.get(INITIAL_SCALE_OLD)
+    try:
+        value = int(raw) if raw is not None else 1
+    except ValueError:
+        return 1
+    return 0 if value == 0 and isvc.predictor.min_replicas == 0 else max(value, 1)
 
 
 def _sets_window(annotations: dict[str, str]) -> bool:

@@ -1,0 +1,271 @@
+"""Platform features beyond the basic lifecycle: restarts, s3 storage on a real
+S3-compatible server, transformers, the payload logger, and hostile control-API input."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+from tests.e2e.conftest import ADMIN, PlatformProcess, isvc_yaml, start_platform, wait_ready
+from tests.s3server import S3Server, start_s3_server
+
+MODELS = Path(__file__).parent / "models"
+VERSICOLOR = [6.8, 2.8, 4.8, 1.4]
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Iterator[PlatformProcess]:
+    work = tmp_path_factory.mktemp("features")
+    running = start_platform(work / "data", work / "config", env=s3.env())
+    yield running
+    running.stop()
+
+
+def _apply(platform: PlatformProcess, tmp_path: Path, text: str, check: bool = True):
+    f = tmp_path / f"doc-{time.monotonic_ns()}.yaml"
+    f.write_text(text)
+    return platform.cli("apply", "-f", str(f), check=check)
+
+
+def _predict(platform: PlatformProcess, name: str, rows: list[list[float]]) -> dict:
+    with platform.client() as c:
+        r = c.post(f"/serving/default/{name}/v1/models/{name}:predict", json={"instances": rows})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_model_from_s3(platform: PlatformProcess, s3: S3Server, iris_dir: Path, tmp_path: Path):
+    import boto3
+
+    client = boto3.client("s3", **s3.client_kwargs())
+    client.create_bucket(Bucket="models")
+    client.upload_file(str(iris_dir / "model.joblib"), "models", "iris/model.joblib")
+    _apply(platform, tmp_path, isvc_yaml("from-s3", "s3://models/iris"))
+    wait_ready(platform, "from-s3")
+    assert _predict(platform, "from-s3", [VERSICOLOR]) == {"predictions": [1]}
+
+    _apply(platform, tmp_path, isvc_yaml("no-bucket", "s3://missing-bucket/iris"))
+    with platform.client() as c:
+
+        def failed_with_reason() -> bool:
+            item = c.get("/api/v1/namespaces/default/inferenceservices/no-bucket").json()
+            ready = [x for x in item["status"]["conditions"] if x["type"] == "Ready"][0]
+            return ready["status"] == "False" and "404" in ready.get("message", "")
+
+        assert wait_for(failed_with_reason, 30)
+    described = platform.cli("describe", "isvc", "no-bucket").stdout
+    assert "s3://missing-bucket/iris" in described
+    platform.cli("delete", "isvc", "no-bucket")
+
+
+def test_transformer_in_front_of_predictor(
+    platform: PlatformProcess, iris_dir: Path, tmp_path: Path
+):
+    doc = (
+        "apiVersion: serving.kserve.io/v1beta1\n"
+        "kind: InferenceService\n"
+        "metadata:\n  name: scaled\n"
+        "spec:\n"
+        "  predictor:\n"
+        "    model:\n"
+        "      modelFormat: {name: sklearn}\n"
+        f"      storageUri: {iris_dir}\n"
+        "  transformer:\n"
+        "    containers:\n"
+        "    - name: kserve-container\n"
+        "      image: example.com/scaler:latest\n"
+        "      env:\n"
+        "      - name: STORAGE_URI\n"
+        f"        value: file://{MODELS / 'scaler.py'}\n"
+    )
+    out = _apply(platform, tmp_path, doc)
+    assert "image" in out.stderr  # reported as kept but not acted on
+    wait_ready(platform, "scaled")
+    # The transformer divides by 10, so these rows reach the model as VERSICOLOR.
+    answer = _predict(platform, "scaled", [[x * 10 for x in VERSICOLOR]])
+    assert answer == {"predictions": [1], "transformed": True}
+    logs = platform.cli("logs", "scaled", "--component", "transformer").stdout
+    assert "transformer" in logs
+    platform.cli("delete", "isvc", "scaled")
+
+
+class _Sink(http.server.BaseHTTPRequestHandler):
+    events: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 — http.server's naming
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Sink.events.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_payload_logger_sends_cloudevents(
+    platform: PlatformProcess, iris_dir: Path, tmp_path: Path
+):
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{sink.server_address[1]}/events"
+        doc = isvc_yaml("logged", str(iris_dir)).replace(
+            "    model:\n", f"    logger:\n      mode: all\n      url: {url}\n    model:\n"
+        )
+        _apply(platform, tmp_path, doc)
+        wait_ready(platform, "logged")
+        body = json.dumps({"instances": [VERSICOLOR]}).encode()
+        with platform.client() as c:
+            r = c.post(
+                "/serving/default/logged/v1/models/logged:predict",
+                content=body,
+                headers={"Content-Type": "application/json", "Ce-Id": "req-42"},
+            )
+        assert r.status_code == 200
+        assert wait_for(lambda: len(_Sink.events) >= 2, 15)
+        by_type = {h["ce-type"]: (h, b) for h, b in _Sink.events}
+        request, response = (
+            by_type["org.kubeflow.serving.inference.request"],
+            by_type["org.kubeflow.serving.inference.response"],
+        )
+        assert request[1] == body
+        assert json.loads(response[1]) == {"predictions": [1]}
+        for headers, _ in (request, response):
+            assert headers["ce-id"] == "req-42"
+            assert headers["ce-specversion"] == "1.0"
+            assert headers["ce-inferenceservicename"] == "logged"
+            assert headers["ce-namespace"] == "default"
+            assert headers["ce-component"] == "predictor"
+    finally:
+        sink.shutdown()
+    platform.cli("delete", "isvc", "logged")
+
+
+def test_hostile_control_api_input(platform: PlatformProcess):
+    with platform.client() as c:
+        r = c.post("/api/v1/apply", content=b"x" * (2 << 20))
+        assert r.status_code == 413
+        r = c.post("/api/v1/apply", content=b"\xff\xfe\x00garbage")
+        assert r.status_code == 422 and r.json()["error"]
+        r = c.post("/api/v1/apply", content=b"[1, 2, 3]")
+        assert r.status_code == 422
+        bomb = b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
+            b"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n" % ((i,) * 2 + (i - 1,) * 9)
+            for i in range(ord("b"), ord("k"))
+        )
+        started = time.monotonic()
+        r = c.post("/api/v1/apply", content=bomb)
+        assert r.status_code == 422 and time.monotonic() - started < 30
+        r = c.post("/api/v1/apply", content=b"")
+        assert r.status_code == 422
+        r = c.get("/api/v1/namespaces/default/inferenceservices/..%2f..%2fetc")
+        assert r.status_code in (403, 404)
+        r = c.put("/api/v1/namespaces/default/inferenceservices/x")
+        assert r.status_code == 405
+        r = c.get("/api/v1/nothing-here")
+        assert r.status_code == 404
+        r = c.get("/api/v1/namespaces/default/inferenceservices/x/logs", params={"tail": "many"})
+        assert r.status_code in (400, 404)
+        # The platform is still fine.
+        assert c.get("/api/v1/inferenceservices").status_code == 200
+
+
+def test_api_tokens_are_scoped(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    platform.cli(
+        "namespaces", "create", "team-t", "--owner", ADMIN, "--data-dir", str(platform.data_dir)
+    )
+    view = platform.cli(
+        "tokens",
+        "create",
+        "--namespace",
+        "team-t",
+        "--role",
+        "view",
+        "--owner",
+        ADMIN,
+        "--data-dir",
+        str(platform.data_dir),
+    ).stdout.split()[-1]
+    edit = platform.cli(
+        "tokens",
+        "create",
+        "--namespace",
+        "team-t",
+        "--role",
+        "edit",
+        "--owner",
+        ADMIN,
+        "--data-dir",
+        str(platform.data_dir),
+    ).stdout.split()[-1]
+    assert view.startswith("mpt_") and edit.startswith("mpt_")
+    doc = isvc_yaml("tok", str(iris_dir), namespace="team-t")
+    r = httpx.post(
+        f"{platform.url}/api/v1/apply", content=doc, headers={"Authorization": f"Bearer {view}"}
+    )
+    assert r.status_code == 403
+    r = httpx.post(
+        f"{platform.url}/api/v1/apply", content=doc, headers={"Authorization": f"Bearer {edit}"}
+    )
+    assert r.status_code == 200, r.text
+    other = isvc_yaml("tok", str(iris_dir), namespace="default")
+    r = httpx.post(
+        f"{platform.url}/api/v1/apply", content=other, headers={"Authorization": f"Bearer {edit}"}
+    )
+    assert r.status_code == 403
+    wait_ready(platform, "tok", "team-t")
+    r = httpx.post(
+        f"{platform.url}/v1/models/tok:predict",
+        json={"instances": [VERSICOLOR]},
+        headers={"Authorization": f"Bearer {view}", "Host": "tok.team-t.example.com"},
+    )
+    assert r.status_code == 200 and r.json() == {"predictions": [1]}
+    platform.cli("delete", "isvc", "tok", "-n", "team-t")
+
+
+def test_restart_keeps_services(tmp_path: Path, iris_dir: Path):
+    first = start_platform(tmp_path / "data", tmp_path / "config")
+    try:
+        _apply(first, tmp_path, isvc_yaml("durable", str(iris_dir)))
+        before = wait_ready(first, "durable")
+    finally:
+        first.stop()
+    assert first.proc.returncode == 0
+    assert not _processes_named("mp:durable"), "replicas outlived the platform"
+    second = start_platform(tmp_path / "data", tmp_path / "config")
+    try:
+        after = wait_ready(second, "durable")
+        revision = "durable-predictor-00001"
+        assert before["status"]["components"]["predictor"]["latestReadyRevision"] == revision
+        assert after["status"]["components"]["predictor"]["latestReadyRevision"] == revision
+        assert _predict(second, "durable", [VERSICOLOR]) == {"predictions": [1]}
+        assert "password:" not in second.log()  # the admin came from the environment
+    finally:
+        second.stop()
+
+
+def _processes_named(comm: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == comm:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
