@@ -7,6 +7,7 @@ it touches. Every route is described in ``GET /api/openapi.json``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource, St
 from modelport.gateway.app import IDENTITY_KEY
 from modelport.gateway.authz import EDIT, VIEW, Authorizer, AuthzError
 from modelport.gateway.sessions import Identity
+
+log = logging.getLogger("modelport.api")
 
 MAX_APPLY_BYTES = 1 << 20
 MAX_LOG_LINES = 10000
@@ -93,7 +96,9 @@ def create_api(ctx: ApiContext) -> Starlette:
         ),
         Route("/openapi.json", api.openapi, methods=["GET"], include_in_schema=False),
     ]
-    app = Starlette(routes=routes, exception_handlers={ApiError: _api_error})
+    app = Starlette(
+        routes=routes, exception_handlers={ApiError: _api_error, Exception: _internal_error}
+    )
     api.routes = routes
     return app
 
@@ -101,6 +106,11 @@ def create_api(ctx: ApiContext) -> Starlette:
 async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return _json(exc.body, exc.status)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> Response:
+    log.error("control API error: %s: %s", type(exc).__name__, exc)
+    return _json({"error": "Internal error in the control API; see the platform's log."}, 500)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -428,7 +438,10 @@ class _Api:
     async def openapi(self, request: Request) -> Response:
         schema = schemas.get_schema(self.routes)
         schema["servers"] = [{"url": "/api"}]
-        return _json(schema)
+        # Status codes are int keys once the docstrings' YAML is read; JSON wants strings.
+        return Response(
+            orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS), media_type="application/json"
+        )
 
 
 def _kind(obj: InferenceService | ServingRuntime) -> str:

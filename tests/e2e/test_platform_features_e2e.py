@@ -269,3 +269,70 @@ def _processes_named(comm: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_scales_up_under_concurrent_load(platform: PlatformProcess, tmp_path: Path):
+    doc = (
+        "apiVersion: serving.kserve.io/v1beta1\n"
+        "kind: InferenceService\n"
+        "metadata:\n  name: busy\n"
+        "spec:\n"
+        "  predictor:\n"
+        "    scaleMetric: concurrency\n"
+        "    scaleTarget: 1\n"
+        "    maxReplicas: 3\n"
+        "    model:\n"
+        "      modelFormat: {name: custom}\n"
+        f"      storageUri: {MODELS / 'slow.py'}\n"
+    )
+    _apply(platform, tmp_path, doc)
+    wait_ready(platform, "busy")
+    token = platform.token()
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(
+            base_url=platform.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as c:
+            while not stop.is_set():
+                c.post("/serving/default/busy/v1/models/busy:predict", json={"instances": [[1]]})
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    seen = []
+    try:
+        with platform.client() as c:
+
+            def scaled() -> bool:
+                item = c.get("/api/v1/namespaces/default/inferenceservices/busy").json()
+                seen.append(item["status"]["replicas"])
+                return item["status"]["replicas"] >= 2
+
+            assert wait_for(scaled, 40), seen
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    # Never above maxReplicas.
+    assert max(seen) <= 3
+    platform.cli("delete", "isvc", "busy")
+
+
+def test_openapi_and_unacted_fields(platform: PlatformProcess, iris_dir: Path, tmp_path: Path):
+    with platform.client() as c:
+        spec = c.get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert "/v1/apply" in spec["paths"]
+    assert "post" in spec["paths"]["/v1/apply"]
+    assert "/v1/namespaces/{namespace}/inferenceservices/{name}" in spec["paths"]
+    doc = isvc_yaml("noted", str(iris_dir)).replace(
+        "    model:\n", "    nodeSelector:\n      gpu: none\n    model:\n"
+    )
+    out = _apply(platform, tmp_path, doc)
+    assert "spec.predictor.nodeSelector" in out.stderr
+    kept = platform.cli("get", "isvc", "noted", "-o", "json").stdout
+    assert json.loads(kept)["spec"]["predictor"]["nodeSelector"] == {"gpu": "none"}
+    platform.cli("delete", "isvc", "noted")
+    gone = platform.cli("get", "isvc", "noted", check=False)
+    assert gone.returncode == 1 and "not found" in gone.stderr
