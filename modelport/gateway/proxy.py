@@ -82,9 +82,32 @@ class Upstream:
     ) -> None:
         """Send the request upstream (to ``base_url`` if given, else this upstream's) with
         ``extra`` headers; relay the answer. ``tap`` sees both bodies (payload logging)."""
-        body = await _read_body(receive, self.max_body)
+        body = await self.read_body(receive)
         if tap is not None:
             tap.request(body)
+        try:
+            response = await self.open(scope, body, extra, base_url)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await _plain(send, 502, f'{{"error": "upstream unavailable: {type(exc).__name__}"}}')
+            return
+        await relay(response, send, tap)
+
+    async def read_body(self, receive: Receive) -> bytes:
+        """The whole request body; BodyTooLarge past this upstream's limit."""
+        return await _read_body(receive, self.max_body)
+
+    async def open(
+        self,
+        scope: Scope,
+        body: bytes,
+        extra: list[tuple[bytes, bytes]],
+        base_url: str | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send the request; the response's headers have arrived when this returns.
+
+        Raises aiohttp.ClientConnectorError when the upstream refused the connection, before
+        any byte was sent — the one failure that is always safe to retry elsewhere.
+        """
         headers = CIMultiDict(
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -97,37 +120,35 @@ class Upstream:
         target = (base_url or self.base_url) + raw_path.decode("latin-1")
         if query:
             target += "?" + query.decode("latin-1")
-        try:
-            response = await self._client().request(
-                scope["method"],
-                URL(target, encoded=True),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            await _plain(send, 502, f'{{"error": "upstream unavailable: {type(exc).__name__}"}}')
-            return
-        try:
-            out = [
-                (k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP
-            ]
-            await send({"type": "http.response.start", "status": response.status, "headers": out})
-            kept: list[bytes] | None = [] if tap is not None else None
-            async for chunk in response.content.iter_any():
-                if kept is not None:
-                    kept.append(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-            if tap is not None and kept is not None:
-                tap.response(response.status, b"".join(kept))
-        finally:
-            response.release()
+        return await self._client().request(
+            scope["method"],
+            URL(target, encoded=True),
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+        )
 
     async def close(self) -> None:
         """Close pooled connections."""
         if self._session is not None:
             await self._session.close()
+
+
+async def relay(response: aiohttp.ClientResponse, send: Send, tap: Tap | None = None) -> None:
+    """Stream an upstream response to the client, then release its connection."""
+    try:
+        out = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP]
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
+        kept: list[bytes] | None = [] if tap is not None else None
+        async for chunk in response.content.iter_any():
+            if kept is not None:
+                kept.append(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        if tap is not None and kept is not None:
+            tap.response(response.status, b"".join(kept))
+    finally:
+        response.release()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

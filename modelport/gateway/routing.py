@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import uuid
 
+import aiohttp
 import orjson
 
 from modelport.control.controller import Controller, RevisionRuntime
 from modelport.gateway.payload_logger import PayloadLogger, wants
-from modelport.gateway.proxy import Receive, Scope, Send, Upstream
+from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
 
 DEFAULT_TIMEOUT_S = 60.0
+ATTEMPTS = 3
 
 
 class ServiceRouter:
@@ -61,16 +63,32 @@ class ServiceRouter:
             return
         revision.begin()
         try:
-            unit = revision.pick()
-            if unit is None:
-                timeout = revision.isvc.predictor.timeout_s or DEFAULT_TIMEOUT_S
-                unit = await self.controller.activate(revision, timeout)
-            if unit is None:
-                why = revision.message or "no replica became ready in time"
-                await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
-                return
+            body = await upstream.read_body(receive)
+            timeout = revision.isvc.predictor.timeout_s or DEFAULT_TIMEOUT_S
             tap = self._tap(namespace, name, revision, scope)
-            await upstream.forward(scope, receive, send, extra, f"http://{unit.entry.address}", tap)
+            if tap is not None:
+                tap.request(body)
+            # A replica that just died refuses connections until the controller reaps it;
+            # such a request never reached it, so another replica (or a fresh one) may take it.
+            for _attempt in range(ATTEMPTS):
+                unit = revision.pick() or await self.controller.activate(revision, timeout)
+                if unit is None:
+                    break
+                try:
+                    response = await upstream.open(
+                        scope, body, extra, f"http://{unit.entry.address}"
+                    )
+                except aiohttp.ClientConnectorError:
+                    unit.entry.ready = False
+                    self.controller.wake()
+                    continue
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    await _error(send, 502, f"Model server failed: {type(exc).__name__}.")
+                    return
+                await relay(response, send, tap)
+                return
+            why = revision.message or "no replica became ready in time"
+            await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
         finally:
             revision.end()
 
