@@ -31,6 +31,14 @@ def up(
     public_url: Annotated[
         str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")
     ] = None,
+    model_root: Annotated[
+        list[Path],
+        typer.Option(
+            "--model-root",
+            help="A local directory non-admin users may deploy models from (repeatable); "
+            "admins may use any local path.",
+        ),
+    ] = [],  # noqa: B006
     scale_to_zero_grace: Annotated[
         float,
         typer.Option(
@@ -73,6 +81,7 @@ def up(
                 domain=domain,
                 database_url=database_url,
                 scale_to_zero_grace_s=scale_to_zero_grace,
+                model_roots=model_root,
             )
         except (UserError, ValueError) as exc:
             _fail(str(exc))

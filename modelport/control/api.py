@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -50,6 +51,9 @@ class ApiContext:
     is_admin: Callable[[str], bool]
     domain: str
     gateway_url: Callable[[], str]
+    # Local directories anyone with the edit role may deploy from; admins may use any path.
+    # Loading a model runs its code (pickles, .py models), so a local path is a privilege.
+    model_roots: list[Path] = field(default_factory=list)
 
 
 class ApiError(Exception):
@@ -187,7 +191,7 @@ class _Api:
             raise ApiError(422, str(exc), problems=_problems(exc.problems)) from exc
         if not objects:
             raise ApiError(422, "No documents found in the request body.")
-        self._check_runnable(objects)
+        self._check_runnable(objects, admin=self._admin(identity))
         for obj in objects:
             namespace = obj.namespace
             if namespace is None:  # a ClusterServingRuntime
@@ -231,8 +235,11 @@ class _Api:
             if self.ctx.authorizer.get_namespace(namespace) is None:
                 raise ApiError(422, str(exc)) from exc
 
-    def _check_runnable(self, objects: list[InferenceService | ServingRuntime]) -> None:
-        """Problems only the platform can see: storage URIs it cannot read, no runtime."""
+    def _check_runnable(
+        self, objects: list[InferenceService | ServingRuntime], *, admin: bool
+    ) -> None:
+        """Problems only the platform can see: storage URIs it cannot or may not read, no
+        runtime."""
         problems: list[Problem] = []
         runtimes = [o for o in objects if isinstance(o, ServingRuntime)]
         runtimes += self.ctx.controller.runtimes()
@@ -244,7 +251,9 @@ class _Api:
                 components.append(("spec.transformer", obj.transformer))
             for path, component in components:
                 if component.storage_uri:
-                    why = check_uri(component.storage_uri)
+                    why = check_uri(component.storage_uri) or (
+                        None if admin else self._local_denied(component.storage_uri)
+                    )
                     if why:
                         problems.append(Problem(f"{path}.model.storageUri", why))
                 try:
@@ -254,6 +263,17 @@ class _Api:
         if problems:
             exc = SpecError(problems)
             raise ApiError(422, str(exc), problems=_problems(problems))
+
+    def _local_denied(self, uri: str) -> str | None:
+        if "://" in uri and not uri.startswith("file://"):
+            return None
+        path = Path(uri.removeprefix("file://")).expanduser().resolve()
+        if any(path.is_relative_to(root.resolve()) for root in self.ctx.model_roots):
+            return None
+        return (
+            "local paths are for admins (or under a --model-root of the platform); "
+            "use s3://, http(s):// or pvc://"
+        )
 
     # ---- read ---------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ def build_platform(
     domain: str = "example.com",
     database_url: str | None = None,
     scale_to_zero_grace_s: float = 30.0,
+    model_roots: list[Path] | None = None,
 ) -> Platform:
     """Everything ``modelport up`` serves, with state under ``data_dir``."""
     data_dir = data_dir.resolve()
@@ -89,6 +90,7 @@ def build_platform(
             is_admin=is_admin,
             domain=domain,
             gateway_url=lambda: base_url,
+            model_roots=list(model_roots or []),
         )
     )
     return Platform(gateway, controller, store, admin_email, password, router)

@@ -304,3 +304,20 @@ def test_namespaces_are_enforced(platform: PlatformProcess, iris_dir: Path, tmp_
     r = httpx.get(f"{platform.url}/api/v1/inferenceservices", headers=bob)
     assert r.status_code == 200 and r.json()["items"] == []
     platform.cli("delete", "isvc", "private", "-n", "team-a")
+
+    # A user without admin rights may not load models from arbitrary local paths (loading
+    # runs the model's code) but can deploy from the platform's volumes into a namespace of
+    # their own, which the first apply creates with them as owner.
+    own = isvc_yaml("mine", str(iris_dir), namespace="bob-space")
+    r = httpx.post(f"{platform.url}/api/v1/apply", content=own, headers=bob)
+    assert r.status_code == 422
+    assert "local paths are for admins" in r.json()["error"]
+    volume = platform.data_dir / "volumes" / "shared" / "iris"
+    volume.mkdir(parents=True)
+    (volume / "model.joblib").write_bytes((iris_dir / "model.joblib").read_bytes())
+    own = isvc_yaml("mine", "pvc://shared/iris", namespace="bob-space")
+    r = httpx.post(f"{platform.url}/api/v1/apply", content=own, headers=bob)
+    assert r.status_code == 200, r.text
+    r = httpx.get(f"{platform.url}/api/v1/namespaces", headers=bob)
+    assert {"name": "bob-space", "owner": "bob@example.com", "role": "edit"} in r.json()["items"]
+    platform.cli("delete", "isvc", "mine", "-n", "bob-space")
