@@ -6,6 +6,13 @@ stored bcrypt hash is upgraded to argon2id after the next successful login.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -14,6 +21,11 @@ _argon2 = PasswordHasher()
 # bcrypt only looks at the first 72 bytes; longer passwords are refused rather than cut.
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_CHARS = 8
+# Below the event loop's priority (nice 0): a burst of logins takes the CPU that signed-in
+# requests leave over, not the other way round.
+HASH_THREAD_NICENESS = 5
+
+T = TypeVar("T")
 
 
 class WeakPassword(ValueError):
@@ -64,3 +76,43 @@ def needs_rehash(stored: str) -> bool:
         return _argon2.check_needs_rehash(stored)
     except InvalidHashError:
         return True
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _lower_priority() -> None:
+    # Linux: PRIO_PROCESS with a thread id sets that one thread's niceness.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
+class HashPool:
+    """Password checks on at most ``workers`` threads, in order of arrival.
+
+    bcrypt and argon2 release the GIL, so one thread per core keeps every core busy; more
+    threads would only slow every login down together (and keep their database work in
+    flight), where a queue answers the first comers at full speed. A job waiting its turn
+    holds no thread, and is dropped if its caller gives up.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or available_cores()
+        self._executor = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="password-hash", initializer=_lower_priority
+        )
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` on a hashing thread, once the jobs that came before it have started."""
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+
+    def close(self) -> None:
+        """Stop the threads once the queued jobs are done."""
+        self._executor.shutdown(wait=False)

@@ -9,12 +9,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelport.identity.db import Client, User
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.passwords import (
+    HashPool,
     check_strength,
     hash_password,
     needs_rehash,
@@ -53,10 +54,15 @@ class Directory:
     """Users and clients in the identity database."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], lockout: LockoutPolicy | None = None
+        self,
+        sessions: sessionmaker[Session],
+        lockout: LockoutPolicy | None = None,
+        *,
+        hashing: HashPool | None = None,
     ) -> None:
         self._sessions = sessions
         self.lockout = lockout or LockoutPolicy()
+        self.hashing = hashing or HashPool()
 
     # ---- users ---------------------------------------------------------------------------
 
@@ -120,26 +126,83 @@ class Directory:
             db.delete(self._require(db, email))
 
     def authenticate(self, email: str, password: str, now: float | None = None) -> User | None:
-        """The user if the password is right and the account is not locked, else None."""
+        """The user if the password is right and the account is not locked, else None.
+
+        Blocking (bcrypt: ~240 ms of CPU); servers call ``login``. No database connection
+        is held while the password is checked: the hash and lock are read, the connection
+        returned, and the outcome written in a second short transaction. A failure is
+        counted with one UPDATE (never lost to a concurrent one); a right password is
+        accepted only if the account is still unlocked when that is written, so one checked
+        alongside the guesses that locked the account is refused too.
+        """
+        email = normalize_email(email)
+        found = self._login_record(email, time.time() if now is None else now)
+        if found is None:
+            # Unknown or locked: cost as much as a real check, so timing tells neither.
+            verify_password(_DUMMY_HASH, password)
+            return None
+        user_id, stored, source = found
+        ok = verify_password(stored, password)
         now = time.time() if now is None else now
+        if not ok:
+            self._record_failure(user_id, now)
+            return None
+        upgraded = hash_password(password) if needs_rehash(stored) and source != "config" else None
+        return self._record_success(user_id, stored, upgraded, now)
+
+    async def login(self, email: str, password: str) -> User | None:
+        """``authenticate`` on the hashing pool: bounded, in order of arrival, off the loop."""
+        return await self.hashing.run(self.authenticate, email, password)
+
+    def _login_record(self, email: str, now: float) -> tuple[str, str, str] | None:
+        """(user_id, stored hash, source) of an unlocked account, else None."""
+        with self._sessions() as db:
+            row = db.execute(
+                select(User.user_id, User.password_hash, User.source).where(
+                    User.email == email, User.locked_until <= now
+                )
+            ).one_or_none()
+        return None if row is None else (row.user_id, row.password_hash, row.source)
+
+    def _record_failure(self, user_id: str, now: float) -> None:
         with self._sessions.begin() as db:
-            user = db.scalar(select(User).where(User.email == normalize_email(email)))
-            if user is None:
-                verify_password(_DUMMY_HASH, password)
+            # The first UPDATE takes the write lock, so the second sees every failure
+            # counted before it. A failure that ends while already locked is not counted.
+            unlocked = User.user_id == user_id, User.locked_until <= now
+            db.execute(
+                update(User)
+                .where(*unlocked)
+                .values(failed_logins=User.failed_logins + 1)
+                .execution_options(synchronize_session=False)
+            )
+            db.execute(
+                update(User)
+                .where(*unlocked, User.failed_logins >= self.lockout.max_failures)
+                .values(failed_logins=0, locked_until=now + self.lockout.lock_seconds)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _record_success(
+        self, user_id: str, stored: str, upgraded: str | None, now: float
+    ) -> User | None:
+        with self._sessions.begin() as db:
+            accepted = db.execute(
+                update(User)
+                .where(User.user_id == user_id, User.locked_until <= now)
+                .values(failed_logins=0)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not accepted:  # locked (or deleted) while the password was being checked
                 return None
-            if user.locked_until > now:
-                verify_password(_DUMMY_HASH, password)
-                return None
-            if not verify_password(user.password_hash, password):
-                user.failed_logins += 1
-                if user.failed_logins >= self.lockout.max_failures:
-                    user.locked_until = now + self.lockout.lock_seconds
-                    user.failed_logins = 0
-                return None
-            user.failed_logins = 0
-            if needs_rehash(user.password_hash) and user.source != "config":
-                user.password_hash = hash_password(password)
-            return user
+            if upgraded is not None:
+                # Only over the hash just verified: never undo a password change made meanwhile.
+                db.execute(
+                    update(User)
+                    .where(User.user_id == user_id, User.password_hash == stored)
+                    .values(password_hash=upgraded)
+                    .execution_options(synchronize_session=False)
+                )
+            return db.get(User, user_id)
 
     def is_locked(self, email: str, now: float | None = None) -> bool:
         """Whether the account is currently locked after repeated failures."""

@@ -48,3 +48,60 @@ def test_strength_rules():
         check_strength("short")
     with pytest.raises(WeakPassword):
         check_strength("é" * 40)  # 80 bytes
+
+
+def test_hash_pool_runs_a_few_at_a_time_in_order_of_arrival():
+    import asyncio
+    import threading
+    import time
+
+    from modelport.identity.passwords import HashPool
+
+    pool = HashPool(workers=2)
+    running, most, started = [0], [0], []
+    lock = threading.Lock()
+
+    def job(i: int) -> int:
+        with lock:
+            started.append(i)
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return i
+
+    async def burst() -> list[int]:
+        return await asyncio.gather(*(pool.run(job, i) for i in range(10)))
+
+    try:
+        assert asyncio.run(burst()) == list(range(10))
+    finally:
+        pool.close()
+    assert most[0] == 2
+    assert started == list(range(10))
+
+
+def test_hash_pool_drops_jobs_whose_caller_gave_up():
+    import asyncio
+    import threading
+
+    from modelport.identity.passwords import HashPool
+
+    pool = HashPool(workers=1)
+    gate, ran = threading.Event(), []
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(pool.run(gate.wait, 5))
+        second = asyncio.ensure_future(pool.run(ran.append, "second"))
+        await asyncio.sleep(0.05)
+        second.cancel()  # e.g. the client disconnected while queued
+        gate.set()
+        await first
+        await pool.run(ran.append, "third")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+    assert ran == ["third"]

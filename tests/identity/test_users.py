@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
 import pytest
 
-from modelport.identity.db import make_engine, session_factory
+from modelport.identity import users
+from modelport.identity.db import User, make_engine, session_factory
 from modelport.identity.dex_config import parse_dex_config
 from modelport.identity.passwords import WeakPassword
 from modelport.identity.users import Directory, LockoutPolicy, UserError
@@ -92,3 +98,134 @@ def test_config_user_cannot_take_over_cli_user(directory):
     )
     with pytest.raises(UserError):
         directory.sync_config(cfg)
+
+
+def _checks_meet(monkeypatch, parties: int) -> None:
+    """Make ``parties`` password checks wait for each other: all run at the same time."""
+    barrier = threading.Barrier(parties, timeout=10)
+    real = users.verify_password
+
+    def verify(stored: str, password: str) -> bool:
+        barrier.wait()
+        return real(stored, password)
+
+    monkeypatch.setattr(users, "verify_password", verify)
+
+
+def test_concurrent_failures_are_all_counted(directory, monkeypatch):
+    # Three wrong passwords checked at once: none of the counts may be lost (a
+    # read-modify-write around the check would store 1), so the account locks.
+    directory.add_user("a@example.com", "right-password")
+    _checks_meet(monkeypatch, 3)
+    with ThreadPoolExecutor(3) as threads:
+        results = list(
+            threads.map(lambda _: directory.authenticate("a@example.com", "wrong"), range(3))
+        )
+    assert results == [None, None, None]
+    assert directory.is_locked("a@example.com")
+    # reset to zero at the lock: the next window starts with all its attempts
+    assert directory.get_user("a@example.com").failed_logins == 0
+
+
+def test_right_password_checked_while_guesses_lock_the_account_is_refused(directory, monkeypatch):
+    directory.add_user("a@example.com", "right-password")
+    for _ in range(2):
+        assert directory.authenticate("a@example.com", "wrong") is None
+    right_started, locked = threading.Event(), threading.Event()
+    real = users.verify_password
+
+    def verify(stored: str, password: str) -> bool:
+        if password == "right-password":
+            right_started.set()
+            assert locked.wait(10)
+        return real(stored, password)
+
+    monkeypatch.setattr(users, "verify_password", verify)
+    with ThreadPoolExecutor(1) as threads:
+        right = threads.submit(directory.authenticate, "a@example.com", "right-password")
+        assert right_started.wait(10)  # read the account while it was still unlocked
+        assert directory.authenticate("a@example.com", "wrong-again") is None  # the third
+        assert directory.is_locked("a@example.com")
+        locked.set()
+        assert right.result(10) is None
+    assert directory.is_locked("a@example.com")
+
+
+def test_failure_ending_during_a_lock_does_not_count(directory):
+    directory.add_user("a@example.com", "right-password")
+    for _ in range(3):
+        directory.authenticate("a@example.com", "wrong", now=1000)
+    user = directory.get_user("a@example.com")
+    directory._record_failure(user.user_id, 1001)  # a guess read before the lock, ending now
+    after = directory.get_user("a@example.com")
+    assert (after.failed_logins, after.locked_until) == (0, 1060)
+
+
+def test_concurrent_right_passwords_all_succeed(directory, monkeypatch):
+    # More logins of one user at once than max_failures: none is refused, nothing locks.
+    directory.add_user("a@example.com", "right-password")
+    _checks_meet(monkeypatch, 6)
+    with ThreadPoolExecutor(6) as threads:
+        results = list(
+            threads.map(
+                lambda _: directory.authenticate("a@example.com", "right-password"), range(6)
+            )
+        )
+    assert all(r is not None for r in results)
+    user = directory.get_user("a@example.com")
+    assert (user.failed_logins, user.locked_until) == (0, 0.0)
+
+
+def test_no_connection_is_held_during_the_check(tmp_path, monkeypatch):
+    # One connection in the pool and none to spare: the check must give it back first.
+    engine = make_engine(f"sqlite:///{tmp_path}/id.db")
+    directory = Directory(session_factory(engine))
+    directory.add_user("a@example.com", "right-password")
+    real = users.verify_password
+
+    def verify(stored: str, password: str) -> bool:
+        assert engine.pool.checkedout() == 0
+        return real(stored, password)
+
+    monkeypatch.setattr(users, "verify_password", verify)
+    assert directory.authenticate("a@example.com", "right-password") is not None
+    assert directory.authenticate("a@example.com", "wrong-password") is None
+
+
+def test_login_runs_on_the_hashing_pool(directory):
+    directory.add_user("a@example.com", "right-password")
+    user = asyncio.run(directory.login("a@example.com", "right-password"))
+    assert user is not None and user.email == "a@example.com"
+    assert asyncio.run(directory.login("a@example.com", "wrong-password")) is None
+
+
+def test_upgrade_does_not_undo_a_password_change(directory, monkeypatch):
+    # A bcrypt hash is upgraded to argon2id after a login, but only over the hash checked.
+    directory.add_user("a@example.com", "first-password")
+    user_id = directory.get_user("a@example.com").user_id
+    old = bcrypt.hashpw(b"first-password", bcrypt.gensalt(4)).decode()
+    changed = users.hash_password("second-password")
+    with directory._sessions.begin() as db:
+        db.get(User, user_id).password_hash = old
+    real_hash = users.hash_password
+
+    def hash_while_changed(password: str) -> str:
+        with directory._sessions.begin() as db:  # an admin changes it mid-login
+            db.get(User, user_id).password_hash = changed
+        return real_hash(password)
+
+    monkeypatch.setattr(users, "hash_password", hash_while_changed)
+    assert directory.authenticate("a@example.com", "first-password") is not None
+    monkeypatch.undo()
+    assert directory.get_user("a@example.com").password_hash == changed
+    assert directory.authenticate("a@example.com", "second-password") is not None
+
+
+def test_bcrypt_hash_is_upgraded_after_login(directory):
+    directory.add_user("a@example.com", "first-password")
+    with directory._sessions.begin() as db:
+        db.get(User, directory.get_user("a@example.com").user_id).password_hash = bcrypt.hashpw(
+            b"first-password", bcrypt.gensalt(4)
+        ).decode()
+    assert directory.authenticate("a@example.com", "first-password") is not None
+    assert directory.get_user("a@example.com").password_hash.startswith("$argon2id$")
