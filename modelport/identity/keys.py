@@ -7,6 +7,7 @@ signed has expired, so relying parties that cached the JWKS keep verifying.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,10 @@ class KeyRing:
         self.policy = policy or RotationPolicy()
         self._cache: tuple[float, dict[str, Key], dict[str, Any]] | None = None
         self._next_rotation = 0.0
+        # Importing an RSA private key checks it (~35 ms of CPU): each key is imported once.
+        self._imported: dict[str, Key] = {}
+        # One thread re-reads the keys; the others that find the cache stale wait for it.
+        self._refresh = threading.Lock()
 
     def signing_key(self, alg: str | None = None, now: float | None = None) -> Key:
         """The current key for ``alg`` (the first configured by default), rotating if due."""
@@ -96,13 +101,22 @@ class KeyRing:
         cached = self._cache
         if cached is not None and now < cached[0]:
             return cached[1], cached[2]
+        with self._refresh:
+            cached = self._cache
+            if cached is not None and now < cached[0]:
+                return cached[1], cached[2]
+            return self._reload(now)
+
+    def _reload(self, now: float) -> tuple[dict[str, Key], dict[str, Any]]:
         with self._sessions.begin() as db:
-            db.execute(delete(SigningKey).where(SigningKey.expires_at <= now))
             rows = list(db.scalars(select(SigningKey).order_by(SigningKey.created_at)))
+            if any(r.expires_at <= now for r in rows):
+                db.execute(delete(SigningKey).where(SigningKey.expires_at <= now))
+                rows = [r for r in rows if r.expires_at > now]
             current: dict[str, Key] = {}
             for row in rows:
                 if row.signs_until > now:
-                    current[row.alg] = _import(row.private_jwk)
+                    current[row.alg] = self._key(row)
             for alg in self.algs:
                 if alg not in current:
                     key = generate(alg)
@@ -116,10 +130,10 @@ class KeyRing:
                     )
                     db.add(row)
                     rows.append(row)
-                    current[alg] = key
+                    self._imported[row.kid] = current[alg] = key
             published = {
                 "keys": [
-                    {**_import(r.private_jwk).as_dict(private=False), "use": "sig", "alg": r.alg}
+                    {**self._key(r).as_dict(private=False), "use": "sig", "alg": r.alg}
                     for r in rows
                 ]
             }
@@ -130,7 +144,14 @@ class KeyRing:
         # Re-read at the next rotation or expiry, and at least every minute so that several
         # processes sharing the database converge on the same keys.
         self._cache = (min(next_change, now + 60), current, published)
+        self._imported = {r.kid: self._imported[r.kid] for r in rows if r.kid in self._imported}
         return current, published
+
+    def _key(self, row: SigningKey) -> Key:
+        key = self._imported.get(row.kid)
+        if key is None:
+            key = self._imported[row.kid] = _import(row.private_jwk)
+        return key
 
 
 def _import(data: dict[str, Any]) -> Key:
