@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -17,7 +18,7 @@ from modelport.identity.provider import Provider
 async def healthz(request: Request) -> Response:
     """GET /healthz: the provider can reach its database and sign."""
     provider: Provider = request.app.state.provider
-    provider.tokens.keys.signing_key()
+    await run_in_threadpool(provider.tokens.keys.signing_key)
     return PlainTextResponse("Health check passed")
 
 

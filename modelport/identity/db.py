@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -74,10 +74,23 @@ def make_engine(url: str) -> Engine:
         if not path.exists():
             path.touch(mode=0o600)
         os.chmod(path, 0o600)
-    engine = create_engine(url, future=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # Never make a thread wait for a connection: threadpool endpoints (anyio: 40
+        # threads), the password-hashing threads and the event loop itself may all read at
+        # once, and under WAL readers do not block each other. Eight stay open; the rest
+        # are closed when returned.
+        engine = create_engine(url, pool_size=8, max_overflow=56)
+    else:
+        engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     Base.metadata.create_all(engine)
+    # create_all skips tables that exist, so indexes added since a database was made are
+    # created here.
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     return engine
 
 
@@ -115,7 +128,7 @@ class AuthRequest(Base):
     user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Binds the approval step to the login that completed this request (Dex ≥ 2.35's hmac).
     hmac_key: Mapped[str] = mapped_column(String(64))
-    expires_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class AuthCode(Base):
@@ -131,7 +144,7 @@ class AuthCode(Base):
     nonce: Mapped[str] = mapped_column(Text, default="")
     code_challenge: Mapped[str] = mapped_column(String(128), default="")
     code_challenge_method: Mapped[str] = mapped_column(String(8), default="")
-    expires_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class RefreshToken(Base):
@@ -162,6 +175,6 @@ class DeviceCode(Base):
     client_id: Mapped[str] = mapped_column(String(256))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    expires_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
     interval_s: Mapped[int] = mapped_column(Integer, default=5)
     last_poll_at: Mapped[float] = mapped_column(Float, default=0.0)

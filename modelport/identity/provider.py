@@ -27,6 +27,8 @@ CROSS_CLIENT_PREFIX = "audience:server:client_id:"
 # Dex keeps authorization codes for 30 minutes and pending auth requests for 24 hours.
 CODE_TTL_S = 30 * 60
 AUTH_REQUEST_TTL_S = 24 * 3600
+# Expired one-time rows are deleted at most this often, not on every insert.
+PURGE_EVERY_S = 60.0
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 CLI_CLIENT_ID = "modelport-cli"
 
@@ -62,6 +64,7 @@ class Provider:
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True
         )
     )
+    _next_purge: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def device_callback(self) -> str:
@@ -162,6 +165,14 @@ class Provider:
         return [client_id, *peers] if peers else [client_id]
 
     # ---- one-time secrets ----------------------------------------------------------------
+    # These write to the database: endpoints call them from the threadpool, never the loop.
+
+    def purge_due(self, table: str, now: float) -> bool:
+        """Whether expired rows of ``table`` should be deleted now (once a minute)."""
+        if now < self._next_purge.get(table, 0.0):
+            return False
+        self._next_purge[table] = now + PURGE_EVERY_S
+        return True
 
     def new_auth_request(self, **fields: object) -> AuthRequest:
         """Store a pending authorization request."""
@@ -171,16 +182,20 @@ class Provider:
             expires_at=time.time() + AUTH_REQUEST_TTL_S,
             **fields,
         )
+        now = time.time()
         with self.sessions.begin() as db:
-            db.execute(delete(AuthRequest).where(AuthRequest.expires_at < time.time()))
+            if self.purge_due("auth_requests", now):
+                db.execute(delete(AuthRequest).where(AuthRequest.expires_at < now))
             db.add(req)
         return req
 
     def issue_code(self, req: AuthRequest) -> str:
         """Turn a logged-in auth request into a single-use code (the request is consumed)."""
         code = secrets.token_urlsafe(32)
+        now = time.time()
         with self.sessions.begin() as db:
-            db.execute(delete(AuthCode).where(AuthCode.expires_at < time.time()))
+            if self.purge_due("auth_codes", now):
+                db.execute(delete(AuthCode).where(AuthCode.expires_at < now))
             db.add(
                 AuthCode(
                     code_sha256=sha256_hex(code),
@@ -191,7 +206,7 @@ class Provider:
                     nonce=req.nonce,
                     code_challenge=req.code_challenge,
                     code_challenge_method=req.code_challenge_method,
-                    expires_at=time.time() + CODE_TTL_S,
+                    expires_at=now + CODE_TTL_S,
                 )
             )
             db.execute(delete(AuthRequest).where(AuthRequest.request_id == req.request_id))

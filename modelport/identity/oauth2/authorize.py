@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -53,7 +54,11 @@ def with_query(url: str, **params: str) -> str:
 async def authorize(request: Request) -> Response:
     """GET /auth: validate the request, store it, and send the browser to the login form."""
     provider: Provider = request.app.state.provider
-    q = request.query_params
+    # Reads the client and writes the request: SQLite may wait on its lock, so not on the loop.
+    return await run_in_threadpool(_authorize, provider, request.query_params)
+
+
+def _authorize(provider: Provider, q: QueryParams) -> Response:
     client = provider.directory.get_client(q.get("client_id", ""))
     if client is None:
         return error_page(
@@ -119,7 +124,7 @@ def _request_id(request: Request) -> str:
 async def login(request: Request) -> Response:
     """GET shows the password form; POST checks ``login``/``password``."""
     provider: Provider = request.app.state.provider
-    req = _pending(provider, _request_id(request))
+    req = await run_in_threadpool(_pending, provider, _request_id(request))
     if req is None:
         return error_page(provider, 400, "Bad Request", "Login session expired.")
     # The form posts back to the URL it was served from, as Dex's does.
@@ -141,7 +146,7 @@ async def login(request: Request) -> Response:
             username=email,
             error="Too many failed logins from your address; try again later.",
         )
-    if directory.is_locked(email):
+    if await run_in_threadpool(directory.is_locked, email):
         return page(
             provider,
             "password.html",
@@ -150,8 +155,7 @@ async def login(request: Request) -> Response:
             username=email,
             error="Too many failed logins for this account; try again in a few minutes.",
         )
-    # Password hashing is slow on purpose; do it off the event loop.
-    user = await run_in_threadpool(directory.authenticate, email, password)
+    user = await directory.login(email, password)
     if user is None:
         provider.throttle.failed(address)
         return page(
@@ -161,15 +165,20 @@ async def login(request: Request) -> Response:
             username=email,
             error="Invalid Email Address and password.",
         )
-    with provider.sessions.begin() as db:
-        stored = db.get(AuthRequest, req.request_id)
-        if stored is None:
-            return error_page(provider, 400, "Bad Request", "Login session expired.")
-        stored.user_id = user.user_id
-        req = stored
+    req = await run_in_threadpool(_logged_in, provider, req.request_id, user.user_id)
+    if req is None:
+        return error_page(provider, 400, "Bad Request", "Login session expired.")
     return RedirectResponse(
         f"{provider.path}/approval?req={req.request_id}&hmac={request_hmac(req)}", status_code=303
     )
+
+
+def _logged_in(provider: Provider, request_id: str, user_id: str) -> AuthRequest | None:
+    with provider.sessions.begin() as db:
+        stored = db.get(AuthRequest, request_id)
+        if stored is not None:
+            stored.user_id = user_id
+    return stored
 
 
 async def approval(request: Request) -> Response:
@@ -182,15 +191,22 @@ async def approval(request: Request) -> Response:
     else:
         request_id = request.query_params.get("req", "")
         answer = ""
+    given = request.query_params.get("hmac", "")
+    return await run_in_threadpool(
+        _approval, provider, request_id, given, answer if request.method == "POST" else None
+    )
+
+
+def _approval(provider: Provider, request_id: str, given: str, answer: str | None) -> Response:
+    """``answer`` is the form's, or None for a GET."""
     req = _pending(provider, request_id)
     if req is None:
         return error_page(provider, 400, "Bad Request", "User session error.")
-    given = request.query_params.get("hmac", "")
     if not hmac.compare_digest(given, request_hmac(req)):
         return error_page(provider, 401, "Unauthorized", "Unauthorized request")
     if not req.user_id:
         return error_page(provider, 400, "Bad Request", "Login process not yet finalized.")
-    if request.method == "POST":
+    if answer is not None:
         if answer != "approve":
             return RedirectResponse(
                 with_query(

@@ -9,6 +9,7 @@ import time
 from urllib.parse import urlencode
 
 from sqlalchemy import delete, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -33,24 +34,32 @@ async def device_code(request: Request) -> Response:
     """POST /device/code: start a device login."""
     provider: Provider = request.app.state.provider
     form = await request.form()
-    client = provider.directory.get_client(str(form.get("client_id", "")))
+    return await run_in_threadpool(
+        _device_code, provider, str(form.get("client_id", "")), str(form.get("scope", "openid"))
+    )
+
+
+def _device_code(provider: Provider, client_id: str, scope: str) -> Response:
+    client = provider.directory.get_client(client_id)
     if client is None:
         return InvalidRequest("Invalid client_id.").response()
-    scopes = str(form.get("scope", "openid")).split()
+    scopes = scope.split()
     problem = provider.scope_problem(client, scopes)
     if problem:
         return InvalidRequest(problem).response()
     code = secrets.token_urlsafe(32)
     user_code = _user_code()
+    now = time.time()
     with provider.sessions.begin() as db:
-        db.execute(delete(DeviceCode).where(DeviceCode.expires_at < time.time()))
+        if provider.purge_due("device_codes", now):
+            db.execute(delete(DeviceCode).where(DeviceCode.expires_at < now))
         db.add(
             DeviceCode(
                 device_code_sha256=sha256_hex(code),
                 user_code=user_code,
                 client_id=client.client_id,
                 scopes=scopes,
-                expires_at=time.time() + DEVICE_TTL_S,
+                expires_at=now + DEVICE_TTL_S,
                 interval_s=POLL_INTERVAL_S,
             )
         )
@@ -85,8 +94,7 @@ async def verify_code(request: Request) -> Response:
     provider: Provider = request.app.state.provider
     form = await request.form()
     user_code = str(form.get("user_code", "")).strip().upper()
-    with provider.sessions() as db:
-        row = db.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
+    row = await run_in_threadpool(_device_row, provider, user_code)
     if row is None or row.expires_at < time.time() or row.user_id:
         return page(
             provider,
@@ -108,11 +116,28 @@ async def verify_code(request: Request) -> Response:
     return RedirectResponse(f"{provider.path}/auth?{params}", status_code=302)
 
 
+def _device_row(provider: Provider, user_code: str) -> DeviceCode | None:
+    with provider.sessions() as db:
+        return db.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
+
+
 async def device_callback(request: Request) -> Response:
     """GET /device/callback: the login finished; mark the device code approved."""
     provider: Provider = request.app.state.provider
     code = request.query_params.get("code", "")
     user_code = request.query_params.get("state", "")
+    valid = await run_in_threadpool(_approve_device, provider, code, user_code)
+    if not valid:
+        return error_page(provider, 400, "Bad Request", "Invalid or expired device login.")
+    return page(
+        provider,
+        "error.html",
+        title="Login Successful",
+        message="Return to your device: it is now logged in.",
+    )
+
+
+def _approve_device(provider: Provider, code: str, user_code: str) -> bool:
     with provider.sessions.begin() as db:
         auth = db.get(AuthCode, sha256_hex(code)) if code else None
         row = db.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
@@ -125,14 +150,7 @@ async def device_callback(request: Request) -> Response:
         if valid:
             db.delete(auth)
             row.user_id = auth.user_id
-    if not valid:
-        return error_page(provider, 400, "Bad Request", "Invalid or expired device login.")
-    return page(
-        provider,
-        "error.html",
-        title="Login Successful",
-        message="Return to your device: it is now logged in.",
-    )
+    return valid
 
 
 class AuthorizationPending(OAuthError):

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -54,41 +55,42 @@ async def token(request: Request) -> Response:
         handlers = {
             GRANT_CODE: _authorization_code,
             GRANT_REFRESH: _refresh,
-            GRANT_PASSWORD: _password,
             DEVICE_GRANT: _device,
             GRANT_CLIENT: _client_credentials,
         }
         if grant == GRANT_PASSWORD and not provider.password_grant:
             raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
-        handler = handlers.get(grant)
-        if handler is None:
-            raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
-        client = _client(provider, request, fields)
+        authorization = request.headers.get("authorization", "")
+        # Every grant reads and writes the database (SQLite may wait on its write lock):
+        # the work runs in the threadpool, and password checks on the hashing pool.
         if grant == GRANT_PASSWORD:
             address = request.client.host if request.client else ""
-            if provider.throttle.blocked(address):
-                raise TooManyFailures("Too many failed logins from this address; retry later.")
-            # bcrypt/argon2 take tens to hundreds of ms of CPU: keep them off the event loop
-            # so signed-in traffic keeps flowing while people log in.
-            try:
-                body = await run_in_threadpool(handler, provider, client, fields)
-            except AccessDenied:
-                provider.throttle.failed(address)
-                raise
+            body = await _password(provider, authorization, fields, address)
         else:
-            body = handler(provider, client, fields)
+            handler = handlers.get(grant)
+            if handler is None:
+                raise UnsupportedGrantType(f"Unsupported grant type ({grant}).")
+            body = await run_in_threadpool(_grant, provider, authorization, fields, handler)
     except OAuthError as exc:
         return exc.response()
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _client(provider: Provider, request: Request, fields: dict[str, str]) -> Client:
+def _grant(
+    provider: Provider,
+    authorization: str,
+    fields: dict[str, str],
+    handler: Callable[[Provider, Client, dict[str, str]], dict[str, Any]],
+) -> dict[str, Any]:
+    return handler(provider, _client(provider, authorization, fields), fields)
+
+
+def _client(provider: Provider, authorization: str, fields: dict[str, str]) -> Client:
     client_id = fields.get("client_id")
     secret = fields.get("client_secret")
-    header = request.headers.get("authorization", "")
-    if header[:6].lower() == "basic ":
+    if authorization[:6].lower() == "basic ":
         try:
-            decoded = base64.b64decode(header[6:], validate=True).decode()
+            decoded = base64.b64decode(authorization[6:], validate=True).decode()
             raw_id, _, raw_secret = decoded.partition(":")
         except (ValueError, UnicodeDecodeError):
             raise InvalidRequest("client_id improperly encoded") from None
@@ -272,19 +274,36 @@ async def revocation(request: Request) -> Response:
     try:
         form = await request.form()
         fields = {k: str(v) for k, v in form.items()}
-        client = _client(provider, request, fields)
+        authorization = request.headers.get("authorization", "")
+        await run_in_threadpool(_revoke, provider, authorization, fields)
     except OAuthError as exc:
         return exc.response()
-    revoke(provider, client, fields.get("token", ""))
     return Response(status_code=200, headers=NO_STORE)
 
 
-def _password(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
+def _revoke(provider: Provider, authorization: str, fields: dict[str, str]) -> None:
+    revoke(provider, _client(provider, authorization, fields), fields.get("token", ""))
+
+
+async def _password(
+    provider: Provider, authorization: str, f: dict[str, str], address: str
+) -> dict[str, Any]:
+    client, scopes = await run_in_threadpool(_password_client, provider, authorization, f)
+    if provider.throttle.blocked(address):
+        raise TooManyFailures("Too many failed logins from this address; retry later.")
+    user = await provider.directory.login(f.get("username", ""), f.get("password", ""))
+    if user is None:
+        provider.throttle.failed(address)
+        raise AccessDenied("Invalid username or password")
+    return await run_in_threadpool(_tokens, provider, user, client, scopes, f.get("nonce", ""))
+
+
+def _password_client(
+    provider: Provider, authorization: str, f: dict[str, str]
+) -> tuple[Client, list[str]]:
+    client = _client(provider, authorization, f)
     scopes = f.get("scope", "").split()
     problem = provider.scope_problem(client, scopes)
     if problem:
         raise InvalidRequest(problem)
-    user = provider.directory.authenticate(f.get("username", ""), f.get("password", ""))
-    if user is None:
-        raise AccessDenied("Invalid username or password")
-    return _tokens(provider, user, client, scopes, f.get("nonce", ""))
+    return client, scopes

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -57,9 +60,14 @@ async def discovery(request: Request) -> Response:
 async def keys(request: Request) -> Response:
     """GET /keys: the JWKS, cacheable until the next key change (at least two minutes)."""
     provider: Provider = request.app.state.provider
-    jwks = provider.tokens.keys.jwks()
-    max_age = max(120, int(provider.tokens.keys.seconds_until_rotation()))
+    # Keys are re-read from the database (and rotated) now and then: not on the loop.
+    jwks, until_rotation = await run_in_threadpool(_published, provider)
+    max_age = max(120, int(until_rotation))
     return JSONResponse(jwks, headers={"Cache-Control": f"max-age={max_age}, must-revalidate"})
+
+
+def _published(provider: Provider) -> tuple[dict[str, Any], float]:
+    return provider.tokens.keys.jwks(), provider.tokens.keys.seconds_until_rotation()
 
 
 async def userinfo(request: Request) -> Response:
@@ -73,7 +81,7 @@ async def userinfo(request: Request) -> Response:
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        claims = provider.tokens.verify(header[7:].strip())
+        claims = await run_in_threadpool(provider.tokens.verify, header[7:].strip())
     except InvalidToken as exc:
         return JSONResponse(
             {"error": "access_denied", "error_description": str(exc)}, status_code=403
