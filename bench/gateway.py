@@ -3,6 +3,7 @@
 
     python bench/gateway.py                          # 10 s per measurement, median of 3
     python bench/gateway.py --duration 3 --repeat 1  # quick check of the whole pipeline
+    python bench/gateway.py --logins-only            # re-measure the logins only (see below)
 
 One model server (sklearn iris, 1 worker) and two gateways in front of it, all on
 127.0.0.1: one with authentication (its identity provider at /dex, a Dex config with a
@@ -21,6 +22,11 @@ Then logins at 50 connections: the password grant (POST /dex/token) and the logi
 (GET /dex/auth, a 302 that creates an auth request); and py-spy samples both gateways
 under c=64 load. Writes bench/GATEWAY.md and bench/.work/gateway/results.json.
 Standard library only (the servers run in --modelport-python); reuses bench/run.py.
+
+--logins-only skips the inference rounds and their profiles, and merges the new login
+figures into the results JSON of the last full run: GATEWAY.md keeps that run's inference
+numbers and shows each login p99 next to the one it replaces (kept as "before" until the
+next full run).
 """
 
 from __future__ import annotations
@@ -644,6 +650,12 @@ def main(argv=None) -> int:
     ap.add_argument("--results-md", default=str(BENCH / "GATEWAY.md"))
     ap.add_argument("--results-json", default=None, help="default: WORK_DIR/results.json")
     ap.add_argument("--render", metavar="JSON", help="only write --results-md from a results.json")
+    ap.add_argument(
+        "--logins-only",
+        action="store_true",
+        help="only the logins (and their profiles), merged into the last full run's results",
+    )
+    ap.add_argument("--note", default="", help="--logins-only: one line on what changed")
     args = ap.parse_args(argv)
     if args.render:
         res = json.loads(Path(args.render).read_text())
@@ -717,6 +729,8 @@ def main(argv=None) -> int:
         log(f"ERROR: {type(e).__name__}: {e}")
     finally:
         br.kill_all()
+    if args.logins_only:
+        res = merge_logins(res, json_path, args.note)
     summarize(res)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(res, indent=2) + "\n")
@@ -898,7 +912,7 @@ def run_all(ctx, args, py: str, res: dict) -> None:
     # ---- throughput: interleaved rounds
     runs = {v: {lvl: [] for lvl in LEVELS} for v in variants}
     names = list(variants)
-    for rnd in range(args.repeat):
+    for rnd in range(0 if args.logins_only else args.repeat):
         k = 2 * rnd % len(names)  # rotate by two: with 5 variants, 5 rounds = 5 positions
         order = names[k:] + names[:k]
         wait_quiet()
@@ -916,8 +930,9 @@ def run_all(ctx, args, py: str, res: dict) -> None:
         for p, what in ((server, "model server"), (gw, "gateway"), (gn, "no-auth gateway")):
             if p.poll() is not None:
                 raise RuntimeError(f"{what} exited with code {p.returncode} during load")
-    for name in variants:
-        res["variants"][name] = {lvl: median_of(runs[name][lvl]) for lvl in LEVELS}
+    if not args.logins_only:
+        for name in variants:
+            res["variants"][name] = {lvl: median_of(runs[name][lvl]) for lvl in LEVELS}
 
     # ---- logins at --login-conns connections (and at 1, for the floor)
     st, h, _ = raw_req(ga_port, "GET", LOGIN_PAGE)
@@ -1020,6 +1035,8 @@ def run_all(ctx, args, py: str, res: dict) -> None:
             ),
         }
         for name, (proc, url, script, sargs, conns) in profiles.items():
+            if args.logins_only and name not in LOGIN_PROFILES:
+                continue
             wait_idle(proc.pid)
             pid = busiest(proc.pid)
             log(f"py-spy {args.profile_seconds} s on pid {pid} during {name} c={conns} load")
@@ -1036,6 +1053,47 @@ def run_all(ctx, args, py: str, res: dict) -> None:
             if pr.get("status") != "ok":
                 log(f"  py-spy: {pr}")
         wait_idle(gw.pid)
+
+
+LOGIN_PROFILES = ("login_page", "password_grant")
+# Measured at a --logins-only run; the rest of meta stays the full run's.
+LOGIN_META = ("single_password_grant_ms", "single_five_step_login_ms", "password_hash_kind")
+
+
+def merge_logins(new: dict, json_path: Path, note: str) -> dict:
+    """The last full run's results with ``new``'s logins and login profiles in their place;
+    the logins they replace are kept as ``logins_before`` (the first ones replaced, until
+    the next full run). Without a previous full run, ``new`` as it is."""
+    try:
+        res = json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        log(f"no full run in {json_path}: the report will have logins only")
+        return new
+    if not res.get("variants"):
+        log(f"{json_path} holds no full run: the report will have logins only")
+        return new
+    m, nm = res["meta"], new["meta"]
+    if "logins_before" not in res:
+        res["logins_before"] = {
+            "date": m["date"],
+            "git": m.get("git"),
+            "login_conns": m["login_conns"],
+            "logins": res.get("logins") or {},
+            "meta": {k: m.get(k) for k in LOGIN_META},
+        }
+    res["logins"] = new["logins"]
+    res.setdefault("profiles", {})
+    for name in LOGIN_PROFILES:
+        if name in new.get("profiles", {}):
+            res["profiles"][name] = new["profiles"][name]
+    for k in LOGIN_META:
+        m[k] = nm.get(k)
+    m["login_conns"], m["login_duration_s"] = nm["login_conns"], nm["login_duration_s"]
+    m["logins_rerun"] = {
+        k: nm.get(k) for k in ("date", "git", "command", "modelport", "error", "interrupted")
+    }
+    m["logins_rerun"]["note"] = note
+    return res
 
 
 def busiest(sid: int) -> int:
@@ -1145,11 +1203,13 @@ def summary_lines(res: dict) -> list[str]:
     for name, title in (("password_grant", "Password grant"), ("login_page", "Login page")):
         r = (lg.get(name) or {}).get(f"c{conns}")
         r1 = (lg.get(name) or {}).get("c1")
+        b = _before(res, name, f"c{conns}")
         if r and r.get("status") == "ok":
             pb = r.get("inference_probe") or {}
             out.append(
-                f"- {title} under {conns} concurrent logins: p99 **{r['p99_ms']:,.0f} ms**, "
-                f"p50 {r['p50_ms']:,.0f} ms, {r['rps']:,.1f}/s"
+                f"- {title} under {conns} concurrent logins: p99 **{r['p99_ms']:,.0f} ms**"
+                + (f" (before: {b['p99_ms']:,.0f} ms)" if b else "")
+                + f", p50 {r['p50_ms']:,.0f} ms, {r['rps']:,.1f}/s"
                 + (
                     f" (alone: p99 {r1['p99_ms']:,.0f} ms)"
                     if r1 and r1.get("status") == "ok"
@@ -1167,6 +1227,12 @@ def summary_lines(res: dict) -> list[str]:
     return out
 
 
+def _before(res: dict, name: str, lvl: str) -> dict | None:
+    """The login measurement a --logins-only run replaced, if any."""
+    r = (((res.get("logins_before") or {}).get("logins") or {}).get(name) or {}).get(lvl)
+    return r if r and r.get("status") == "ok" else None
+
+
 def write_md(res: dict, path: Path, json_path: Path) -> None:
     m = res["meta"]
     mc = m["machine"]
@@ -1177,6 +1243,12 @@ def write_md(res: dict, path: Path, json_path: Path) -> None:
         f"{m.get('modelport')} (git {m.get('git')}).\n"
     )
     L.append(f"Command: `{m['command']}`\n")
+    rerun = m.get("logins_rerun")
+    if rerun:
+        L.append(
+            f"Logins (and their profiles) re-measured {rerun['date']} on git {rerun.get('git')} "
+            f"with `{rerun['command']}`; everything else is from the run above.\n"
+        )
     L.extend(summary_lines(res))
     if m.get("interrupted") or m.get("error"):
         L.append(f"**Run incomplete**: {m.get('error') or 'interrupted'}.\n")
@@ -1275,13 +1347,23 @@ def write_md(res: dict, path: Path, json_path: Path) -> None:
         "through the gateway every 100 ms — what a signed-in user sees during the logins. "
         f"Stored password hash: {m.get('password_hash_kind') or 'unknown'}.\n"
     )
+    before = res.get("logins_before")
+    if before:
+        L.append(
+            f"`p99 before`: the same measurement in the run of {before['date']} (git "
+            f"{before.get('git')}), before "
+            + (f"this change: {rerun['note']}\n" if rerun and rerun.get("note") else "it.\n")
+        )
     L.append(
-        "| request | conns | req/s | p50 ms | p99 ms | max ms | errors | gateway CPU ms/req "
-        "| probe p50 / p99 / max ms |"
+        "| request | conns | req/s | p50 ms | p99 ms | "
+        + ("p99 before | " if before else "")
+        + "max ms | errors | gateway CPU ms/req | probe p50 / p99 / max ms |"
     )
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    L.append("|---|---:|---:|---:|---:|" + ("---:|" if before else "") + "---:|---:|---:|---|")
     for name, title in (("password_grant", "password grant"), ("login_page", "login page")):
         for lvl, r in (res["logins"].get(name) or {}).items():
+            b = _before(res, name, lvl)
+            bcol = (f"{b['p99_ms']:.1f} | " if b else "— | ") if before else ""
             cpu = r.get("gateway_cpu_us_per_req") if r else None
             pb = (r or {}).get("inference_probe") or {}
             pbs = (
@@ -1294,15 +1376,22 @@ def write_md(res: dict, path: Path, json_path: Path) -> None:
             )
             L.append(
                 f"| {title} | {lvl[1:]} | {_c(r, 'rps', ',.1f')} | {_c(r, 'p50_ms', '.1f')} | "
-                f"**{_c(r, 'p99_ms', '.1f')}** | {_c(r, 'max_ms', '.1f')} | "
+                f"**{_c(r, 'p99_ms', '.1f')}** | {bcol}{_c(r, 'max_ms', '.1f')} | "
                 f"{_c(r, 'errors', 'd')} | {'—' if cpu is None else format(cpu / 1000, '.2f')} "
                 f"| {pbs} |"
             )
     if m.get("single_password_grant_ms") is not None:
+        old = (before or {}).get("meta") or {}
         L.append(
             f"\nOne password grant on the idle gateway before the load: "
             f"{m['single_password_grant_ms']} ms; the five-step browser login: "
-            f"{m.get('single_five_step_login_ms')} ms."
+            f"{m.get('single_five_step_login_ms')} ms"
+            + (
+                f" (before: {old['single_password_grant_ms']} ms and "
+                f"{old.get('single_five_step_login_ms')} ms)."
+                if old.get("single_password_grant_ms") is not None
+                else "."
+            )
         )
 
     pr = res.get("profiles") or {}
