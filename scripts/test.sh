@@ -12,6 +12,13 @@ if [ "${MODELPORT_TEST_TORCH:-1}" = "1" ] && ! python -c "import torch" 2>/dev/n
   pip install -q "torch==2.13.0" || echo "warning: torch did not install; its tests will be skipped"
 fi
 
+# The store's tests run on a real PostgreSQL server too (started by the tests themselves).
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "==> installing postgresql (server programs for the store tests)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  else sudo apt-get install -y -qq postgresql >/dev/null; fi
+fi
+
 echo "==> ruff"
 ruff check modelport tests examples bench
 ruff format --check modelport tests examples bench

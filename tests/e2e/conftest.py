@@ -72,7 +72,7 @@ class PlatformProcess:
 
 
 def start_platform(
-    data_dir: Path, config_dir: Path, env: dict[str, str] | None = None
+    data_dir: Path, config_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
 ) -> PlatformProcess:
     """Start ``modelport up`` on a free port and log the CLI in as the admin."""
     full_env = {
@@ -94,6 +94,7 @@ def start_platform(
             str(data_dir),
             "--scale-to-zero-grace",
             "1",
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.e2e.conftest import ADMIN, PlatformProcess, isvc_yaml, start_platform, wait_ready
+from tests.pgserver import start_pg_server
 from tests.s3server import S3Server, start_s3_server
 
 MODELS = Path(__file__).parent / "models"
@@ -258,6 +259,28 @@ def test_restart_keeps_services(tmp_path: Path, iris_dir: Path):
         assert "password:" not in second.log()  # the admin came from the environment
     finally:
         second.stop()
+
+
+def test_platform_on_postgresql(tmp_path: Path, iris_dir: Path):
+    server = start_pg_server()
+    try:
+        platform = start_platform(
+            tmp_path / "data", tmp_path / "config", args=("--database-url", server.url)
+        )
+        try:
+            _apply(platform, tmp_path, isvc_yaml("pg-iris", str(iris_dir)))
+            wait_ready(platform, "pg-iris")
+            assert _predict(platform, "pg-iris", [VERSICOLOR]) == {"predictions": [1]}
+        finally:
+            platform.stop()
+        assert not (tmp_path / "data" / "control.db").exists()
+        from sqlalchemy import create_engine, text
+
+        with create_engine(server.url).connect() as conn:
+            names = conn.execute(text("SELECT name FROM resources")).scalars().all()
+        assert names == ["pg-iris"]
+    finally:
+        server.stop()
 
 
 def _processes_named(comm: str) -> list[int]:
