@@ -5,8 +5,12 @@ codes) lives in its own tables beside these, added by the modules that use them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +110,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+# One per SQLite database (engine): see Sessions.
+_write_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_write_locks_guard = threading.Lock()
+
+
+class Sessions(sessionmaker[Session]):
+    """Sessions that keep loaded objects usable after commit; with SQLite, ``begin()``
+    transactions (every write) take turns within the process.
+
+    SQLite lets one writer in at a time anyway, but a writer that finds the database locked
+    sleeps in its busy handler and retries with growing pauses (up to 100 ms each), so in a
+    burst of writes (a login storm creating auth requests) unlucky threads lose round after
+    round for a second or more. Waiting on a lock here instead hands the database to the
+    next writer the moment the last one commits.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self._write_lock: threading.RLock | None = None
+        if engine.dialect.name == "sqlite":
+            with _write_locks_guard:
+                self._write_lock = _write_locks.setdefault(engine, threading.RLock())
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Session]:
+        """A session in a transaction that commits at the end (or rolls back on error)."""
+        if self._write_lock is None:
+            with super().begin() as session:
+                yield session
+            return
+        with self._write_lock, super().begin() as session:
+            yield session
+
+
+def session_factory(engine: Engine) -> Sessions:
+    """Sessions that keep loaded objects usable after commit (see Sessions)."""
+    return Sessions(engine)
 
 
 class AuthRequest(Base):
