@@ -42,6 +42,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import statistics
@@ -635,6 +636,20 @@ def profile(
 
 
 # =========================================================================== main
+def shown_command(argv: list[str]) -> str:
+    """The command line for the report, without --note (which the report shows by itself)."""
+    shown, skip = [], False
+    for a in argv:
+        if skip or a.startswith("--note="):
+            skip = False
+            continue
+        if a == "--note":
+            skip = True
+            continue
+        shown.append(shlex.quote(a))
+    return " ".join(["python bench/gateway.py", *shown])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -694,9 +709,7 @@ def main(argv=None) -> int:
     res = {
         "meta": {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "command": " ".join(
-                ["python bench/gateway.py", *(argv if argv is not None else sys.argv[1:])]
-            ),
+            "command": shown_command(argv if argv is not None else sys.argv[1:]),
             "machine": br.machine_info(),
             "wrk": br.tool_versions().get("wrk"),
             "modelport": br.py_version(Path(py), "modelport"),
