@@ -77,6 +77,10 @@ class GatewayConfig:
     domain: str = "example.com"
     # Only for measuring the cost of authentication: forward everything, identify no one.
     auth_disabled: bool = False
+    # The caller's token and session cookie stay at the gateway: upstream code (a model
+    # someone else deployed) learns who called from kubeflow-userid, and cannot replay the
+    # caller's credentials. Turn on only for upstreams that check tokens themselves.
+    forward_credentials: bool = False
     # External issuers whose tokens are accepted too (issuer URL -> required audience).
     trusted: list[TrustedIssuer] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -169,6 +173,8 @@ class Gateway:
             extra = [(b"kubeflow-userid", identity.email.encode())]
             if identity.groups:
                 extra.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
+            if not self.config.forward_credentials:
+                routed = (routed[0], routed[1], _without_credentials(routed[2]))
             await self._forward(routed, receive, send, extra)
         except BodyTooLarge:
             await _reply(send, 413, b'{"error": "Request body too large."}')
@@ -503,6 +509,29 @@ def _headers(scope: Scope) -> dict[str, str]:
         out[key] = f"{out[key]}; {value}" if key == "cookie" and key in out else value
     scope[_HEADERS_KEY] = out
     return out
+
+
+_CREDENTIAL_COOKIES = (COOKIE + "=", STATE_COOKIE + "=")
+
+
+def _without_credentials(scope: Scope) -> Scope:
+    """The scope without the Authorization header and the gateway's own cookies."""
+    headers = []
+    changed = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            changed = True
+            continue
+        if name == b"cookie":
+            pairs = value.decode("latin-1").split(";")
+            kept = [p for p in pairs if not p.strip().startswith(_CREDENTIAL_COOKIES)]
+            if len(kept) != len(pairs):
+                changed = True
+                if not kept:
+                    continue
+                value = ";".join(kept).strip().encode("latin-1")
+        headers.append((name, value))
+    return {**scope, "headers": headers} if changed else scope
 
 
 def _cookies(headers: dict[str, str]) -> dict[str, str]:

@@ -183,7 +183,26 @@ def test_client_identity_headers_are_replaced(echo_gateway: GatewayProcess):
             },
         )
     assert r.status_code == 200, r.text
-    assert r.json()["predictions"] == [USER_EMAIL, "team-a"]
+    assert r.json()["predictions"] == [USER_EMAIL, "team-a", None, None]
+
+
+def test_credentials_stay_at_the_gateway(echo_gateway: GatewayProcess):
+    """Upstream code sees who called, never the caller's token or session to replay."""
+    token = _password_token(echo_gateway)
+    with raw_client(echo_gateway) as c:
+        r = c.post(
+            "/v1/models/echo:predict",
+            json={"instances": [1]},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Cookie": "theme=dark; authservice_session=abc; oidc_state_csrf=x; lang=en",
+            },
+        )
+    assert r.status_code == 200, r.text
+    userid, _, authorization, cookie = r.json()["predictions"]
+    assert userid == USER_EMAIL
+    assert authorization is None
+    assert cookie == "theme=dark; lang=en"
 
 
 def test_session_fixation_and_unknown_cookies(gateway: GatewayProcess):

@@ -1,4 +1,4 @@
-"""Test upstream: V1 predict answers with the identity headers the gateway forwarded."""
+"""Test upstream: V1 predict answers with the identity and credential headers it received."""
 
 from modelport import Model
 
@@ -10,4 +10,5 @@ class EchoHeaders(Model):
 
     def predict(self, payload, headers=None):
         headers = headers or {}
-        return {"predictions": [headers.get("kubeflow-userid"), headers.get("kubeflow-groups")]}
+        names = ("kubeflow-userid", "kubeflow-groups", "authorization", "cookie")
+        return {"predictions": [headers.get(name) for name in names]}
