@@ -514,15 +514,16 @@ class Controller:
         return False
 
     async def _fetch(self, svc: ServiceRuntime, rev: RevisionRuntime) -> None:
+        uris = [rev.isvc.predictor.storage_uri]
+        if rev.isvc.transformer is not None:
+            uris.append(rev.isvc.transformer.storage_uri)
         try:
-            assert rev.isvc.predictor.storage_uri is not None
-            rev.message = f"downloading {rev.isvc.predictor.storage_uri}"
-            path = await asyncio.to_thread(self.storage.fetch, rev.isvc.predictor.storage_uri)
-            if rev.isvc.transformer is not None and rev.isvc.transformer.storage_uri:
-                rev.transformer_path = await asyncio.to_thread(
-                    self.storage.fetch, rev.isvc.transformer.storage_uri
-                )
-            rev.predictor_path = path
+            paths = []
+            for uri in uris:
+                assert uri is not None
+                paths.append(await asyncio.to_thread(self.storage.fetch, uri, _progress(rev, uri)))
+            rev.predictor_path = paths[0]
+            rev.transformer_path = paths[1] if len(paths) > 1 else None
             rev.message = ""
         except StorageError as exc:
             self._set_state(rev, "failed", str(exc))
@@ -648,6 +649,16 @@ async def _stop_unit(unit: Unit | None) -> None:
     if unit is None:
         return
     await asyncio.gather(*(r.stop() for r in unit.replicas), return_exceptions=True)
+
+
+def _progress(rev: RevisionRuntime, uri: str) -> Callable[[int, int | None], None]:
+    """Show a download's progress in the revision's status message (``describe``)."""
+
+    def show(done: int, total: int | None) -> None:
+        size = f"{done / 1e6:.1f}" + (f" of {total / 1e6:.1f}" if total else "")
+        rev.message = f"downloading {uri}: {size} MB"
+
+    return show
 
 
 def _initial_scale(isvc: InferenceService) -> int:
