@@ -45,7 +45,10 @@ def listen(host: str, port: int) -> socket.socket:
     It listens before any banner is printed, so connections made right after the banner
     wait in the backlog instead of being refused.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
+    # protocol says TCP, and with Nagle on a response written in two parts waits ~40 ms
+    # for the client's delayed ACK on keep-alive connections.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

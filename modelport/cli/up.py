@@ -117,7 +117,15 @@ def up(
 
     os.environ.setdefault("MODELPORT_URL", base)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    asyncio.run(main())
+    # uvloop, as uvicorn.run would pick: the gateway's proxying is loop-bound.
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        runner.run(main())
 
 
 def _server_class():  # noqa: ANN202

@@ -10,15 +10,12 @@ from typing import Any
 import httpx
 
 from modelport.client import credentials
+from modelport.client.errors import LoginError
 
 CLI_CLIENT_ID = "modelport-cli"
 SCOPES = "openid email groups profile offline_access"
 # Refresh a little before expiry so a token is never sent in its last seconds.
 EXPIRY_MARGIN_S = 60
-
-
-class LoginError(Exception):
-    """Logging in or refreshing failed; the message says why (never echoes secrets)."""
 
 
 def _token_request(url: str, data: dict[str, str]) -> dict[str, Any]:

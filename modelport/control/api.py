@@ -191,15 +191,24 @@ class _Api:
             raise ApiError(422, str(exc), problems=_problems(exc.problems)) from exc
         if not objects:
             raise ApiError(422, "No documents found in the request body.")
-        self._check_runnable(objects, admin=self._admin(identity))
+        # Who may write where comes first (403), then whether the objects can run (422);
+        # namespaces are created only once both passed.
+        missing = set()
         for obj in objects:
             namespace = obj.namespace
             if namespace is None:  # a ClusterServingRuntime
                 if not self._admin(identity):
                     raise ApiError(403, "Only admins can apply ClusterServingRuntimes.")
-                continue
-            if self.ctx.authorizer.get_namespace(namespace) is None:
-                self._create_namespace(identity, namespace)
+            elif self.ctx.authorizer.get_namespace(namespace) is None:
+                if identity.token_namespace is not None:
+                    # API tokens are bound to an existing namespace and cannot create one.
+                    raise ApiError(403, f"Namespace {namespace} does not exist.")
+                missing.add(namespace)
+            else:
+                self._require(request, namespace, EDIT)
+        self._check_runnable(objects, admin=self._admin(identity))
+        for namespace in sorted(missing):
+            self._create_namespace(identity, namespace)
             self._require(request, namespace, EDIT)
         results = []
         for obj in objects:
@@ -225,10 +234,7 @@ class _Api:
         return _json({"results": results})
 
     def _create_namespace(self, identity: Identity, namespace: str) -> None:
-        # Like a Kubeflow Profile: the first to deploy into a new namespace owns it. API
-        # tokens are bound to an existing namespace and cannot create one.
-        if identity.token_namespace is not None:
-            raise ApiError(403, f"Namespace {namespace} does not exist.")
+        # Like a Kubeflow Profile: the first to deploy into a new namespace owns it.
         try:
             self.ctx.authorizer.create_namespace(namespace, identity.email)
         except AuthzError as exc:

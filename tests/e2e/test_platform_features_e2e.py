@@ -216,7 +216,16 @@ def test_api_tokens_are_scoped(platform: PlatformProcess, iris_dir: Path, tmp_pa
         str(platform.data_dir),
     ).stdout.split()[-1]
     assert view.startswith("mpt_") and edit.startswith("mpt_")
-    doc = isvc_yaml("tok", str(iris_dir), namespace="team-t")
+    # Tokens never carry admin rights, so they deploy from the platform's volumes.
+    volume = platform.data_dir / "volumes" / "tok" / "iris"
+    volume.mkdir(parents=True)
+    (volume / "model.joblib").write_bytes((iris_dir / "model.joblib").read_bytes())
+    doc = isvc_yaml("tok", "pvc://tok/iris", namespace="team-t")
+    local = isvc_yaml("tok", str(iris_dir), namespace="team-t")
+    r = httpx.post(
+        f"{platform.url}/api/v1/apply", content=local, headers={"Authorization": f"Bearer {edit}"}
+    )
+    assert r.status_code == 422 and "local paths are for admins" in r.text
     r = httpx.post(
         f"{platform.url}/api/v1/apply", content=doc, headers={"Authorization": f"Bearer {view}"}
     )
