@@ -151,6 +151,7 @@ class ServiceRuntime:
     name: str
     isvc: InferenceService | None = None
     generation: int = 0
+    key: str = ""  # the spec's revision key, computed when the spec is read
     error: str = ""
     revisions: dict[int, RevisionRuntime] = field(default_factory=dict)
     traffic: list[tuple[int, int]] = field(default_factory=list)  # (revision number, percent)
@@ -202,7 +203,8 @@ class Controller:
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self.listeners: list[Callable[[], None]] = []
+        self._runtimes: list[ServingRuntime] = list(BUILTIN_RUNTIMES)
+        self._runtimes_stamp: object = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -276,32 +278,43 @@ class Controller:
     # ---- reconcile ----------------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        rows = self.store.list(ISVC)
-        runtimes = self.runtimes()
-        seen = set()
-        for row in rows:
-            key = (row.namespace, row.name)
-            seen.add(key)
+        # Generations only, off the event loop; documents are read just for what changed.
+        versions = await asyncio.to_thread(self.store.versions, ISVC)
+        runtimes = await self._current_runtimes()
+        for key, (generation, created_at) in versions.items():
             svc = self.services.get(key)
             if svc is None:
-                svc = self.services[key] = ServiceRuntime(row.namespace, row.name)
-            svc.created_at = row.created_at
-            if svc.generation != row.generation or svc.isvc is None:
+                svc = self.services[key] = ServiceRuntime(*key)
+            svc.created_at = created_at
+            if svc.generation != generation:
+                row = await asyncio.to_thread(self.store.get, ISVC, *key)
+                if row is None:  # deleted meanwhile; the next pass removes it
+                    continue
                 svc.generation = row.generation
                 try:
                     svc.isvc = parse_document(row.document, row.namespace)
+                    svc.key = svc.isvc.revision_key()
                     svc.error = ""
                 except SpecError as exc:
+                    svc.isvc = None
                     svc.error = str(exc)
-                    continue
             if svc.isvc is not None:
                 await self._reconcile_service(svc, runtimes)
-        for key in [k for k in self.services if k not in seen]:
+        for key in [k for k in self.services if k not in versions]:
             await self._remove(self.services.pop(key))
-        for listener in self.listeners:
-            listener()
+
+    async def _current_runtimes(self) -> list[ServingRuntime]:
+        """User runtimes (parsed again only when one changed) before the built-in ones."""
+        stamp = await asyncio.to_thread(
+            lambda: (self.store.versions(RUNTIME), self.store.versions(CLUSTER_RUNTIME))
+        )
+        if stamp != self._runtimes_stamp:
+            self._runtimes = await asyncio.to_thread(self.runtimes)
+            self._runtimes_stamp = stamp
+        return self._runtimes
 
     def runtimes(self) -> list[ServingRuntime]:
+        """Every runtime a service may use: applied ones first, then the built-in ones."""
         found: list[ServingRuntime] = []
         for kind in (RUNTIME, CLUSTER_RUNTIME):
             for row in self.store.list(kind):
@@ -328,7 +341,7 @@ class Controller:
             return
         svc.error = ""
         self._load_revisions(svc)
-        key = isvc.revision_key()
+        key = svc.key
         live = [r for r in svc.revisions.values() if not r.row.retired]
         latest = max(live, key=lambda r: r.row.number, default=None)
         if latest is None or latest.row.key != key:

@@ -151,6 +151,14 @@ class Store:
         with self.session() as s:
             return list(s.scalars(query.order_by(Resource.namespace, Resource.name)))
 
+    def versions(self, kind: str) -> dict[tuple[str, str], tuple[int, float]]:
+        """(namespace, name) -> (generation, created_at) of every object of a kind: what the
+        controller polls, without loading documents."""
+        query = select(Resource.namespace, Resource.name, Resource.generation, Resource.created_at)
+        with self.session() as s:
+            rows = s.execute(query.where(Resource.kind == kind)).all()
+        return {(ns, name): (gen, created) for ns, name, gen, created in rows}
+
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         with self.session() as s, s.begin():
             gone = s.execute(
