@@ -1,0 +1,119 @@
+"""Streams of documents as ``kubectl apply -f`` reads them (YAML ``---``, JSON, ``kind: List``),
+each sent to the reader of its kind; problems carry the document's place in the stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.control.spec.constants import (
+    CLUSTER_RUNTIME,
+    ISVC,
+    ISVC_API_VERSION,
+    RUNTIME,
+    RUNTIME_API_VERSIONS,
+)
+from modelport.control.spec.fields import _Reader
+from modelport.control.spec.inference_service import _isvc
+from modelport.control.spec.loading import _Bad, _Budget, _load, _plain
+from modelport.control.spec.objects import InferenceService, ServingRuntime
+from modelport.control.spec.problems import Problem, SpecError, _describe, _short
+from modelport.control.spec.serving_runtime import _runtime
+
+
+def parse_documents(
+    text: str | bytes, default_namespace: str = "default"
+) -> list[InferenceService | ServingRuntime]:
+    """Parse a YAML stream (``---``-separated) or JSON document, as ``kubectl apply -f`` reads."""
+    problems: list[Problem] = []
+    raw = _load(text)
+    docs: list[tuple[str, Any]] = []
+    many = sum(d is not None for d in raw) > 1
+    budget = _Budget()
+    index = 0
+    for doc in raw:
+        if doc is None:  # an empty document, as between two `---`
+            continue
+        prefix = f"documents[{index}]." if many else ""
+        index += 1
+        try:
+            doc = _plain(doc, (), 0, budget)
+        except _Bad as bad:
+            problems.append(Problem(_prefixed(prefix, bad.path), bad.message))
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == "List" and "items" in doc:
+            items = doc["items"]
+            if not isinstance(items, list):
+                problems.append(
+                    Problem(prefix + "items", f"must be a list, got {_describe(items)}")
+                )
+                continue
+            docs.extend((f"{prefix}items[{i}].", item) for i, item in enumerate(items))
+        else:
+            docs.append((prefix, doc))
+    objects: list[InferenceService | ServingRuntime] = []
+    for prefix, doc in docs:
+        reader = _Reader()
+        obj = _parse(reader, doc, default_namespace)
+        problems.extend(Problem(_prefixed(prefix, p.path), p.message) for p in reader.problems)
+        if obj is not None and not reader.problems:
+            objects.append(obj)
+    if problems:
+        raise SpecError(problems)
+    return objects
+
+
+def _prefixed(prefix: str, path: str) -> str:
+    return prefix + path if path else prefix.rstrip(".")
+
+
+def parse_document(
+    doc: dict[str, Any], default_namespace: str = "default"
+) -> InferenceService | ServingRuntime:
+    """Parse one document already decoded from YAML or JSON (for example, from the store)."""
+    try:
+        plain = _plain(doc, (), 0, _Budget())
+    except _Bad as bad:
+        raise SpecError([Problem(bad.path, bad.message)]) from None
+    reader = _Reader()
+    obj = _parse(reader, plain, default_namespace)
+    if reader.problems or obj is None:
+        raise SpecError(reader.problems or [Problem("", "not a document")])
+    return obj
+
+
+def _parse(
+    reader: _Reader, doc: Any, default_namespace: str
+) -> InferenceService | ServingRuntime | None:
+    if not isinstance(doc, dict):
+        reader.problem(
+            "",
+            "a document must be a mapping with apiVersion, kind, metadata and spec, "
+            f"got {_describe(doc)}",
+        )
+        return None
+    kind = reader.string(doc, "kind", "", required=True)
+    api_version = reader.string(doc, "apiVersion", "", required=True)
+    if kind is None or api_version is None:
+        return None
+    if kind == ISVC:
+        if api_version != ISVC_API_VERSION:
+            reader.problem(
+                "apiVersion",
+                f"InferenceService must be {ISVC_API_VERSION}, got {_short(api_version)!r}",
+            )
+            return None
+        return _isvc(reader, doc, default_namespace)
+    if kind in (RUNTIME, CLUSTER_RUNTIME):
+        if api_version not in RUNTIME_API_VERSIONS:
+            reader.problem(
+                "apiVersion",
+                f"{kind} must be {RUNTIME_API_VERSIONS[0]}, got {_short(api_version)!r}",
+            )
+            return None
+        return _runtime(reader, doc, default_namespace, cluster=kind == CLUSTER_RUNTIME)
+    reader.problem(
+        "kind",
+        f"unsupported kind {_short(kind)!r}; "
+        f"modelport accepts {ISVC}, {RUNTIME} and {CLUSTER_RUNTIME}",
+    )
+    return None
