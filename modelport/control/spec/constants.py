@@ -14,7 +14,6 @@ ISVC = "InferenceService"
 RUNTIME = "ServingRuntime"
 CLUSTER_RUNTIME = "ClusterServingRuntime"
 
-
 # PredictorSpec's framework fields, in KServe's order (predictor.go).
 SHORT_FORMS = (
     "sklearn",
@@ -69,7 +68,6 @@ BLOCKED_ENV = frozenset({"PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "LD_LIBRARY_P
 BLOCKED_ENV_PREFIX = "MODELPORT_"
 AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
 AUTOSCALER_CLASSES = ("hpa", "external", "keda", "none")  # constants.AutoscalerAllowedClassList
-
 
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1

@@ -19,7 +19,6 @@ MAX_DEPTH = 64  # Kubernetes objects nest ~15 levels; this only stops hostile in
 MAX_VALUES = 200_000  # values after YAML aliases are expanded ("billion laughs")
 MAX_CHARS = 4 << 20  # characters in strings after aliases are expanded
 
-
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STRING_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 
