@@ -3,14 +3,14 @@
 Ported from knative/serving at 98e5ef9 (2026-08); paths below are in that repository:
 - pkg/autoscaler/scaling/autoscaler.go: the decision (stable and panic pod counts, scale-up and
   scale-down rate limits, activation scale, entering/extending/leaving panic mode).
-- pkg/autoscaler/aggregation/bucketing.go: the metric is kept in 1 s buckets and averaged
-  linearly over the stable and the panic window (``TimedFloat64Buckets``).
 - pkg/reconciler/autoscaling/kpa/scaler.go: min/max bounds (``applyBounds``) and when the last
   replica may go (``handleScaleToZero``).
 - pkg/reconciler/autoscaling/resources/target.go and metric.go: the per-replica target and the
   panic window.
 - pkg/autoscaler/config/config.go and config/core/configmaps/autoscaler.yaml: defaults.
-- pkg/apis/autoscaling/register.go and annotation_validation.go: annotations and their ranges.
+The metric history (pkg/autoscaler/aggregation/bucketing.go) is in ``scaling_buckets``; the
+annotations and their ranges (pkg/apis/autoscaling/register.go and annotation_validation.go)
+are read by ``scaling_annotations``.
 An InferenceService's scaleMetric/scaleTarget/minReplicas/maxReplicas become those annotations
 as kserve/kserve's pkg/controller/v1alpha1/utils/utils.go ``SetAutoScalingAnnotations`` does.
 """
@@ -18,14 +18,33 @@ as kserve/kserve's pkg/controller/v1alpha1/utils/utils.go ``SetAutoScalingAnnota
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-# config.BucketSize: "the size of the buckets of stats we create".
-BUCKET_S = 1.0
+from modelport.control.scaling_annotations import (
+    _ACTIVATION_SCALE,
+    _MAX_SCALE,
+    _METRIC,
+    _MIN_SCALE,
+    _PANIC_THRESHOLD,
+    _PANIC_WINDOW,
+    _RETENTION,
+    _SCALE_DOWN_DELAY,
+    _TARGET,
+    _UTILIZATION,
+    _WINDOW,
+    _duration,
+    _float,
+    _get,
+    _int,
+)
+from modelport.control.scaling_annotations import (
+    parse_duration as parse_duration,  # re-exported: callers import it from here
+)
+from modelport.control.scaling_buckets import BUCKET_S, _Buckets
+
 # autoscaling.TargetMin, WindowMin, WindowMax and the percentage ranges (register.go).
 TARGET_MIN = 0.01
 WINDOW_MIN_S = 6.0
@@ -37,30 +56,6 @@ PANIC_THRESHOLD_PCT_MIN, PANIC_THRESHOLD_PCT_MAX = 110.0, 1000.0
 CONCURRENCY_TARGET_DEFAULT = 100.0
 RPS_TARGET_DEFAULT = 200.0
 METRICS = ("concurrency", "rps")
-
-_KNATIVE = "autoscaling.knative.dev/"
-# kmap.KeyPriority lists (register.go): the first key present wins; the camelCase spellings
-# are Knative's legacy aliases.
-_METRIC = (_KNATIVE + "metric",)
-_TARGET = (_KNATIVE + "target",)
-_WINDOW = (_KNATIVE + "window",)
-_UTILIZATION = (
-    _KNATIVE + "target-utilization-percentage",
-    _KNATIVE + "targetUtilizationPercentage",
-)
-_PANIC_WINDOW = (_KNATIVE + "panic-window-percentage", _KNATIVE + "panicWindowPercentage")
-_PANIC_THRESHOLD = (
-    _KNATIVE + "panic-threshold-percentage",
-    _KNATIVE + "panicThresholdPercentage",
-)
-_MIN_SCALE = (_KNATIVE + "min-scale", _KNATIVE + "minScale")
-_MAX_SCALE = (_KNATIVE + "max-scale", _KNATIVE + "maxScale")
-_RETENTION = (
-    _KNATIVE + "scale-to-zero-pod-retention-period",
-    _KNATIVE + "scaleToZeroPodRetentionPeriod",
-)
-_SCALE_DOWN_DELAY = (_KNATIVE + "scale-down-delay", _KNATIVE + "scaleDownDelay")
-_ACTIVATION_SCALE = (_KNATIVE + "activation-scale",)
 
 _NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
 
@@ -209,88 +204,6 @@ class ScalingPolicy:
         if delay is not None:
             policy.scale_down_delay_s = delay
         return policy
-
-
-class _Buckets:
-    """Knative's TimedFloat64Buckets: the metric in 1 s buckets, averaged linearly.
-
-    Two departures, because Knative records exactly one scrape per second and callers here
-    need not: several records in one bucket are averaged (Knative adds them up), and buckets
-    skipped between two records take the later record's value (Knative leaves them 0), since
-    each record describes the time since the one before.
-    """
-
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
-        self._n = max(1, math.ceil(window_s / BUCKET_S))
-        self._index: list[int | None] = [None] * self._n
-        self._sum = [0.0] * self._n
-        self._count = [0] * self._n
-        self._first: int | None = None
-        self._last: int | None = None
-
-    def record(self, now: float, value: float) -> None:
-        b = math.floor(now / BUCKET_S)
-        last = self._last
-        if last is None or b - last >= self._n:
-            # Nothing for a whole window: start over with a partial window (as Knative).
-            self._index = [None] * self._n
-            self._first = self._last = b
-        elif b > last:
-            for skipped in range(last + 1, b):
-                self._put(skipped, value)
-            self._last = b
-        elif b <= last - self._n:
-            return  # older than the window
-        elif self._first is not None and b < self._first:
-            self._first = b
-        self._put(b, value)
-
-    def _put(self, b: int, value: float) -> None:
-        slot = b % self._n
-        if self._index[slot] != b:
-            self._index[slot] = b
-            self._sum[slot] = 0.0
-            self._count[slot] = 0
-        self._sum[slot] += value
-        self._count[slot] += 1
-
-    def is_empty(self, now: float) -> bool:
-        """No record for more than a window (Knative's IsEmpty)."""
-        return self._last is None or math.floor(now / BUCKET_S) - self._last > self._n
-
-    def average(self, now: float) -> float:
-        """Mean over the buckets written within the window ending now (Knative's WindowAverage)."""
-        if self._last is None or self._first is None:
-            return 0.0
-        end = self._last
-        current = max(math.floor(now / BUCKET_S), end)
-        if current - end >= self._n:
-            return 0.0
-        start = max(self._first, current - self._n + 1)
-        total = 0.0
-        for b in range(start, end + 1):
-            slot = b % self._n
-            if self._index[slot] == b:
-                total += self._sum[slot] / self._count[slot]
-        # Knative rounds to 6 digits (roundToNDigits) so float noise does not add a replica.
-        return round(total / (end - start + 1), 6)
-
-    def resized(self, window_s: float) -> _Buckets:
-        """The same history in a window of another length (Knative's ResizeWindow)."""
-        out = _Buckets(window_s)
-        if self._last is None or self._first is None:
-            return out
-        start = max(self._first, self._last - min(self._n, out._n) + 1)
-        for b in range(start, self._last + 1):
-            slot = b % self._n
-            if self._index[slot] == b:
-                new = b % out._n
-                out._index[new] = b
-                out._sum[new] = self._sum[slot]
-                out._count[new] = self._count[slot]
-        out._first, out._last = start, self._last
-        return out
 
 
 class Autoscaler:
@@ -474,99 +387,3 @@ def _check(p: ScalingPolicy) -> None:
         problems.append(f"scale_down_delay_s must be >= 0, was {p.scale_down_delay_s}")
     if problems:
         raise ValueError("invalid scaling policy: " + "; ".join(problems))
-
-
-# ---- annotation values, parsed as Knative's webhook does -----------------------------------
-
-
-def _get(ann: Mapping[str, str], keys: tuple[str, ...]) -> tuple[str, str] | None:
-    for key in keys:
-        if key in ann:
-            return key, ann[key]
-    return None
-
-
-def _float(
-    ann: Mapping[str, str], keys: tuple[str, ...], *, low: float, high: float | None = None
-) -> float | None:
-    if (found := _get(ann, keys)) is None:
-        return None
-    key, text = found
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError(f"{key}: {text!r} is not a number") from None
-    if not math.isfinite(value) or value < low or (high is not None and value > high):
-        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise ValueError(f"{key}: {text!r} must be {bound}")
-    return value
-
-
-_INT = re.compile(r"[+-]?[0-9]+")
-
-
-def _int(ann: Mapping[str, str], keys: tuple[str, ...]) -> int | None:
-    if (found := _get(ann, keys)) is None:
-        return None
-    key, text = found
-    if not _INT.fullmatch(text):
-        raise ValueError(f"{key}: {text!r} is not an integer")
-    value = int(text)
-    if not 0 <= value <= 2**31 - 1:
-        raise ValueError(f"{key}: {text!r} must be between 0 and 2147483647")
-    return value
-
-
-# Go's time.ParseDuration units.
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration such as ``"60s"``, ``"1m30s"`` or ``"1.5h"``; else ValueError."""
-    s = text.strip()
-    sign = -1.0 if s.startswith("-") else 1.0
-    s = s[1:] if s[:1] in "+-" else s
-    if s == "0":
-        return 0.0
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if m is None:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(m[1]) * _UNITS[m[2]]
-        pos = m.end()
-    return sign * total
-
-
-def _duration(
-    ann: Mapping[str, str],
-    keys: tuple[str, ...],
-    *,
-    low: float,
-    high: float,
-    whole: bool = False,
-) -> float | None:
-    if (found := _get(ann, keys)) is None:
-        return None
-    key, text = found
-    try:
-        value = parse_duration(text)
-    except ValueError:
-        raise ValueError(f"{key}: {text!r} is not a duration such as '60s' or '2m'") from None
-    if not low <= value <= high:
-        raise ValueError(f"{key}: {text!r} must be between {low:g}s and {high:g}s")
-    if whole and value != int(value):
-        raise ValueError(f"{key}: {text!r} must be a whole number of seconds")
-    return value
