@@ -321,10 +321,17 @@ class Gateway:
             if not is_canonical(path):
                 return b'{"error": "Paths below /serving/ must be canonical."}'
             parts = path.split("/", 4)
+            raw = (scope.get("raw_path") or path.encode()).split(b"/", 4)
             if len(parts) < 4 or not parts[2] or not parts[3]:
                 return b'{"error": "Use /serving/NAMESPACE/NAME/... to address a model."}'
+            if raw[2] != parts[2].encode() or raw[3] != parts[3].encode():
+                # An encoded "/" would split the raw and decoded paths differently.
+                return b'{"error": "Namespace and name must not be percent-encoded."}'
             rest = "/" + (parts[4] if len(parts) > 4 else "")
-            return parts[2], parts[3], {**scope, "path": rest, "raw_path": rest.encode()}
+            # The rest is forwarded as sent (still percent-encoded), never re-encoded from
+            # its decoded form: a decoded %0d%0a must not become a line break upstream.
+            raw_rest = b"/" + (raw[4] if len(raw) > 4 else b"")
+            return parts[2], parts[3], {**scope, "path": rest, "raw_path": raw_rest}
         host = _headers(scope).get("host", "").split(":")[0].lower()
         suffix = "." + self.config.domain
         if host.endswith(suffix):

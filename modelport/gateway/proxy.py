@@ -1,13 +1,13 @@
-"""Forwarding an authenticated request to its upstream server (plain ASGI, aiohttp client)."""
+"""Forwarding an authenticated request to its upstream server (plain ASGI in, pooled
+HTTP/1.1 connections out)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
+from modelport.gateway.connections import ConnectionPool, Response, UpstreamError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -47,29 +47,14 @@ class BodyTooLarge(Exception):
 
 
 class Upstream:
-    """One upstream base URL and a pooled HTTP client to it.
-
-    aiohttp rather than httpx here: with tens of pooled keep-alive connections httpcore
-    checks every connection on every request, which cost ~1.5 ms of CPU per proxied request
-    in bench/gateway.py's profile; aiohttp's pool does not.
-    """
+    """Forwards requests to an upstream base URL (or, per call, another ``http://`` base)
+    over pooled keep-alive connections (see ``connections.py`` for why not aiohttp)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 300.0, max_body: int = 64 << 20):
         self.base_url = base_url.rstrip("/")
         self.max_body = max_body
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Made on first use, inside the server's event loop.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=512, limit_per_host=512),
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-            )
-        return self._session
+        self._pool = ConnectionPool(timeout_s=timeout_s)
+        self._addresses: dict[str, tuple[str, int, bytes]] = {}
 
     async def forward(
         self,
@@ -87,7 +72,7 @@ class Upstream:
             tap.request(body)
         try:
             response = await self.open(scope, body, extra, base_url)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (OSError, UpstreamError) as exc:
             await _plain(send, 502, f'{{"error": "upstream unavailable: {type(exc).__name__}"}}')
             return
         await relay(response, send, tap)
@@ -102,53 +87,62 @@ class Upstream:
         body: bytes,
         extra: list[tuple[bytes, bytes]],
         base_url: str | None = None,
-    ) -> aiohttp.ClientResponse:
-        """Send the request; the response's headers have arrived when this returns.
+    ) -> Response:
+        """Send the request and read the whole response.
 
-        Raises aiohttp.ClientConnectorError when the upstream refused the connection, before
-        any byte was sent — the one failure that is always safe to retry elsewhere.
+        Raises ConnectionRefusedError when the upstream refused the connection, before any
+        byte was sent — the one failure that is always safe to retry elsewhere — and
+        UpstreamError or another OSError for the rest.
         """
-        headers = CIMultiDict(
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in scope["headers"]
-            if k not in HOP_BY_HOP and k not in IDENTITY_HEADERS
-        )
-        for k, v in extra:
-            headers.add(k.decode("latin-1"), v.decode("latin-1"))
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string", b"")
-        target = (base_url or self.base_url) + raw_path.decode("latin-1")
-        if query:
-            target += "?" + query.decode("latin-1")
-        return await self._client().request(
-            scope["method"],
-            URL(target, encoded=True),
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-        )
+        host, port, host_header = self._address(base_url or self.base_url)
+        data = _serialize(scope, body, extra, host_header)
+        return await self._pool.request(host, port, data, head=scope["method"] == "HEAD")
+
+    def _address(self, base_url: str) -> tuple[str, int, bytes]:
+        found = self._addresses.get(base_url)
+        if found is None:
+            url = urlsplit(base_url)
+            if url.scheme != "http" or not url.hostname:
+                raise UpstreamError(f"only http:// upstreams are supported, not {base_url}")
+            port = url.port or 80
+            found = (url.hostname, port, f"{url.hostname}:{port}".encode())
+            if len(self._addresses) > 4096:
+                self._addresses.clear()  # replicas come and go; keep this bounded
+            self._addresses[base_url] = found
+        return found
 
     async def close(self) -> None:
         """Close pooled connections."""
-        if self._session is not None:
-            await self._session.close()
+        self._pool.close()
 
 
-async def relay(response: aiohttp.ClientResponse, send: Send, tap: Tap | None = None) -> None:
-    """Stream an upstream response to the client, then release its connection."""
-    try:
-        out = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP]
-        await send({"type": "http.response.start", "status": response.status, "headers": out})
-        kept: list[bytes] | None = [] if tap is not None else None
-        async for chunk in response.content.iter_any():
-            if kept is not None:
-                kept.append(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-        if tap is not None and kept is not None:
-            tap.response(response.status, b"".join(kept))
-    finally:
-        response.release()
+def _serialize(scope: Scope, body: bytes, extra: list[tuple[bytes, bytes]], host: bytes) -> bytes:
+    """The request as HTTP/1.1 bytes: the client's headers minus hop-by-hop and identity
+    ones, plus ``extra``. Paths and headers from the ASGI server were parsed by it already
+    (no CR/LF can be in them); ``extra`` values come from token claims and are cleaned."""
+    target = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string")
+    if query:
+        target += b"?" + query
+    if any(c in target for c in (b"\r", b"\n", b" ", b"\x00")):
+        raise UpstreamError("request target is not forwardable")
+    parts = [scope["method"].encode(), b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    for name, value in scope["headers"]:
+        if name not in HOP_BY_HOP and name not in IDENTITY_HEADERS:
+            parts += (name, b": ", value, b"\r\n")
+    for name, value in extra:
+        parts += (name, b": ", value.translate(None, b"\r\n\x00"), b"\r\n")
+    parts += (b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body)
+    return b"".join(parts)
+
+
+async def relay(response: Response, send: Send, tap: Tap | None = None) -> None:
+    """Send an upstream response to the client."""
+    headers = [(k, v) for k, v in response.headers if k not in RESPONSE_DROP]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+    if tap is not None:
+        tap.response(response.status, response.body)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

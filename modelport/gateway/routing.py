@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import uuid
 
-import aiohttp
 import orjson
 
 from modelport.control.controller import Controller, RevisionRuntime
+from modelport.gateway.connections import UpstreamError
 from modelport.gateway.payload_logger import PayloadLogger, wants
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
 
@@ -78,12 +78,12 @@ class ServiceRouter:
                     response = await upstream.open(
                         scope, body, extra, f"http://{unit.entry.address}"
                     )
-                except aiohttp.ClientConnectorError:
+                except ConnectionRefusedError:
                     unit.entry.ready = False
                     self.controller.wake()
                     continue
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    await _error(send, 502, f"Model server failed: {type(exc).__name__}.")
+                except (OSError, UpstreamError) as exc:
+                    await _error(send, 502, f"Model server failed: {exc}.")
                     return
                 await relay(response, send, tap)
                 return

@@ -113,6 +113,20 @@ def test_deploy_and_infer_every_way(platform: PlatformProcess, iris_dir: Path, t
         headers={"Accept": "application/json"},
     )
     assert r.status_code == 401
+    with platform.client() as c:
+        # An encoded CR/LF stays encoded on its way upstream: no header is injected, the
+        # model server just does not know that path.
+        r = c.post(
+            "/serving/default/sklearn-iris/v1/models/sklearn-iris%0d%0aX-Evil:%201:predict",
+            json={"instances": [SETOSA]},
+        )
+        assert r.status_code == 404 and "x-evil" not in r.headers
+        # Percent-encoded namespace or name segments are refused outright.
+        r = c.post(
+            "/serving/def%61ult/sklearn-iris/v1/models/sklearn-iris:predict",
+            json={"instances": [SETOSA]},
+        )
+        assert r.status_code == 400
     # An unknown service is a clear 404.
     with platform.client() as c:
         r = c.post("/serving/default/nope/v1/models/nope:predict", json={"instances": [SETOSA]})
