@@ -122,16 +122,7 @@ def _custom(
             f"PROTOCOL must be one of {', '.join(protocols)}, got {_short(requested)!r}",
         )
         requested = None
-    return {
-        "model_format": "custom",
-        "format_version": None,
-        "storage_uri": storage_uri,
-        "runtime": None,
-        "protocol_version": _normal_protocol(requested),
-        "requested_protocol": requested,
-        "args": args,
-        "env": env,
-    }
+    return _custom_fields(storage_uri, requested, args, env)
 
 
 def _transformer_model(reader: _Reader, value: Any, path: str) -> dict[str, Any] | None:
@@ -153,6 +144,13 @@ def _transformer_model(reader: _Reader, value: Any, path: str) -> dict[str, Any]
         reader.ignore(f"{path}.args")
     env = reader.env(spec.get("env"), f"{path}.env")
     reader.only(spec, path, ("modelFormat", "storageUri", "protocolVersion", "args", "env"))
+    return _custom_fields(storage_uri, requested, args, env)
+
+
+def _custom_fields(
+    storage_uri: str | None, requested: str | None, args: list[str], env: dict[str, str]
+) -> dict[str, Any]:
+    """The component fields of a custom (.py) model, for predictors and transformers."""
     return {
         "model_format": "custom",
         "format_version": None,

@@ -34,7 +34,7 @@ from modelport.control.storage.archives import (
     unpack,
 )
 from modelport.control.storage.errors import StorageError
-from modelport.control.storage.http import HTTP_CHUNK, HttpSource
+from modelport.control.storage.http_source import HTTP_CHUNK, HttpSource
 from modelport.control.storage.initializer import STALE_TMP_S, UNVERSIONED, Storage
 from modelport.control.storage.object_store import S3_PARALLEL_FILES, ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings

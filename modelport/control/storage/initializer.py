@@ -31,7 +31,7 @@ from modelport.control.storage.archives import (
     unpack,
 )
 from modelport.control.storage.errors import StorageError
-from modelport.control.storage.http import HttpSource
+from modelport.control.storage.http_source import HttpSource
 from modelport.control.storage.object_store import ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
 from modelport.control.storage.types import Progress, Source
