@@ -27,7 +27,7 @@ from modelport.control.controller import Controller
 from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import InferenceService, Problem, SpecError, parse_documents
 from modelport.control.status import build_status, replicas
-from modelport.control.storage import check_uri
+from modelport.control.storage import check_uri, local_path
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource, Store
 from modelport.gateway.app import IDENTITY_KEY
 from modelport.gateway.authz import EDIT, VIEW, Authorizer, AuthzError
@@ -271,10 +271,12 @@ class _Api:
             raise ApiError(422, str(exc), problems=_problems(problems))
 
     def _local_denied(self, uri: str) -> str | None:
-        if "://" in uri and not uri.startswith("file://"):
+        # Parsed exactly as Storage.fetch will read it (scheme in any case, no "~").
+        path = local_path(uri)
+        if path is None:
             return None
-        path = Path(uri.removeprefix("file://")).expanduser().resolve()
-        if any(path.is_relative_to(root.resolve()) for root in self.ctx.model_roots):
+        resolved = path.resolve()
+        if any(resolved.is_relative_to(root.resolve()) for root in self.ctx.model_roots):
             return None
         return (
             "local paths are for admins (or under a --model-root of the platform); "

@@ -100,7 +100,8 @@ def _ensure_admin(gateway: Gateway) -> tuple[str, str | None]:
     """The first admin, from MODELPORT_ADMIN_EMAIL/PASSWORD or generated (printed once)."""
     directory = gateway.provider.directory
     email = os.environ.get("MODELPORT_ADMIN_EMAIL", DEFAULT_ADMIN).strip().lower()
-    given = os.environ.get("MODELPORT_ADMIN_PASSWORD")
+    # Taken out of the environment: nothing started later (replicas, zygote) may see it.
+    given = os.environ.pop("MODELPORT_ADMIN_PASSWORD", None)
     if directory.get_user(email) is not None:
         return email, None
     password = given or secrets.token_urlsafe(12)

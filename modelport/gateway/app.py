@@ -146,7 +146,9 @@ class Gateway:
             return
         try:
             if self.config.auth_disabled or skips_auth(raw_path, path):
-                routed = self._namespace_route(scope)
+                # With a router, anonymous health checks are the platform's own: they must not
+                # wake a scaled-to-zero service or reveal which services exist.
+                routed = (None, None, scope) if self.router else self._namespace_route(scope)
                 if isinstance(routed, bytes):
                     await _reply(send, 400, routed)
                     return

@@ -136,9 +136,15 @@ def _serialize(scope: Scope, body: bytes, extra: list[tuple[bytes, bytes]], host
     return b"".join(parts)
 
 
-async def relay(response: Response, send: Send, tap: Tap | None = None) -> None:
-    """Send an upstream response to the client."""
+async def relay(
+    response: Response,
+    send: Send,
+    tap: Tap | None = None,
+    add: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Send an upstream response to the client, with ``add`` headers."""
     headers = [(k, v) for k, v in response.headers if k not in RESPONSE_DROP]
+    headers.extend(add)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
     if tap is not None:

@@ -13,6 +13,12 @@ from modelport.gateway.payload_logger import PayloadLogger, wants
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
 
 DEFAULT_TIMEOUT_S = 60.0
+# Model code (anyone's) shares this origin with /api: a page it returns must not run
+# scripts with a signed-in visitor's cookie, nor be sniffed into HTML.
+CONFINED = (
+    (b"content-security-policy", b"sandbox"),
+    (b"x-content-type-options", b"nosniff"),
+)
 ATTEMPTS = 3
 
 
@@ -85,7 +91,7 @@ class ServiceRouter:
                 except (OSError, UpstreamError) as exc:
                     await _error(send, 502, f"Model server failed: {exc}.")
                     return
-                await relay(response, send, tap)
+                await relay(response, send, tap, CONFINED)
                 return
             why = revision.message or "no replica became ready in time"
             await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)

@@ -326,6 +326,14 @@ def test_namespaces_are_enforced(platform: PlatformProcess, iris_dir: Path, tmp_
     r = httpx.post(f"{platform.url}/api/v1/apply", content=own, headers=bob)
     assert r.status_code == 422
     assert "local paths are for admins" in r.json()["error"]
+    for spelling in (
+        f"FILE://{iris_dir}",
+        f"File://{iris_dir}",
+        f"file://{iris_dir}/../{iris_dir.name}",
+    ):
+        sneaky = isvc_yaml("mine", spelling, namespace="bob-space")
+        r = httpx.post(f"{platform.url}/api/v1/apply", content=sneaky, headers=bob)
+        assert r.status_code == 422, spelling
     volume = platform.data_dir / "volumes" / "shared" / "iris"
     volume.mkdir(parents=True)
     (volume / "model.joblib").write_bytes((iris_dir / "model.joblib").read_bytes())

@@ -368,3 +368,37 @@ def test_openapi_and_unacted_fields(platform: PlatformProcess, iris_dir: Path, t
     platform.cli("delete", "isvc", "noted")
     gone = platform.cli("get", "isvc", "noted", check=False)
     assert gone.returncode == 1 and "not found" in gone.stderr
+
+
+def test_replicas_get_no_platform_secrets(platform: PlatformProcess, tmp_path: Path):
+    doc = (
+        "apiVersion: serving.kserve.io/v1beta1\n"
+        "kind: InferenceService\n"
+        "metadata:\n  name: probe\n"
+        "spec:\n"
+        "  predictor:\n"
+        "    model:\n"
+        "      modelFormat: {name: custom}\n"
+        f"      storageUri: {MODELS / 'env_probe.py'}\n"
+        "      env:\n"
+        "      - {name: GREETING, value: hello}\n"
+    )
+    _apply(platform, tmp_path, doc)
+    wait_ready(platform, "probe")
+    with platform.client() as c:
+        r = c.post("/serving/default/probe/v1/models/probe:predict", json={"instances": [1]})
+    assert r.status_code == 200
+    names = set(r.json()["predictions"])
+    assert "GREETING" in names and "PATH" in names
+    leaked = {n for n in names if n.startswith(("MODELPORT_ADMIN", "AWS_", "S3_"))}
+    assert not leaked
+    # Responses of model code are confined: no scripts with a visitor's cookies.
+    assert r.headers["content-security-policy"] == "sandbox"
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+    # Anonymous health checks answer for the platform: they neither reach (or wake) a
+    # service nor tell which services exist.
+    for host in ("probe.default.example.com", "nothing.default.example.com"):
+        r = httpx.get(f"{platform.url}/v2/health/ready", headers={"Host": host})
+        assert r.status_code == 200 and r.json() == {"live": True}
+    platform.cli("delete", "isvc", "probe")

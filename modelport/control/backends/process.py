@@ -60,11 +60,26 @@ class ReplicaSpec:
         return argv
 
     def environment(self) -> dict[str, str]:
-        env = {**os.environ, **self.env}
+        env = {**replica_base_env(), **self.env}
         if self.predictor_host:
             env["MODELPORT_PREDICTOR_HOST"] = self.predictor_host
             env["MODELPORT_PREDICTOR_PROTOCOL"] = self.predictor_protocol
         return env
+
+
+# What a model server inherits from the platform's environment: locale, paths, thread
+# limits — never the platform's secrets (admin password, storage credentials, tokens).
+INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "HOME", "VIRTUAL_ENV", "USER")
+INHERITED_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "NUMEXPR_")
+
+
+def replica_base_env() -> dict[str, str]:
+    """The part of the platform's environment a replica starts with."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k in INHERITED_ENV or k.startswith(INHERITED_PREFIXES)
+    }
 
 
 class Replica:
@@ -187,6 +202,7 @@ class ZygoteBackend:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
+            env=replica_base_env(),
         )
         assert self._proc.stdout is not None
         first = await self._proc.stdout.readline()
@@ -223,7 +239,7 @@ class ZygoteBackend:
         with spec.log_file.open("ab") as log:
             log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
         argv = spec.argv(port)[3:]  # without "python -m modelport"
-        env = {k: v for k, v in spec.environment().items() if os.environ.get(k) != v}
+        env = spec.environment()
         async with self._lock:
             self._ids += 1
             request_id = self._ids

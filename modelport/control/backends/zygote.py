@@ -73,8 +73,9 @@ def _child(request: dict[str, object]) -> None:
     """In the forked replica: become its own process group, redirect output, run serve."""
     os.setsid()
     signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    _die_with_parent()
     fd = os.open(str(request["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -91,6 +92,8 @@ def _child(request: dict[str, object]) -> None:
             comm.write(f"mp:{request.get('name', 'replica')}"[:15])
     except OSError:
         pass
+    # The replica's whole environment comes with the request (the zygote's own is minimal).
+    os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(request.get("env") or {}).items()})
     argv = [str(a) for a in list(request["argv"])]  # type: ignore[call-overload]
     sys.argv = ["modelport", *argv]
@@ -110,7 +113,20 @@ def _child(request: dict[str, object]) -> None:
         os._exit(code)
 
 
+def _die_with_parent() -> None:
+    """SIGTERM this process when its parent dies (Linux prctl PR_SET_PDEATHSIG), so a
+    SIGKILLed platform or zygote leaves no model server behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
+    _die_with_parent()
     _preload()
     # SIGCHLD only wakes the select() below (through the wakeup fd); reaping and writing
     # happen in the main loop, never inside a signal handler.

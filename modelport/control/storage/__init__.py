@@ -39,7 +39,7 @@ from modelport.control.storage.initializer import STALE_TMP_S, UNVERSIONED, Stor
 from modelport.control.storage.object_store import S3_PARALLEL_FILES, ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
 from modelport.control.storage.types import Progress, Source
-from modelport.control.storage.uris import SUPPORTED, check_uri
+from modelport.control.storage.uris import SUPPORTED, check_uri, local_path
 
 __all__ = [
     "DEFAULT_MAX_UNPACKED_BYTES",
@@ -60,5 +60,6 @@ __all__ = [
     "StorageError",
     "archive_kind",
     "check_uri",
+    "local_path",
     "unpack",
 ]

@@ -35,7 +35,7 @@ from modelport.control.storage.http_source import HttpSource
 from modelport.control.storage.object_store import ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
 from modelport.control.storage.types import Progress, Source
-from modelport.control.storage.uris import _display, check_uri
+from modelport.control.storage.uris import _display, check_uri, local_path
 
 log = logging.getLogger("modelport.storage")
 
@@ -78,9 +78,9 @@ class Storage:
         if reason := check_uri(uri):
             raise StorageError(reason)
         scheme = uri.partition("://")[0].lower() if "://" in uri else ""
-        if scheme in ("", "file"):
-            raw = uri[len("file://") :] if scheme else uri
-            return self._local(Path(raw), uri, progress)
+        path = local_path(uri)
+        if path is not None:
+            return self._local(path, uri, progress)
         if scheme == "pvc":
             return self._local(self._pvc_path(uri), uri, progress)
         return self._remote(uri, self._source(uri, scheme), progress)

@@ -3,7 +3,7 @@ users without the secrets a presigned URL carries."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 SUPPORTED = "use a local path, file://, http(s)://, s3://, gs:// or pvc://"
@@ -35,6 +35,17 @@ def check_uri(uri: str) -> str | None:
     if scheme in ("s3", "gs"):
         return None if parts.netloc else f"{scheme}:// URI has no bucket: {uri}"
     return f"storage URI scheme {scheme!r} is not supported ({SUPPORTED})"
+
+
+def local_path(uri: str) -> Path | None:
+    """The filesystem path a plain path or ``file://`` URI names (scheme in any case), as
+    ``Storage.fetch`` reads it; None for every other scheme."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return Path(uri)
+    if scheme.lower() == "file":
+        return Path(rest)
+    return None
 
 
 def _display(uri: str) -> str:
