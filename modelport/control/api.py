@@ -364,15 +364,17 @@ class _Api:
         if component not in ("predictor", "transformer"):
             raise ApiError(400, "component must be predictor or transformer.")
         try:
-            count = min(int(request.query_params.get("tail", "100")), MAX_LOG_LINES)
+            count = max(1, min(int(request.query_params.get("tail", "100")), MAX_LOG_LINES))
         except ValueError as exc:
             raise ApiError(400, "tail must be an integer.") from exc
         svc = self.ctx.controller.lookup(row.namespace, row.name)
         base = self.ctx.controller.config.data_dir / "logs" / row.namespace / row.name
-        files = sorted(base.glob(f"*-{component}-*.log")) if base.is_dir() else []
+        # Files are NAME-COMPONENT-REVISION-SLOT.log; show the revisions that take traffic.
+        pattern = f"{row.name}-{component}-*.log"
+        files = sorted(base.glob(pattern)) if base.is_dir() else []
         if svc is not None and svc.traffic:
-            current = {svc.revisions[n].name for n, _ in svc.traffic if n in svc.revisions}
-            chosen = [f for f in files if f.name.rsplit(f"-{component}-", 1)[0] in current]
+            current = {f"-{component}-{n:05d}-" for n, _ in svc.traffic}
+            chosen = [f for f in files if any(c in f.name for c in current)]
             files = chosen or files
         out = []
         for f in files:

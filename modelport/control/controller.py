@@ -43,6 +43,10 @@ READY_TIMEOUT_S = 300.0
 MAX_START_FAILURES = 3
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 60.0
+# A replica that crashes after running this long starts the backoff over (as kubelet does).
+STABLE_UPTIME_S = 60.0
+REPROBE_TIMEOUT_S = 30.0
+MAX_STARTS_PER_PASS = 4
 INITIAL_SCALE = "autoscaling.knative.dev/initial-scale"
 INITIAL_SCALE_OLD = "autoscaling.knative.dev/initialScale"
 
@@ -54,6 +58,10 @@ class Unit:
 
     predictor: Replica
     transformer: Replica | None = None
+    slot: int = 0
+    ready_at: float = 0.0
+    # Set while the controller re-checks a replica that refused a connection.
+    probing: bool = False
 
     @property
     def entry(self) -> Replica:
@@ -91,7 +99,13 @@ class RevisionRuntime:
     _since: float = field(default_factory=time.monotonic)
     _window_start: float = field(default_factory=time.monotonic)
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
+    slots: set[int] = field(default_factory=set)  # log-file slots of units and starts
     _next: int = 0
+
+    def take_slot(self) -> int:
+        slot = next(i for i in range(len(self.slots) + 1) if i not in self.slots)
+        self.slots.add(slot)
+        return slot
 
     @property
     def name(self) -> str:
@@ -182,6 +196,9 @@ class ControllerConfig:
     scale_to_zero_grace_s: float = 30.0
     stable_window_s: float | None = None
     ready_timeout_s: float = READY_TIMEOUT_S
+    # Bounds on what specs can ask of this machine, whatever their min/maxReplicas say.
+    max_replicas_total: int = 256
+    max_replicas_per_revision: int = 32
 
 
 class Controller:
@@ -283,6 +300,10 @@ class Controller:
         runtimes = await self._current_runtimes()
         for key, (generation, created_at) in versions.items():
             svc = self.services.get(key)
+            if svc is not None and svc.created_at and svc.created_at != created_at:
+                # Deleted and applied again between two passes: a new service, not an update.
+                await self._remove(self.services.pop(key))
+                svc = None
             if svc is None:
                 svc = self.services[key] = ServiceRuntime(*key)
             svc.created_at = created_at
@@ -386,8 +407,8 @@ class Controller:
         if svc.revisions:
             return
         for row in self.store.revisions(svc.namespace, svc.name):
-            if row.retired:
-                continue
+            if row.retired and not row.promoted:
+                continue  # promoted ones stay known: canaryTrafficPercent can route back
             try:
                 isvc = parse_document(row.document, svc.namespace)
             except SpecError:
@@ -445,6 +466,11 @@ class Controller:
             svc.traffic = [(baseline.row.number, 100)]
         else:
             svc.traffic = [(latest.row.number, 100)]
+        for number, _ in svc.traffic:
+            routed = svc.revisions[number]
+            if routed.row.retired:  # rolled back to (canaryTrafficPercent: 0)
+                routed.row.retired = 0
+                self.store.update_revision(routed.row.id, retired=0)
 
     # ---- replicas -----------------------------------------------------------------------
 
@@ -480,30 +506,62 @@ class Controller:
                 want = max(want, _initial_scale(rev.isvc))
             elif rev.inflight:
                 want = max(want, 1)  # a request waits at the activator
+        want = min(want, self.config.max_replicas_per_revision)
         if want > current and now >= rev.backoff_until:
             if not await self._ensure_fetched(svc, rev):
                 return
-            for _ in range(want - current):
+            room = self.config.max_replicas_total - self._replica_count()
+            # A bounded number of starts per pass: a huge minReplicas must not fork-bomb.
+            for _ in range(max(0, min(want - current, room, MAX_STARTS_PER_PASS))):
                 self._spawn(svc, rev, formats)
         elif want < len(rev.units):
             surplus = rev.units[want:]
             del rev.units[want:]
             for unit in surplus:
+                rev.slots.discard(unit.slot)
                 self._background(_stop_unit(unit))
 
+    def _replica_count(self) -> int:
+        return sum(
+            len(r.units) + r.starting
+            for svc in self.services.values()
+            for r in svc.revisions.values()
+        )
+
     def _reap(self, svc: ServiceRuntime, rev: RevisionRuntime, now: float) -> None:
-        """Drop units whose processes exited; back off before starting again."""
+        """Drop units whose processes exited (backing off before starting again), and
+        re-check live ones the gateway found refusing connections."""
         for unit in list(rev.units):
             dead = [r for r in unit.replicas if r.returncode is not None]
             if not dead:
+                if not unit.entry.ready and not unit.probing:
+                    unit.probing = True
+                    self._background(self._reprobe(svc, rev, unit))
                 continue
             rev.units.remove(unit)
+            rev.slots.discard(unit.slot)
             self._background(_stop_unit(unit))
             lines = [line for line in dead[0].last_lines(3) if line.strip()]
             rev.message = f"replica exited with code {dead[0].returncode}" + (
                 f": {lines[-1].strip()}" if lines else ""
             )
-            self._failed_start(svc, rev, now, counted=not unit.entry.ready)
+            if unit.ready_at and now - unit.ready_at >= STABLE_UPTIME_S:
+                rev.failures = 0  # it ran fine for a while: start the backoff over
+            self._failed_start(svc, rev, now, counted=not unit.ready_at)
+
+    async def _reprobe(self, svc: ServiceRuntime, rev: RevisionRuntime, unit: Unit) -> None:
+        """A replica that refused a connection is usually a worker being respawned by its
+        supervisor: ready again within a second or two. If not, replace it."""
+        ok = all(await asyncio.gather(*(r.wait_ready(REPROBE_TIMEOUT_S) for r in unit.replicas)))
+        unit.probing = False
+        if ok:
+            rev.ready_event.set()
+        elif unit in rev.units:
+            rev.units.remove(unit)
+            rev.slots.discard(unit.slot)
+            rev.message = "replica stopped answering; replaced"
+            await _stop_unit(unit)
+        self.wake()
 
     def _failed_start(
         self, svc: ServiceRuntime, rev: RevisionRuntime, now: float, *, counted: bool
@@ -539,7 +597,12 @@ class Controller:
             rev.transformer_path = paths[1] if len(paths) > 1 else None
             rev.message = ""
         except StorageError as exc:
-            self._set_state(rev, "failed", str(exc))
+            if rev.row.state == "pending":
+                self._set_state(rev, "failed", str(exc))
+            else:
+                # A revision that served before fails no more for an outage: retry later.
+                rev.message = str(exc)
+                self._failed_start(svc, rev, time.monotonic(), counted=False)
         finally:
             rev.fetching = False
             self.wake()
@@ -551,18 +614,20 @@ class Controller:
         formats: tuple[ServingRuntime, ServingRuntime | None],
     ) -> None:
         rev.starting += 1
-        self._background(self._start_unit(svc, rev, formats))
+        self._background(self._start_unit(svc, rev, formats, rev.take_slot()))
 
     async def _start_unit(
         self,
         svc: ServiceRuntime,
         rev: RevisionRuntime,
         formats: tuple[ServingRuntime, ServingRuntime | None],
+        slot: int,
     ) -> None:
         predictor_rt, transformer_rt = formats
         logs = self.config.data_dir / "logs" / svc.namespace / svc.name
-        slot = len(rev.units) + rev.starting - 1
+        number = f"{rev.row.number:05d}"
         unit: Unit | None = None
+        ok = False
         try:
             assert rev.predictor_path is not None
             spec = _replica_spec(
@@ -570,10 +635,10 @@ class Controller:
                 rev.isvc.predictor,
                 predictor_rt,
                 rev.predictor_path,
-                logs / f"{rev.name}-predictor-{slot}.log",
+                logs / f"{svc.name}-predictor-{number}-{slot}.log",
             )
             predictor = await self.backend.start(spec)
-            unit = Unit(predictor)
+            unit = Unit(predictor, slot=slot)
             timeout = self.config.ready_timeout_s
             ok = await predictor.wait_ready(timeout)
             if ok and rev.isvc.transformer is not None and transformer_rt is not None:
@@ -583,22 +648,31 @@ class Controller:
                     rev.isvc.transformer,
                     transformer_rt,
                     rev.transformer_path,
-                    logs / f"{rev.name}-transformer-{slot}.log",
+                    logs / f"{svc.name}-transformer-{number}-{slot}.log",
                 )
                 tspec.predictor_host = predictor.address
                 tspec.predictor_protocol = rev.isvc.predictor.protocol_version
                 unit.transformer = await self.backend.start(tspec)
                 ok = await unit.transformer.wait_ready(timeout)
         except asyncio.CancelledError:
+            rev.slots.discard(slot)
             if unit is not None:
                 await _stop_unit(unit)
             raise
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            # The backend could not start a process at all (fork failed, zygote gone).
+            rev.slots.discard(slot)
+            rev.message = f"could not start a replica: {type(exc).__name__}: {exc}"
+            self._failed_start(svc, rev, time.monotonic(), counted=True)
+            return
         finally:
             rev.starting -= 1
         if self._stopping or rev.row.retired:
+            rev.slots.discard(slot)
             await _stop_unit(unit)
             return
         if not ok:
+            rev.slots.discard(slot)
             failed = next((r for r in unit.replicas if r.returncode is not None), unit.entry)
             lines = [line for line in failed.last_lines(3) if line.strip()]
             rev.message = (
@@ -610,8 +684,8 @@ class Controller:
             self._failed_start(svc, rev, time.monotonic(), counted=True)
             self.wake()
             return
+        unit.ready_at = time.monotonic()
         rev.units.append(unit)
-        rev.failures = 0
         rev.message = ""
         if rev.row.state != "ready":
             self._set_state(rev, "ready", "")

@@ -151,7 +151,7 @@ def test_get_output_formats_and_describe(platform: PlatformProcess, iris_dir: Pa
     everywhere = platform.cli("get", "isvc", "-A").stdout.splitlines()
     assert everywhere[0].split()[0] == "NAMESPACE"
     logs = platform.cli("logs", "sklearn-iris").stdout
-    assert "sklearn-iris-predictor-00001-predictor-0" in logs
+    assert "==> sklearn-iris-predictor-00001-0 <==" in logs
 
 
 def test_invalid_specs_fail_clearly(platform: PlatformProcess, tmp_path: Path):
@@ -343,3 +343,90 @@ def test_namespaces_are_enforced(platform: PlatformProcess, iris_dir: Path, tmp_
     r = httpx.get(f"{platform.url}/api/v1/namespaces", headers=bob)
     assert {"name": "bob-space", "owner": "bob@example.com", "role": "edit"} in r.json()["items"]
     platform.cli("delete", "isvc", "mine", "-n", "bob-space")
+
+
+def _children_of(pids: list[int]) -> list[int]:
+    found = []
+    for pid in pids:
+        try:
+            found += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def test_killed_worker_is_not_a_permanent_outage(
+    platform: PlatformProcess, iris_dir: Path, tmp_path: Path
+):
+    """The model server's supervisor respawns a killed worker on the same port; requests
+    that meet the gap are retried, and the replica is used again afterwards."""
+    _apply(platform, tmp_path, isvc_yaml("wobbly", str(iris_dir)))
+    wait_ready(platform, "wobbly")
+    supervisors = _replica_pids(platform, "wobbly")
+    workers = _children_of(supervisors)
+    assert supervisors and workers
+    os.kill(workers[0], signal.SIGKILL)
+    with platform.client() as c:
+
+        def serving() -> bool:
+            r = c.post(
+                "/serving/default/wobbly/v1/models/wobbly:predict", json={"instances": [SETOSA]}
+            )
+            return r.status_code == 200
+
+        assert wait_for(serving, 40), platform.log()[-2000:]
+        for _ in range(5):
+            assert _predict(c, "wobbly") == 0
+    # Still the same replica: it was re-checked, not abandoned.
+    assert _replica_pids(platform, "wobbly") == supervisors
+    platform.cli("delete", "isvc", "wobbly")
+
+
+def test_delete_and_reapply_at_once_serves_the_new_model(
+    platform: PlatformProcess, iris_dir: Path, constant_dir: Path, tmp_path: Path
+):
+    _apply(platform, tmp_path, isvc_yaml("phoenix", str(iris_dir)))
+    wait_ready(platform, "phoenix")
+    f = tmp_path / "new.yaml"
+    f.write_text(isvc_yaml("phoenix", str(constant_dir)))
+    platform.cli("delete", "isvc", "phoenix")
+    platform.cli("apply", "-f", str(f))
+    with platform.client() as c:
+        assert wait_for(
+            lambda: (
+                c.post(
+                    "/serving/default/phoenix/v1/models/phoenix:predict",
+                    json={"instances": [SETOSA]},
+                )
+                .json()
+                .get("predictions")
+                == [2]
+            ),
+            60,
+        )
+    platform.cli("delete", "isvc", "phoenix")
+
+
+def test_rollback_with_canary_zero(
+    platform: PlatformProcess, iris_dir: Path, constant_dir: Path, tmp_path: Path
+):
+    """KServe's documented rollback: after promoting v2, canaryTrafficPercent: 0 sends all
+    traffic back to the previously rolled-out revision."""
+    _apply(platform, tmp_path, isvc_yaml("rollback", str(iris_dir)))
+    wait_ready(platform, "rollback")
+    _apply(platform, tmp_path, isvc_yaml("rollback", str(constant_dir)))
+    with platform.client() as c:
+        assert wait_for(lambda: _predict(c, "rollback") == 2, 60)
+    _apply(platform, tmp_path, isvc_yaml("rollback", str(constant_dir), canaryTrafficPercent=0))
+    with platform.client() as c:
+
+        def rolled_back() -> bool:
+            item = c.get("/api/v1/namespaces/default/inferenceservices/rollback").json()
+            traffic = item["status"]["components"]["predictor"]["traffic"]
+            return [(t["revisionName"], t["percent"]) for t in traffic] == [
+                ("rollback-predictor-00001", 100)
+            ]
+
+        assert wait_for(rolled_back, 30)
+        assert {_predict(c, "rollback") for _ in range(10)} == {0}
+    platform.cli("delete", "isvc", "rollback")

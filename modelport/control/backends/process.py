@@ -85,10 +85,13 @@ def replica_base_env() -> dict[str, str]:
 class Replica:
     """One running (or exited) model server process."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, port: int, log_file: Path) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, port: int, log_file: Path, model_name: str
+    ) -> None:
         self.proc = proc
         self.port = port
         self.log_file = log_file
+        self.model_name = model_name
         self.started_at = time.monotonic()
         self.ready = False
 
@@ -107,7 +110,9 @@ class Replica:
         means "still loading".
         """
         deadline = time.monotonic() + timeout
-        url = f"http://{self.address}/v2/health/ready"
+        # The model's own readiness, not the server's: should another process have won the
+        # race for this port, it does not serve this model name and is never taken for ours.
+        url = f"http://{self.address}/v2/models/{self.model_name}/ready"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as client:
             while time.monotonic() < deadline:
                 if self.proc.returncode is not None:
@@ -157,7 +162,7 @@ class ProcessBackend:
                 # Its own process group, so stopping it also stops its workers.
                 start_new_session=True,
             )
-        return Replica(proc, port, spec.log_file)
+        return Replica(proc, port, spec.log_file, spec.model_name)
 
 
 class ForkedProcess:
@@ -186,7 +191,7 @@ class ZygoteBackend:
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
-        self._replies: dict[int, asyncio.Future[int]] = {}
+        self._replies: dict[int, asyncio.Future[ForkedProcess]] = {}
         self._children: dict[int, ForkedProcess] = {}
         self._ids = 0
         self._lock = asyncio.Lock()
@@ -222,13 +227,23 @@ class ZygoteBackend:
                 if child is not None:
                     child.exited(int(message["code"]))
             elif "pid" in message:
+                # Registered here, before anything else is read: the replica's exit message
+                # may be the very next line.
+                child = ForkedProcess(int(message["pid"]))
+                self._children[child.pid] = child
                 future = self._replies.pop(message.get("id"), None)
                 if future is not None and not future.done():
-                    future.set_result(int(message["pid"]))
-        # The zygote died: its replicas are orphans we can no longer watch; mark them gone.
+                    future.set_result(child)
+        # The zygote died. Its replicas die with it (parent-death signal); make sure of it,
+        # then report them gone. Starts still waiting for a reply will get none.
         for child in self._children.values():
+            _signal_group(child.pid, signal.SIGKILL)
             child.exited(-signal.SIGKILL)
         self._children.clear()
+        for future in self._replies.values():
+            if not future.done():
+                future.set_exception(RuntimeError("the zygote exited"))
+        self._replies.clear()
         self._proc = None
 
     async def start(self, spec: ReplicaSpec) -> Replica:
@@ -243,7 +258,7 @@ class ZygoteBackend:
         async with self._lock:
             self._ids += 1
             request_id = self._ids
-            future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[ForkedProcess] = asyncio.get_running_loop().create_future()
             self._replies[request_id] = future
             assert self._proc.stdin is not None
             line = {
@@ -255,10 +270,8 @@ class ZygoteBackend:
             }
             self._proc.stdin.write(json.dumps(line).encode() + b"\n")
             await self._proc.stdin.drain()
-        pid = await asyncio.wait_for(future, 30)
-        child = ForkedProcess(pid)
-        self._children[pid] = child
-        return Replica(child, port, spec.log_file)  # type: ignore[arg-type]
+        child = await asyncio.wait_for(future, 30)
+        return Replica(child, port, spec.log_file, spec.model_name)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         if self._proc is not None and self._proc.stdin is not None:
