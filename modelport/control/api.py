@@ -36,6 +36,7 @@ from modelport.gateway.sessions import Identity
 log = logging.getLogger("modelport.api")
 
 MAX_APPLY_BYTES = 1 << 20
+MAX_APPLY_OBJECTS = 100
 MAX_LOG_LINES = 10000
 
 schemas = SchemaGenerator(
@@ -160,11 +161,7 @@ class _Api:
             return [identity.token_namespace]
         if self._admin(identity):
             return None
-        return [
-            ns.name
-            for ns in self.ctx.authorizer.list_namespaces()
-            if self.ctx.authorizer.role_of(identity.email, ns.name) is not None
-        ]
+        return list(self.ctx.authorizer.roles_of(identity.email))
 
     # ---- apply --------------------------------------------------------------------------
 
@@ -186,11 +183,14 @@ class _Api:
         if identity.token_namespace is not None and "namespace" not in request.query_params:
             default_ns = identity.token_namespace
         try:
-            objects = parse_documents(body, default_ns)
+            # Parsing a 1 MiB stream takes a while: not on the event loop.
+            objects = await asyncio.to_thread(parse_documents, body, default_ns)
         except SpecError as exc:
             raise ApiError(422, str(exc), problems=_problems(exc.problems)) from exc
         if not objects:
             raise ApiError(422, "No documents found in the request body.")
+        if len(objects) > MAX_APPLY_OBJECTS:
+            raise ApiError(422, f"At most {MAX_APPLY_OBJECTS} objects per apply.")
         # Who may write where comes first (403), then whether the objects can run (422);
         # namespaces are created only once both passed.
         missing = set()
@@ -292,17 +292,16 @@ class _Api:
           200: {description: "items: [{name, owner, role}]"}
         """
         identity = self._identity(request)
-        visible = self._visible(identity)
+        admin = self._admin(identity)
+        roles = {} if admin else self.ctx.authorizer.roles_of(identity.email)
         items = []
-        for ns in self.ctx.authorizer.list_namespaces():
-            if visible is not None and ns.name not in visible:
-                continue
-            role = (
-                "admin"
-                if self._admin(identity)
-                else self.ctx.authorizer.role_of(identity.email, ns.name)
-            )
-            items.append({"name": ns.name, "owner": ns.owner, "role": role or identity.token_role})
+        for ns in await asyncio.to_thread(self.ctx.authorizer.list_namespaces):
+            if identity.token_namespace is not None:
+                if ns.name == identity.token_namespace:
+                    items.append({"name": ns.name, "owner": ns.owner, "role": identity.token_role})
+            elif admin or ns.name in roles:
+                role = "admin" if admin else roles[ns.name]
+                items.append({"name": ns.name, "owner": ns.owner, "role": role})
         return _json({"items": items})
 
     async def list_all(self, request: Request) -> Response:

@@ -65,6 +65,9 @@ def build_platform(
         GatewayConfig(domain=domain),
     )
     admin_email, password = _ensure_admin(gateway)
+    if gateway.authorizer.get_namespace("default") is None:
+        # Owned by the admin from the start: the first user to deploy there must not own it.
+        gateway.authorizer.create_namespace("default", admin_email)
     store = Store.open(database_url or f"sqlite:///{data_dir}/control.db")
     storage = Storage(data_dir / "cache", data_dir / "volumes")
     controller = Controller(

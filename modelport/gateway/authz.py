@@ -155,6 +155,22 @@ class Authorizer:
             row = db.get(Contributor, (namespace, email.lower()))
             return row.role if row else None
 
+    def roles_of(self, email: str) -> dict[str, str]:
+        """Every namespace where ``email`` has a role, with the role (owners: edit)."""
+        email = email.lower()
+        with self._sessions() as db:
+            roles = {
+                name: role
+                for name, role in db.execute(
+                    select(Contributor.namespace, Contributor.role).where(
+                        Contributor.email == email
+                    )
+                )
+            }
+            for name in db.scalars(select(Namespace.name).where(Namespace.owner == email)):
+                roles[name] = EDIT
+        return roles
+
     def check(self, email: str, namespace: str, needed: str, *, admin: bool = False) -> str | None:
         """None when allowed, else a message saying why not (for a 403)."""
         if admin:

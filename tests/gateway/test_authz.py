@@ -68,3 +68,14 @@ def test_token_expiry_and_lost_access(authz):
     assert authz.verify_token(lasting) is not None
     authz.remove_contributor("team-a", "dev@example.com")
     assert authz.verify_token(lasting) is None
+
+
+def test_roles_of_lists_every_namespace_of_a_user_in_one_go(authz):
+    authz.create_namespace("mine", "ann@example.com")
+    authz.create_namespace("theirs", "bob@example.com")
+    authz.create_namespace("shared", "bob@example.com")
+    authz.create_namespace("other", "bob@example.com")
+    authz.set_contributor("shared", "Ann@Example.com", "view")
+    authz.set_contributor("theirs", "ann@example.com", "edit")
+    assert authz.roles_of("ANN@example.com") == {"mine": "edit", "shared": "view", "theirs": "edit"}
+    assert authz.roles_of("nobody@example.com") == {}
