@@ -100,6 +100,8 @@ class RevisionRuntime:
     _window_start: float = field(default_factory=time.monotonic)
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     slots: set[int] = field(default_factory=set)  # log-file slots of units and starts
+    # Wall-clock time of the last state change (status' lastTransitionTime).
+    changed_at: float = field(default_factory=time.time)
     _next: int = 0
 
     def take_slot(self) -> int:
@@ -693,6 +695,7 @@ class Controller:
         self.wake()
 
     def _set_state(self, rev: RevisionRuntime, state: str, message: str) -> None:
+        rev.changed_at = time.time()
         rev.row.state = state
         rev.row.message = message[:2000]
         rev.message = message

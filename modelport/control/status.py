@@ -24,7 +24,9 @@ def service_url(name: str, namespace: str, domain: str) -> str:
 def build_status(
     svc: ServiceRuntime | None, name: str, namespace: str, domain: str, gateway_url: str
 ) -> dict[str, Any]:
-    now = _timestamp(time.time())
+    # Conditions change when revisions do; a stable time keeps `get --watch` quiet.
+    changes = [r.changed_at for r in svc.revisions.values()] if svc is not None else []
+    now = _timestamp(max(changes, default=svc.created_at if svc else time.time()))
     if svc is None or svc.isvc is None or not svc.revisions:
         reason, message = "Pending", "The controller has not picked this service up yet."
         if svc is not None and svc.error:
