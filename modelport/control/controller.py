@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -704,13 +705,23 @@ class Controller:
             rev.ready_event.set()  # wake the activator's waiters: they get a 503
 
     async def _remove(self, svc: ServiceRuntime) -> None:
+        stops = []
         for rev in svc.revisions.values():
             rev.row.retired = 1
-            for unit in rev.units:
-                self._background(_stop_unit(unit))
+            stops += [_stop_unit(unit) for unit in rev.units]
             rev.units.clear()
             rev.ready_event.set()
         svc.traffic = []
+        logs = self.config.data_dir / "logs" / svc.namespace / svc.name
+
+        async def finish() -> None:
+            await asyncio.gather(*stops, return_exceptions=True)
+            # Gone with the service, as a pod's logs go with the pod (unless it was applied
+            # again meanwhile and writes there already).
+            if (svc.namespace, svc.name) not in self.services:
+                await asyncio.to_thread(shutil.rmtree, logs, True)
+
+        self._background(finish())
 
     def _background(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]

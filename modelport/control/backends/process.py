@@ -149,10 +149,8 @@ class ProcessBackend:
 
     async def start(self, spec: ReplicaSpec) -> Replica:
         port = free_port()
-        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        prepare_log(spec.log_file, port)
         with spec.log_file.open("ab") as log:
-            log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
-            log.flush()
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv(port),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -250,9 +248,7 @@ class ZygoteBackend:
         if self._proc is None or self._proc.returncode is not None:
             return await self._fallback.start(spec)
         port = free_port()
-        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with spec.log_file.open("ab") as log:
-            log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
+        prepare_log(spec.log_file, port)
         argv = spec.argv(port)[3:]  # without "python -m modelport"
         env = spec.environment()
         async with self._lock:
@@ -282,6 +278,23 @@ class ZygoteBackend:
                 _signal_group(self._proc.pid, signal.SIGKILL)
         if self._reader is not None:
             self._reader.cancel()
+
+
+MAX_LOG_BYTES = 16 << 20
+
+
+def prepare_log(path: Path, port: int) -> None:
+    """Create the log's folder, keep one previous log of a replica slot when it has grown
+    past MAX_LOG_BYTES (a crash-looping model would otherwise fill the disk), and mark the
+    start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.stat().st_size > MAX_LOG_BYTES:
+            path.replace(path.with_suffix(".log.1"))
+    except FileNotFoundError:
+        pass
+    with path.open("ab") as log:
+        log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
 
 
 def free_port() -> int:
