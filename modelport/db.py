@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 
 
 def make_engine(url: str, *metadata: MetaData) -> Engine:
-    """An engine for ``url`` with ``metadata``'s tables created.
+    """An engine for ``url`` with ``metadata``'s tables (and indexes) created.
 
     A SQLite file is created with owner-only permissions: it holds password hashes and
     session ids.
@@ -22,11 +22,24 @@ def make_engine(url: str, *metadata: MetaData) -> Engine:
         if not path.exists():
             path.touch(mode=0o600)
         os.chmod(path, 0o600)
-    engine = create_engine(url, future=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # Never make a thread wait for a connection: threadpool endpoints (anyio: 40
+        # threads), the password-hashing threads and the event loop itself may all read at
+        # once, and under WAL readers do not block each other. Eight stay open; the rest
+        # are closed when returned.
+        engine = create_engine(url, pool_size=8, max_overflow=56)
+    else:
+        engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     for tables in metadata:
         tables.create_all(engine)
+        # create_all skips tables that exist, so indexes added since a database was made
+        # are created here.
+        for table in tables.sorted_tables:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
     return engine
 
 

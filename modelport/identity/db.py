@@ -6,17 +6,17 @@ codes) lives in its own tables beside these, added by the modules that use them.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from modelport.db import make_engine as _make_engine
 
 
 class Base(DeclarativeBase):
@@ -71,43 +71,8 @@ class SigningKey(Base):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file is created with owner-only permissions."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            path.touch(mode=0o600)
-        os.chmod(path, 0o600)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # Never make a thread wait for a connection: threadpool endpoints (anyio: 40
-        # threads), the password-hashing threads and the event loop itself may all read at
-        # once, and under WAL readers do not block each other. Eight stay open; the rest
-        # are closed when returned.
-        engine = create_engine(url, pool_size=8, max_overflow=56)
-    else:
-        engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
-    # create_all skips tables that exist, so indexes added since a database was made are
-    # created here.
-    for table in Base.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(engine, checkfirst=True)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the gateway and the identity provider read while one of them writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # With WAL, NORMAL syncs at checkpoints instead of every commit: the database stays
-    # consistent after a crash, and login bursts do not queue behind fsync.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    """An engine for ``url`` with the identity tables (see ``modelport.db.make_engine``)."""
+    return _make_engine(url, Base.metadata)
 
 
 # One per SQLite database (engine): see Sessions.
