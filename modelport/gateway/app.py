@@ -164,17 +164,11 @@ class Gateway:
                 inner = {**scope, "path": rest, "raw_path": rest.encode(), IDENTITY_KEY: identity}
                 await self.api_app(inner, receive, send)
                 return
-            routed = self._namespace_route(scope)
-            if isinstance(routed, bytes):
-                await _reply(send, 400, routed)
+            admitted = self._admit(identity, scope)
+            if isinstance(admitted[0], int):
+                await _reply(send, *admitted)  # type: ignore[arg-type]
                 return
-            denied = self._authorize(identity, routed[0], routed[2])
-            if denied:
-                await _reply(send, 403, orjson.dumps({"error": denied}))
-                return
-            extra = [(b"kubeflow-userid", identity.email.encode())]
-            if identity.groups:
-                extra.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
+            routed, extra = admitted  # type: ignore[assignment]
             if not self.config.forward_credentials:
                 routed = (routed[0], routed[1], _without_credentials(routed[2]))
             await self._forward(routed, receive, send, extra)
@@ -300,20 +294,29 @@ class Gateway:
                 body = orjson.dumps({"error": bad_credentials or "Authentication required."})
                 await _reply(send, 401, body, [(b"www-authenticate", b"Bearer")])
             return
-        routed = self._namespace_route(inner)
-        if isinstance(routed, bytes):
-            await _reply(send, 400, routed)
+        admitted = self._admit(identity, inner)
+        if isinstance(admitted[0], int):
+            await _reply(send, *admitted)  # type: ignore[arg-type]
             return
-        denied = self._authorize(identity, routed[0], routed[2])
-        if denied:
-            await _reply(send, 403, orjson.dumps({"error": denied}))
-            return
-        out = [(b"kubeflow-userid", identity.email.encode())]
-        if identity.groups:
-            out.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
-        await _reply(send, 200, b"", out)
+        await _reply(send, 200, b"", admitted[1])  # type: ignore[arg-type]
 
     # ---- namespaces and authorization -----------------------------------------------------
+
+    def _admit(
+        self, identity: Identity, scope: Scope
+    ) -> tuple[tuple[str | None, str | None, Scope], list[tuple[bytes, bytes]]] | tuple[int, bytes]:
+        """Where the request goes and the identity headers it carries, or (status, body)
+        when it is malformed (400) or not allowed (403)."""
+        routed = self._namespace_route(scope)
+        if isinstance(routed, bytes):
+            return 400, routed
+        denied = self._authorize(identity, routed[0], routed[2])
+        if denied:
+            return 403, orjson.dumps({"error": denied})
+        extra = [(b"kubeflow-userid", identity.email.encode())]
+        if identity.groups:
+            extra.append((b"kubeflow-groups", ",".join(identity.groups).encode()))
+        return routed, extra
 
     def _namespace_route(self, scope: Scope) -> tuple[str | None, str | None, Scope] | bytes:
         """(namespace, name, scope to forward) from /serving/NS/NAME/... or Host
