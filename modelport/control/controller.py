@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.control.autoscaler import Autoscaler, ScalingPolicy
 from modelport.control.backends.process import (
     ProcessBackend,
-    Replica,
     ReplicaSpec,
     ZygoteBackend,
 )
+from modelport.control.revisions import RevisionRuntime, ServiceRuntime, Unit
 from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import (
     Component,
@@ -50,145 +49,6 @@ REPROBE_TIMEOUT_S = 30.0
 MAX_STARTS_PER_PASS = 4
 INITIAL_SCALE = "autoscaling.knative.dev/initial-scale"
 INITIAL_SCALE_OLD = "autoscaling.knative.dev/initialScale"
-
-
-@dataclass
-class Unit:
-    """One replica of a revision: a predictor process and, if the service has one, the
-    transformer process in front of it."""
-
-    predictor: Replica
-    transformer: Replica | None = None
-    slot: int = 0
-    ready_at: float = 0.0
-    # Set while the controller re-checks a replica that refused a connection.
-    probing: bool = False
-
-    @property
-    def entry(self) -> Replica:
-        return self.transformer or self.predictor
-
-    @property
-    def ready(self) -> bool:
-        return self.entry.ready and all(r.returncode is None for r in self.replicas)
-
-    @property
-    def replicas(self) -> list[Replica]:
-        return [r for r in (self.predictor, self.transformer) if r is not None]
-
-
-@dataclass
-class RevisionRuntime:
-    """What the controller knows about one revision while the platform runs."""
-
-    row: Revision
-    isvc: InferenceService
-    autoscaler: Autoscaler
-    units: list[Unit] = field(default_factory=list)
-    starting: int = 0
-    predictor_path: Path | None = None
-    transformer_path: Path | None = None
-    fetching: bool = False
-    failures: int = 0
-    backoff_until: float = 0.0
-    message: str = ""
-    # Requests in flight through the gateway, and a time-weighted sum of it for the
-    # autoscaler (average concurrency over each tick, as Knative's queue-proxy reports).
-    inflight: int = 0
-    arrivals: int = 0
-    _area: float = 0.0
-    _since: float = field(default_factory=time.monotonic)
-    _window_start: float = field(default_factory=time.monotonic)
-    ready_event: asyncio.Event = field(default_factory=asyncio.Event)
-    slots: set[int] = field(default_factory=set)  # log-file slots of units and starts
-    # Wall-clock time of the last state change (status' lastTransitionTime).
-    changed_at: float = field(default_factory=time.time)
-    _next: int = 0
-
-    def take_slot(self) -> int:
-        slot = next(i for i in range(len(self.slots) + 1) if i not in self.slots)
-        self.slots.add(slot)
-        return slot
-
-    @property
-    def name(self) -> str:
-        # Knative's revision names: NAME-predictor-00001.
-        return f"{self.row.service}-predictor-{self.row.number:05d}"
-
-    @property
-    def state(self) -> str:
-        return self.row.state
-
-    def ready_units(self) -> list[Unit]:
-        return [u for u in self.units if u.ready]
-
-    def pick(self) -> Unit | None:
-        """Round robin over ready units."""
-        ready = self.ready_units()
-        if not ready:
-            return None
-        self._next = (self._next + 1) % len(ready)
-        return ready[self._next]
-
-    def begin(self) -> None:
-        self._account()
-        self.inflight += 1
-        self.arrivals += 1
-
-    def end(self) -> None:
-        self._account()
-        self.inflight -= 1
-
-    def _account(self) -> None:
-        now = time.monotonic()
-        self._area += self.inflight * (now - self._since)
-        self._since = now
-
-    def observe(self, now: float) -> float:
-        """The metric for the window since the last call (concurrency or rps)."""
-        self._account()
-        elapsed = max(now - self._window_start, 1e-3)
-        if self.autoscaler.policy.metric == "rps":
-            value = self.arrivals / elapsed
-        else:
-            # Never below what is in flight right now: a request waiting on a cold start
-            # must count even if it arrived just before this sample.
-            value = max(self._area / elapsed, float(self.inflight))
-        self._area = 0.0
-        self.arrivals = 0
-        self._window_start = now
-        return value
-
-
-@dataclass
-class ServiceRuntime:
-    """A service's revisions and its current traffic split."""
-
-    namespace: str
-    name: str
-    isvc: InferenceService | None = None
-    generation: int = 0
-    key: str = ""  # the spec's revision key, computed when the spec is read
-    error: str = ""
-    revisions: dict[int, RevisionRuntime] = field(default_factory=dict)
-    traffic: list[tuple[int, int]] = field(default_factory=list)  # (revision number, percent)
-    created_at: float = 0.0
-
-    def revision(self, number: int) -> RevisionRuntime | None:
-        return self.revisions.get(number)
-
-    def pick(self) -> RevisionRuntime | None:
-        """A revision for one request, by the traffic split."""
-        if not self.traffic:
-            return None
-        if len(self.traffic) == 1:
-            return self.revisions.get(self.traffic[0][0])
-        roll = random.random() * 100
-        for number, percent in self.traffic:
-            roll -= percent
-            if roll < 0:
-                return self.revisions.get(number)
-        return self.revisions.get(self.traffic[-1][0])
 
 
 @dataclass

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from modelport.control.controller import RevisionRuntime, ServiceRuntime
+from modelport.control.revisions import RevisionRuntime, ServiceRuntime
 
 
 def service_url(name: str, namespace: str, domain: str) -> str:

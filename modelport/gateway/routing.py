@@ -7,7 +7,8 @@ import uuid
 
 import orjson
 
-from modelport.control.controller import Controller, RevisionRuntime
+from modelport.control.controller import Controller
+from modelport.control.revisions import RevisionRuntime
 from modelport.gateway.connections import UpstreamError
 from modelport.gateway.payload_logger import PayloadLogger, wants
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
