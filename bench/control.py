@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Control-plane benchmark: cold starts, gateway routing overhead, 200 InferenceServices.
 
-    python bench/control.py                          # ~8 min, writes bench/CONTROL.md
+    python bench/control.py                          # ~6 min, writes bench/CONTROL.md
     python bench/control.py --only cold --cold-tries 5 --results-md bench/.work/c.md
     python bench/control.py --render bench/.work/control/results.json
 
@@ -65,42 +65,11 @@ NS = "bench"
 GW_SERVICE = "gw-iris"
 DOMAIN = "example.com"
 LEVELS = {"c64": (2, 64), "c8": (2, 8), "c1": (1, 1)}
-GW_VARIANTS = ("host", "serving", "host_nodelay", "host_uvloop", "direct")
+GW_VARIANTS = ("host", "serving", "direct")
 GW_LABELS = {
     "host": "gateway, Host header",
     "serving": "gateway, /serving path",
-    "host_nodelay": "gateway, Host header; bench-side patch: TCP_NODELAY",
-    "host_uvloop": "gateway, Host header; bench-side patch: uvloop",
     "direct": "replica direct",
-}
-# `modelport up` run with one change made from outside (modelport's code is untouched), to
-# show what a fix would give. Both end the Nagle/delayed-ACK stall described in CONTROL.md.
-_RUN = """
-from modelport.cli.main import main
-sys.argv = ["modelport", *sys.argv[1:]]
-main()
-"""
-PATCHES = {
-    # The listening socket re-wrapped so that Python knows it is TCP (proto 6): asyncio
-    # sets TCP_NODELAY on accepted connections only when the socket's proto is IPPROTO_TCP,
-    # and modelport.cli.identity.listen() makes it with socket.socket(AF_INET, SOCK_STREAM).
-    "nodelay": """\
-import socket, sys
-import modelport.cli.up as up
-_listen = up.listen
-def listen(host, port):
-    return socket.socket(fileno=_listen(host, port).detach())
-up.listen = listen
-"""
-    + _RUN,
-    # asyncio.run() in modelport/cli/up.py on uvloop's loop (as `modelport gateway` and
-    # `modelport serve` run, through uvicorn's Server.run); uvloop sets TCP_NODELAY itself.
-    "uvloop": """\
-import asyncio, sys
-import uvloop
-asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-"""
-    + _RUN,
 }
 TARGETS = {
     "cold_p50_s": 0.5,
@@ -261,7 +230,7 @@ _PLATFORMS: list[Platform] = []
 class Platform:
     """A `modelport up` process, its zygote, and a CLI environment logged in as the admin."""
 
-    def __init__(self, py: str, work: Path, name: str, grace: float, patch: str | None = None):
+    def __init__(self, py: str, work: Path, name: str, grace: float):
         self.py = py
         self.name = name
         self.dir = work / name
@@ -280,12 +249,10 @@ class Platform:
             "MODELPORT_CONFIG_DIR": str(self.config),
             "PYTHONUNBUFFERED": "1",
         }
-        cmd = [py, *(["-c", patch] if patch else ["-m", "modelport"])]
-        cmd += ["up", "--port", "0", "--data-dir", str(self.data)]
+        cmd = [py, "-m", "modelport", "up", "--port", "0", "--data-dir", str(self.data)]
         cmd += ["--scale-to-zero-grace", str(grace)]
         self.cmd = cmd
-        shown = cmd if not patch else [py, "-c", "PATCH", *cmd[3:]]
-        log(f"{name}: starting: {' '.join(shown)}")
+        log(f"{name}: starting: {' '.join(cmd)}")
         t0 = time.monotonic()
         with open(self.log_path, "wb") as logf:
             self.proc = subprocess.Popen(
@@ -675,7 +642,7 @@ def deploy_gw_service(ctx, pf: Platform) -> tuple[int, int]:
     return rep, int(ports[-1])
 
 
-def run_gateway(ctx, pf: Platform, res: dict, patched: dict[str, Platform]) -> None:
+def run_gateway(ctx, pf: Platform, res: dict) -> None:
     a = ctx.args
     rep, direct_port = deploy_gw_service(ctx, pf)
     v2 = f"/v2/models/{GW_SERVICE}/infer"
@@ -687,11 +654,6 @@ def run_gateway(ctx, pf: Platform, res: dict, patched: dict[str, Platform]) -> N
         "direct": (direct_port, v2, [], None, rep),
     }
     setup = {"replica_pid": rep, "replica_port": direct_port}
-    for key, p in patched.items():
-        rep2, _ = deploy_gw_service(ctx, p)
-        hdrs = [f"Authorization: Bearer {p.token}", host]
-        variants[f"host_{key}"] = (p.port, v2, hdrs, p.proc.pid, rep2)
-        setup[f"{key}_replica_pid"] = rep2
     checks = {}
     for name, (port, path, hdrs, _, _) in variants.items():
         why = gw.check_infer(port, path, hdrs, ctx.v2_body, ctx.expected)
@@ -736,38 +698,34 @@ def run_gateway(ctx, pf: Platform, res: dict, patched: dict[str, Platform]) -> N
                 )
                 runs[name][lvl].append(r)
                 log(f"  {name} {lvl}: {fmt(r)}")
-        for p in (pf, *patched.values()):
-            if p.proc.poll() is not None or len(p.replicas()) != 1:
-                raise RuntimeError(f"{p.name}: platform exited or replicas changed under load")
+        if pf.proc.poll() is not None or len(pf.replicas()) != 1:
+            raise RuntimeError(f"{pf.name}: platform exited or replicas changed under load")
     res["gateway"]["variants"] = {
         v: {lvl: median_round(runs[v][lvl]) for lvl in LEVELS} for v in variants
     }
     res["gateway"]["all_runs"] = runs
     if a.profile_seconds:
-        profiles = {"profile": (pf, variants["host"])}
-        for key, p in patched.items():
-            profiles[f"profile_{key}"] = (p, variants[f"host_{key}"])
-        for key, (p, (port, path, hdrs, _, _)) in profiles.items():
-            wait_quiet()
-            log(f"py-spy {a.profile_seconds} s on {p.name} during c=64 Host-header load")
-            res["gateway"][key] = pyspy(
-                p.proc.pid,
-                a.profile_seconds,
-                ctx.work / f"pyspy-gateway-{p.name}.txt",
-                load=[
-                    "wrk",
-                    "-t2",
-                    "-c64",
-                    f"-d{a.profile_seconds + 3}s",
-                    "-s",
-                    str(br.LUA_POST),
-                    f"http://{HOST}:{port}{path}",
-                    "--",
-                    str(ctx.v2_file),
-                    "application/json",
-                    *hdrs,
-                ],
-            )
+        port, path, hdrs, _, _ = variants["host"]
+        wait_quiet()
+        log(f"py-spy {a.profile_seconds} s on {pf.name} during c=64 Host-header load")
+        res["gateway"]["profile"] = pyspy(
+            pf.proc.pid,
+            a.profile_seconds,
+            ctx.work / f"pyspy-gateway-{pf.name}.txt",
+            load=[
+                "wrk",
+                "-t2",
+                "-c64",
+                f"-d{a.profile_seconds + 3}s",
+                "-s",
+                str(br.LUA_POST),
+                f"http://{HOST}:{port}{path}",
+                "--",
+                str(ctx.v2_file),
+                "application/json",
+                *hdrs,
+            ],
+        )
 
 
 def summarize_gateway(g: dict) -> None:
@@ -775,7 +733,7 @@ def summarize_gateway(g: dict) -> None:
     ratios = {}
     for lvl in LEVELS:
         base = (v.get("direct") or {}).get(lvl) or {}
-        for name in ("host", "serving", "host_nodelay", "host_uvloop"):
+        for name in ("host", "serving"):
             r = (v.get(name) or {}).get(lvl) or {}
             if base.get("status") != "ok" or r.get("status") != "ok" or not base.get("rps"):
                 continue
@@ -967,6 +925,9 @@ def run_scale(ctx, pf: Platform, res: dict) -> None:
         f" all {n} Ready with 0 replicas after {t_ready:.1f} s; peak replicas {peak[0]}"
     )
     sc["at_n"] = snapshot(ctx, pf, f"{n} services")
+    if a.profile_seconds:
+        log(f"py-spy on {a.cli_runs} runs of `modelport get isvc -A` with {n} services")
+        sc["profile_cli"] = cli_profile(pf, ["get", "isvc", "-A"], a.cli_runs, ctx.work)
     sc["api_get_one"] = time_api(
         pf, f"/api/v1/namespaces/{names[0][0]}/inferenceservices/{names[0][1]}", a.api_runs
     )
@@ -1016,6 +977,83 @@ def run_scale(ctx, pf: Platform, res: dict) -> None:
 
 
 # =========================================================================== profiling
+CLI_PHASES = (  # (phase of a CLI run, test on the sampled stack's frames), first match wins
+    (
+        "typer's parameter conversion: `typer._adapters` imports pydantic and builds a "
+        "TypeAdapter per option (typer 0.29)",
+        lambda st: any("typer/_adapters" in f or "typer/_coercion" in f for f in st),
+    ),
+    (
+        "the HTTP request (urllib, the API's answer)",
+        lambda st: any(f.startswith(("urlopen ", "HTTPConnection", "HTTPResponse")) for f in st),
+    ),
+    ("the table (`_render`)", lambda st: any(f.startswith("_render ") for f in st)),
+    (
+        "rest of the command (config, token, JSON decode)",
+        lambda st: any(f.startswith("Command.__call__ ") for f in st),
+    ),
+    (
+        "typer building the click command tree (`get_command`)",
+        lambda st: any(f.startswith("get_command ") for f in st),
+    ),
+    ("imports at start (`modelport.cli.main` → typer, click…) and the rest", lambda st: True),
+)
+CLI_OWN = ("the HTTP request", "the table", "rest of the command")  # the rest: every command
+
+
+def cli_profile(pf: Platform, args: list[str], runs: int, out_dir: Path) -> dict:
+    """py-spy (1000 Hz, --nonblocking) over `runs` runs of the CLI command; samples per
+    phase of the run, in ms per run (py-spy starting the process adds its own delay)."""
+    spy = shutil.which("py-spy")
+    if not spy:
+        return {"status": "skipped", "reason": "py-spy not found"}
+    rate, files = 1000, []
+    for i in range(runs):
+        out = out_dir / f"pyspy-cli-{i}.txt"
+        files.append(out)
+        r = subprocess.run(
+            [spy, "record", "-r", str(rate), "--nonblocking", "--nolineno", "-f", "raw"]
+            + ["-o", str(out), "--", *pf.cli_bin, *args],
+            capture_output=True,
+            text=True,
+            env=pf.env,
+            cwd=pf.dir,
+            timeout=60,
+        )
+        if r.returncode != 0 or not out.exists():
+            return {"status": "error", "detail": (r.stderr or r.stdout)[-400:]}
+    return {"status": "ok", "cmd": "modelport " + " ".join(args), **cli_phases(files, rate)}
+
+
+def _stacks(path: Path):
+    """(frames, samples) of each line of a py-spy raw file, without process/thread frames."""
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if n.isdigit():
+            skip = ("process ", "thread ")
+            yield [f for f in stack.split(";") if f and not f.startswith(skip)], int(n)
+
+
+def cli_phases(files: list[Path], rate: int) -> dict:
+    phases, total, runs = collections.Counter(), 0, len(files)
+    for path in files:
+        for frames, n in _stacks(path):
+            total += n
+            if not frames:
+                phases["interpreter start-up and shutdown (no Python frame)"] += n
+                continue
+            phases[next(name for name, test in CLI_PHASES if test(frames))] += n
+    return {
+        "runs": runs,
+        "rate_hz": rate,
+        "ms_per_run": round(total * 1000 / rate / runs, 1),
+        "phases": [
+            {"phase": k, "ms": round(n / rate * 1000 / runs, 1), "pct": round(100 * n / total, 1)}
+            for k, n in phases.most_common()
+        ],
+    }
+
+
 def pyspy(pid: int, seconds: int, out: Path, load: list[str] | None = None) -> dict:
     """py-spy record of `pid` (200 Hz, --nonblocking), optionally while `load` runs."""
     spy = shutil.which("py-spy")
@@ -1046,18 +1084,15 @@ def pyspy(pid: int, seconds: int, out: Path, load: list[str] | None = None) -> d
     if r.returncode != 0 or not out.exists():
         return {"status": "error", "detail": (r.stderr or r.stdout)[-400:]}
     self_c, incl, pkg = collections.Counter(), collections.Counter(), collections.Counter()
+    part = collections.Counter()
     total = 0
-    for line in out.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        n = int(n)
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+    for frames, n in _stacks(out):
         if not frames:
             continue
         total += n
         self_c[frames[-1]] += n
         pkg[gw.frame_package(frames[-1])] += n
+        part[frame_part(frames[-1])] += n
         for f in set(frames):
             if "(modelport/" in f or "sqlalchemy/orm" in f:
                 incl[f] += n
@@ -1076,7 +1111,36 @@ def pyspy(pid: int, seconds: int, out: Path, load: list[str] | None = None) -> d
         "self": top(self_c, 10),
         "self_by_package": top(pkg, 8),
         "inclusive": top(incl, 14),
+        "by_part": [{"part": f, "pct": round(100 * n / total, 1)} for f, n in part.most_common()],
     }
+
+
+PARTS = (  # (part of the platform, what the frame's file path starts with)
+    (
+        "proxy (gateway/proxy.py, connections.py)",
+        ("modelport/gateway/proxy", "modelport/gateway/connections"),
+    ),
+    ("gateway: routing, auth, paths", ("modelport/gateway/", "modelport/identity/")),
+    ("control plane, store", ("modelport/control/", "sqlalchemy/", "json/")),
+    (
+        "uvicorn (HTTP server; its `send` includes uvloop's socket write, C code)",
+        ("uvicorn/", "httptools/", "h11/", "starlette/"),
+    ),
+    (
+        "event loop (uvloop's C loop shows as `Runner.run`: epoll, reads, callbacks) / asyncio",
+        ("asyncio/", "uvloop/", "selectors.py", "socket.py"),
+    ),
+)
+
+
+def frame_part(frame: str) -> str:
+    """Which part of the platform a py-spy frame (`func (path)`) belongs to."""
+    m = re.search(r"\(([^()]*)\)$", frame)
+    path = m.group(1) if m else ""
+    for name, prefixes in PARTS:
+        if path.startswith(prefixes):
+            return name
+    return "other"
 
 
 # =========================================================================== report
@@ -1115,17 +1179,6 @@ def summarize(res: dict) -> None:
                     "value": f"{r1['added_p50_ms']:.2f} ms",
                     "target": f"≤ {TARGETS['gateway_added_p50_ms']:.1f} ms",
                     "met": r1["added_p50_ms"] <= TARGETS["gateway_added_p50_ms"],
-                }
-            )
-    for name in ("host_nodelay", "host_uvloop"):
-        r64, r1 = (rt.get("c64") or {}).get(name), (rt.get("c1") or {}).get(name)
-        if r64 and r1:
-            t.append(
-                {
-                    "item": f"{GW_LABELS[name]}: req/s ÷ direct c=64; added p50 c=1",
-                    "value": f"{r64['rps_ratio']:.2f}; {r1['added_p50_ms']:.2f} ms",
-                    "target": "(not shipped: what a fix would give)",
-                    "met": None,
                 }
             )
     at_n = (res.get("scale") or {}).get("at_n")
@@ -1327,7 +1380,7 @@ def write_gateway(res: dict, L: list[str]) -> None:
         "| each round | added p99 ms | server CPU ratio |"
     )
     L.append("|---|---:|---:|---|---:|---|---:|---:|")
-    for name in ("host", "serving", "host_nodelay", "host_uvloop"):
+    for name in ("host", "serving"):
         for lvl in LEVELS:
             r = (rt.get(lvl) or {}).get(name)
             if not r:
@@ -1355,51 +1408,72 @@ def write_gateway(res: dict, L: list[str]) -> None:
         "request direct ÷ (platform + replica) via the gateway: the req/s ratio if only the "
         "servers' CPU set the pace. The replica is one process (`--workers 1`, as the platform "
         "runs it), so direct c=64 leaves a core to wrk while via the gateway two busy "
-        "processes and wrk share 2 cores. The 'bench-side patch' rows are the same load on "
-        "other `modelport up` processes (each with its own `gw-iris` replica, idle otherwise) "
-        "started through `python -c PATCH up ...` with one change to the shipped code: "
-        "`nodelay` re-wraps the listening socket so that asyncio sets TCP_NODELAY, `uvloop` "
-        "runs the platform's `asyncio.run` on uvloop. They are not what `modelport up` does "
-        "today; they show how much of the gap a fix of the stall closes.\n"
+        "processes and wrk share 2 cores.\n"
     )
     c1 = (g["variants"].get("host") or {}).get("c1") or {}
-    n1 = (g["variants"].get("host_nodelay") or {}).get("c1") or {}
-    if c1.get("p50_ms", 0) > 30 and n1.get("status") == "ok" and n1["p50_ms"] < 10:
+    if c1.get("p50_ms", 0) > 30:
         L.append(
-            f"Why ~{c1['p50_ms']:.0f} ms per request on a keep-alive connection: TCP's delayed "
-            "ACK (40 ms on Linux) meets Nagle's algorithm. `modelport up` serves on the stock "
-            "asyncio loop (`asyncio.run(server.serve(sockets=[sock]))` in `modelport/cli/up.py`; "
-            "the py-spy frames below are `selectors.py` / `asyncio/selector_events.py`, not "
-            "uvloop) with the socket from `modelport/cli/identity.py:listen()`, made as "
-            "`socket.socket(AF_INET, SOCK_STREAM)` — proto 0. asyncio sets TCP_NODELAY on an "
-            "accepted connection only if the socket's proto is IPPROTO_TCP (`base_events."
-            "_set_nodelay`), so the gateway's connections keep Nagle on; the proxy sends the "
-            "response head and body as separate writes (`relay` in `modelport/gateway/proxy.py`"
-            "), and the body waits for the client's delayed ACK of the head. A new connection "
-            "starts in quick-ACK mode, which is why a single curl or the cold-start tries do not "
-            "see it. The same platform with only its listening socket re-wrapped as proto 6 "
-            "(the 'bench-side patch: TCP_NODELAY' row; `PATCHES` in bench/control.py) answers "
-            f"c=1 in p50 {n1['p50_ms']:.2f} ms. `modelport gateway` and `modelport serve` are "
-            "not affected: uvicorn's `Server.run` installs uvloop, which sets TCP_NODELAY "
-            "itself; the 'bench-side patch: uvloop' row runs `modelport up` on uvloop too.\n"
+            f"The gateway's c=1 p50 of {c1['p50_ms']:.0f} ms on a keep-alive connection looks "
+            "like a Nagle / delayed-ACK stall (~40 ms on Linux): a response written in two parts "
+            "waiting for the client's ACK of the first.\n"
         )
-    for key, title in (
-        ("profile", "the platform process"),
-        ("profile_nodelay", "the platform with the TCP_NODELAY patch"),
-        ("profile_uvloop", "the platform on uvloop (patch)"),
+    write_where(g, L, int(m["machine"]["nproc"]))
+    p = g.get("profile") or {}
+    if p.get("status") == "ok":
+        L.append(
+            f"py-spy on the platform process under c=64 Host-header load ({p['samples']} "
+            f"samples, {p['seconds']} s, busy {100 * p['busy_fraction']:.0f} % of the time). "
+            "Self time by library: "
+            + ", ".join(f"`{f['frame']}` {f['pct']} %" for f in p["self_by_package"])
+            + ".\n"
+        )
+        write_frames(p, L)
+    elif p:
+        L.append(f"py-spy: {p.get('status')}: {p.get('reason') or p.get('detail')}\n")
+
+
+def write_where(g: dict, L: list[str], cores: int) -> None:
+    """Where the time goes at c=64: CPU per request of each process, and the platform's
+    py-spy samples grouped by part."""
+    v, rt = g["variants"], g.get("ratios") or {}
+    h, d = (v.get("host") or {}).get("c64") or {}, (v.get("direct") or {}).get("c64") or {}
+    r64 = (rt.get("c64") or {}).get("host") or {}
+    if not r64:
+        return
+    pf = h.get("platform_cpu_us_per_req_median")
+    rep = h.get("replica_cpu_us_per_req_median")
+    wk = h.get("wrk_cpu_us_per_req_median")
+    rd = d.get("replica_cpu_us_per_req_median")
+    wd = d.get("wrk_cpu_us_per_req_median")
+    if not (pf and rep and wk and rd and wd):
+        return
+    L.append("### Where the time goes (c=64, Host header)\n")
+    L.append("| CPU µs per request | platform | replica | wrk | sum | cores busy at the req/s |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    for label, r, a, b, c in (
+        ("via the gateway", h, pf, rep, wk),
+        ("replica direct", d, 0.0, rd, wd),
     ):
-        p = g.get(key) or {}
-        if p.get("status") == "ok":
-            L.append(
-                f"py-spy on {title} under c=64 Host-header load ({p['samples']} "
-                f"samples, {p['seconds']} s, busy {100 * p['busy_fraction']:.0f} % of the time). "
-                "Self time by library: "
-                + ", ".join(f"`{f['frame']}` {f['pct']} %" for f in p["self_by_package"])
-                + ".\n"
-            )
-            write_frames(p, L)
-        elif p:
-            L.append(f"py-spy ({title}): {p.get('status')}: {p.get('reason') or p.get('detail')}\n")
+        tot = a + b + c
+        L.append(
+            f"| {label} | {a:.0f} | {b:.0f} | {c:.0f} | {tot:.0f} | {tot * r['rps'] / 1e6:.2f} |"
+        )
+    L.append("")
+    parts = ", ".join(
+        f"{x['part']} {x['pct']} %" for x in ((g.get("profile") or {}).get("by_part") or [])
+    )
+    L.append(
+        f"Through the gateway a request costs {pf + rep + wk:.0f} µs of CPU on the machine "
+        f"against {rd + wd:.0f} µs direct ({(pf + rep + wk) / (rd + wd):.1f}×): the platform "
+        f"process adds {pf:.0f} µs and the replica spends {rep:.0f} µs instead of {rd:.0f}. "
+        f"With all {cores} cores busy and shared by the three, that allows at most "
+        f"{cores * 1e6 / (pf + rep + wk):,.0f} req/s "
+        f"({cores * 1e6 / (pf + rep + wk) / d['rps']:.2f}× direct); the platform is one event "
+        f"loop, so it could not pass {1e6 / pf:,.0f} req/s "
+        f"even with a core of its own ({1e6 / pf / d['rps']:.2f}× direct)."
+        + (f" The platform's py-spy samples by part: {parts}." if parts else "")
+        + "\n"
+    )
 
 
 def write_frames(p: dict, L: list[str], n_self: int = 6, n_incl: int = 10) -> None:
@@ -1463,23 +1537,18 @@ def write_scale(res: dict, L: list[str]) -> None:
             f"{sc['api_get_one']['p50']:.1f} ms; one namespace of 50 p50 "
             f"{sc['api_list_ns']['p50']:.1f} ms.\n"
         )
-    pi = sc.get("profile_idle") or {}
-    if an and any("Controller.reconcile" in f["frame"] for f in pi.get("inclusive", [])):
+    if an:
         extra = (an["idle_cpu_cores"] - a0["idle_cpu_cores"]) * 1000
         cw = ((sc.get("cold_with_n") or {}).get("summary") or {}).get("to_fork_s") or {}
         c0 = (((res.get("cold") or {}).get("summary") or {}).get("to_fork_s")) or {}
+        nc = ((res.get("cold") or {}).get("setup") or {}).get("services", "?")
         L.append(
             f"Idle, the platform used {an['idle_cpu_cores']:.3f} cores with {n} services "
-            f"against {a0['idle_cpu_cores']:.3f} with none: about {extra:.0f} ms of CPU per "
-            "second more. `Controller.reconcile` runs every second (and after every change) "
-            "on the event loop that also serves the gateway and the API, and starts with "
-            "`self.store.list(ISVC)` called synchronously (`modelport/control/controller.py`): "
-            "all stored documents are loaded as ORM rows and their JSON decoded again, then "
-            "each service is walked (see the idle py-spy below). The loop is thus blocked "
-            f"~{extra:.0f} ms each second at {n} services, growing with the number of services"
+            f"against {a0['idle_cpu_cores']:.3f} with none ({extra:+.0f} ms of CPU per second; "
+            "the idle py-spy below shows where)"
             + (
                 f"; request → replica fork in a cold start took p50 {cw['p50'] * 1000:.0f} ms "
-                f"here against {c0['p50'] * 1000:.0f} ms on the platform with 20 services"
+                f"here against {c0['p50'] * 1000:.0f} ms on the platform with {nc} services"
                 if cw.get("p50") is not None and c0.get("p50") is not None
                 else ""
             )
@@ -1487,28 +1556,48 @@ def write_scale(res: dict, L: list[str]) -> None:
         )
     ka = (a0.get("api_list_all_keepalive") or {}).get("p50")
     if ka and ka > 30:
-        big = f"{an['api_list_all']['bytes'] / 1024:,.0f} KiB" if an else "large"
         L.append(
-            f"The {ka:.0f} ms on a keep-alive connection with 0 services is the Nagle / delayed "
-            "ACK stall of section 2 (a small response written as head + body); the "
-            f"{big} body with the services present is several full segments, which are ACKed "
-            "at once.\n"
+            f"The {ka:.0f} ms on a keep-alive connection with 0 services looks like a Nagle / "
+            "delayed-ACK stall (a small response written in two parts).\n"
         )
     it = sc.get("import_time")
     if it:
         g0 = a0["cli_get_all"]["p50"] - a0["cli_version"]["p50"]
         L.append(
             f"`modelport get isvc -A` is {a0['cli_version']['p50']:.0f} ms of CLI start-up "
-            f"(`modelport version`) plus {g0:.0f} ms with 0 services (importing httpx, "
-            "building its client — an SSL context even for http:// — the request, the table); "
-            "the API request itself is the row above. "
+            f"(`modelport version`) plus {g0:.0f} ms with 0 services (the `get` command's own "
+            "imports, the request, the table); the API request itself is the row above. "
         )
         L.append(
             f"CLI start-up: `python -X importtime -m modelport get isvc -A` spends "
             f"{it['total_ms']:.0f} ms importing; largest top-level imports: "
             + ", ".join(f"`{x['module']}` {x['ms']:.0f} ms" for x in it["top"][:6])
-            + ".\n"
+            + " (a module listed with no parent is imported while the command runs).\n"
         )
+    pc = sc.get("profile_cli") or {}
+    if pc.get("status") == "ok" and an:
+        g = an["cli_get_all"]["p50"]
+        L.append(f"### Where the time of `{pc['cmd']}` goes ({an['services']} services)\n")
+        L.append(
+            f"Wall p50 {g:.0f} ms (target < {TARGETS['get_isvc_ms']:.0f} ms); `modelport "
+            f"version` {an['cli_version']['p50']:.0f} ms. py-spy ({pc['rate_hz']} Hz, "
+            f"`--nonblocking`) over {pc['runs']} runs, {pc['ms_per_run']:.0f} ms of samples per "
+            "run, by phase (first match from the top):\n"
+        )
+        L.append("| phase | ms per run | % |")
+        L.append("|---|---:|---:|")
+        for x in pc["phases"]:
+            L.append(f"| {x['phase']} | {x['ms']:.1f} | {x['pct']} |")
+        own = sum(x["ms"] for x in pc["phases"] if x["phase"].startswith(CLI_OWN))
+        top = pc["phases"][0]
+        L.append(
+            f"\nThe command's own work (request, JSON, table, with {an['services']} services) "
+            f"is {own:.0f} ms of the {pc['ms_per_run']:.0f}; the rest is start-up that every "
+            f"CLI command pays, the largest part being {top['phase'].split(':')[0]} "
+            f"({top['ms']:.0f} ms per run).\n"
+        )
+    elif pc:
+        L.append(f"py-spy of the CLI: {pc.get('status')}: {pc.get('reason') or pc.get('detail')}\n")
     for key, title in (
         ("profile_list", "serving `GET /api/v1/inferenceservices` back to back (wrk c=1)"),
         ("profile_idle", "idle"),
@@ -1570,11 +1659,6 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
     ap.add_argument("--warmup", type=int, default=2, help="unrecorded c=64 seconds before each")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved gateway rounds")
-    ap.add_argument(
-        "--patches",
-        default="nodelay,uvloop",
-        help="also load `modelport up` with these bench-side patches: nodelay,uvloop or ''",
-    )
     ap.add_argument("--services", type=int, default=200, help="idle services in the scale test")
     ap.add_argument("--apply-batch", type=int, default=20, help="documents per apply call")
     ap.add_argument("--cli-runs", type=int, default=12, help="runs of each CLI command")
@@ -1595,10 +1679,8 @@ def main(argv=None) -> int:
         log(f"wrote {args.results_md} from {args.render}")
         return 0
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    patches = [x.strip() for x in args.patches.split(",") if x.strip()]
     bounds = (
         (only <= {"cold", "gateway", "scale"} and only, "--only: cold,gateway,scale"),
-        (set(patches) <= set(PATCHES), "--patches: nodelay,uvloop"),
         (1 <= args.cold_tries <= 60, "--cold-tries 1..60"),
         (1 <= args.cold_batch <= 20, "--cold-batch 1..20"),
         (0 <= args.cold_gap <= 30, "--cold-gap 0..30"),
@@ -1632,7 +1714,6 @@ def main(argv=None) -> int:
 
     ctx = Ctx()
     ctx.args = args
-    ctx.patches = patches
     ctx.py = py
     ctx.work = Path(args.work_dir).resolve()
     ctx.logs = ctx.work / "logs"
@@ -1659,7 +1740,6 @@ def main(argv=None) -> int:
             ).stdout.strip(),
             "dirty": [ln[3:] for ln in dirty if ln.strip()],
             "only": sorted(only),
-            "patches": patches,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "repeat": args.repeat,
@@ -1722,16 +1802,7 @@ def run_all(ctx, only: set[str], res: dict) -> None:
             if "cold" in only:
                 run_cold(ctx, pf, res)
             if "gateway" in only:
-                patched: dict[str, Platform] = {}
-                try:
-                    for key in ctx.patches:
-                        patched[key] = Platform(
-                            ctx.py, ctx.work, f"platform-1-{key}", ctx.args.grace, PATCHES[key]
-                        )
-                    run_gateway(ctx, pf, res, patched)
-                finally:
-                    for p in patched.values():
-                        p.stop()
+                run_gateway(ctx, pf, res)
         finally:
             pf.stop()
     if "scale" in only:

@@ -519,7 +519,7 @@ def check_infer(port: int, path: str, headers: list[str], body: bytes, expected)
 
 # =========================================================================== profiling
 def frame_package(frame: str) -> str:
-    """The library a py-spy frame belongs to: `httpcore`, `modelport/gateway`, `asyncio`..."""
+    """The library a py-spy frame belongs to: `uvicorn`, `modelport/gateway`, `asyncio`..."""
     m = re.search(r"\(([^()]*)\)$", frame)
     path = m.group(1) if m else ""
     parts = path.split("/")
@@ -532,8 +532,6 @@ def frame_package(frame: str) -> str:
 INCLUSIVE_OF = (
     "modelport/gateway/",
     "modelport/identity/",
-    "connection_pool.py",
-    "httpx/_client.py",
 )
 
 
@@ -1414,8 +1412,8 @@ def write_md(res: dict, path: Path, json_path: Path) -> None:
             L.append("Target missed for: " + ", ".join(LABELS[t["variant"]] for t in missed) + ". ")
         L.append(
             "Sampled at 200 Hz, `--nonblocking`; % of samples with the frame on top "
-            "(self) or anywhere on the stack (inclusive: modelport, httpx client and "
-            "connection-pool frames only).\n"
+            "(self) or anywhere on the stack (inclusive: modelport frames only; the "
+            "gateway's upstream connection pool is `modelport/gateway/connections.py`).\n"
         )
         titles = {
             "bearer": "Bearer ID token infer, c=64",
