@@ -28,6 +28,10 @@ class UpstreamError(Exception):
     """The upstream failed mid-exchange (closed, sent garbage, too large, timed out)."""
 
 
+class BadTarget(UpstreamError):
+    """The request itself cannot be forwarded (a client error, not the upstream's)."""
+
+
 class Response:
     """A whole upstream response."""
 

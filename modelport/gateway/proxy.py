@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from modelport.gateway.connections import ConnectionPool, Response, UpstreamError
+from modelport.gateway.connections import BadTarget, ConnectionPool, Response, UpstreamError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -72,6 +72,9 @@ class Upstream:
             tap.request(body)
         try:
             response = await self.open(scope, body, extra, base_url)
+        except BadTarget as exc:
+            await _plain(send, 400, f'{{"error": "{exc}"}}')
+            return
         except (OSError, UpstreamError) as exc:
             await _plain(send, 502, f'{{"error": "upstream unavailable: {type(exc).__name__}"}}')
             return
@@ -125,7 +128,7 @@ def _serialize(scope: Scope, body: bytes, extra: list[tuple[bytes, bytes]], host
     if query:
         target += b"?" + query
     if any(c in target for c in (b"\r", b"\n", b" ", b"\x00")):
-        raise UpstreamError("request target is not forwardable")
+        raise BadTarget("request target is not forwardable")
     parts = [scope["method"].encode(), b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
     for name, value in scope["headers"]:
         if name not in HOP_BY_HOP and name not in IDENTITY_HEADERS:

@@ -9,7 +9,7 @@ import orjson
 
 from modelport.control.controller import Controller
 from modelport.control.revisions import RevisionRuntime
-from modelport.gateway.connections import UpstreamError
+from modelport.gateway.connections import BadTarget, UpstreamError
 from modelport.gateway.payload_logger import PayloadLogger, wants
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
 
@@ -85,6 +85,9 @@ class ServiceRouter:
                     response = await upstream.open(
                         scope, body, extra, f"http://{unit.entry.address}"
                     )
+                except BadTarget as exc:
+                    await _error(send, 400, f"{exc}.")
+                    return
                 except ConnectionRefusedError:
                     unit.entry.ready = False
                     self.controller.wake()

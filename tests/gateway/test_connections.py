@@ -174,3 +174,14 @@ def test_silent_upstream_times_out():
             server.close()
 
     asyncio.run(main())
+
+
+def test_unforwardable_target_is_the_clients_error():
+    from modelport.gateway.connections import BadTarget
+
+    async def main() -> None:
+        up = Upstream("http://127.0.0.1:9")
+        with pytest.raises(BadTarget):
+            await up.open(_scope(path=b"/v1/models/a b:predict"), b"", [])
+
+    asyncio.run(main())
