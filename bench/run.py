@@ -1471,6 +1471,11 @@ def write_markdown(res: dict, path: Path) -> None:
     write_ratios(res, L)
     L.append("")
     L.append("Raw numbers: `bench/results.json`. Server logs of the run: `bench/.work/logs/`.")
+    L.append(
+        "\nThe gateway's cost of authentication and login latency are measured by "
+        "`bench/gateway.py` (results: `bench/GATEWAY.md`); the platform's cold start, routing "
+        "overhead and 200-service scale by `bench/control.py` (results: `bench/CONTROL.md`)."
+    )
     path.write_text("\n".join(L) + "\n")
 
 
