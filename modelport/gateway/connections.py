@@ -8,6 +8,11 @@ is parsed by httptools (llhttp, the parser uvicorn uses); nothing is parsed by h
 
 Responses are read whole (bounded) before they are relayed: model servers answer with one
 JSON or binary body, never an endless stream.
+
+A connection goes back to the pool only at a clean message boundary: its one response read
+to the end, the upstream willing to keep it open, and not a byte more received. Anything
+else (an interim answer mistaken for the final one, bytes nobody asked for, a cancelled or
+timed-out exchange) would hand one caller's response to the next caller on that connection.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import httptools
 # has been idle nearly that long.
 IDLE_LIMIT_S = 4.0
 MAX_IDLE_PER_ADDRESS = 256
+# Interim (1xx) answers tolerated before the final one: a few 103 Early Hints at most in
+# practice; an upstream that sends them without end is broken (or hostile).
+MAX_INTERIM = 16
 
 
 class UpstreamError(Exception):
@@ -50,12 +58,16 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.max_body = max_body
         self.closed = False
+        # True only between a fully read keep-alive response and the next send().
+        self.reusable = False
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._size = 0
+        self._interim = 0
+        self._skipping = False
         self.received = False
         self.head = False
 
@@ -66,10 +78,15 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None:
+            # Nothing was asked: the upstream is out of step with us (an extra response,
+            # stray bytes while idle). Whatever it is, it must not answer the next request.
+            self.close()
+            return
         self.received = True
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             self._fail(UpstreamError(f"malformed response: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -78,11 +95,25 @@ class _Connection(asyncio.Protocol):
 
     # ---- httptools callbacks --------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None:
+            # A further message in the bytes that completed the last one: see data_received.
+            self._fail(UpstreamError("unsolicited response"))
+        self._size = 0
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Header bytes count against the same bound as the body: memory stays bounded.
+        self._size += len(name) + len(value)
+        if self._size > self.max_body:
+            self._fail(UpstreamError("response too large"))
+            return
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        if self.head:
+        status = self._parser.get_status_code()
+        if status < 200:
+            self._begin_interim(status)
+        elif self.head:
             # A HEAD response announces a body it does not send; the parser would wait for
             # it. The answer is complete here, and the connection is not reused.
             self._complete(keep=False)
@@ -95,7 +126,25 @@ class _Connection(asyncio.Protocol):
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:
+        if self._skipping:
+            self._skipping = False  # the final response follows on this connection
+            return
         self._complete(keep=self._parser.should_keep_alive())
+
+    def _begin_interim(self, status: int) -> None:
+        """RFC 9110 §15.2: a 1xx answer is interim, the final response follows it. A client
+        must accept them unasked (100 Continue, 103 Early Hints...) and not relay them as
+        the answer. 101 would switch protocols, which we never ask for (no Upgrade header
+        is forwarded): the connection is unusable."""
+        if status == 101:
+            self._fail(UpstreamError("the upstream switched protocols unasked"))
+            return
+        self._interim += 1
+        if self._interim > MAX_INTERIM:
+            self._fail(UpstreamError("too many interim (1xx) responses"))
+            return
+        self._headers.clear()  # an interim answer's headers are not the final answer's
+        self._skipping = True
 
     def _complete(self, keep: bool) -> None:
         waiter, self._waiter = self._waiter, None
@@ -103,9 +152,11 @@ class _Connection(asyncio.Protocol):
             return
         response = Response(self._parser.get_status_code(), self._headers, b"".join(self._chunks))
         self._headers, self._chunks, self._size = [], [], 0
-        if not keep:
+        if keep:
+            self.reusable = True
+        else:
             self.close()
-        if waiter is not None and not waiter.done():
+        if not waiter.done():
             waiter.set_result(response)
 
     # ---- use ------------------------------------------------------------------------------
@@ -113,13 +164,16 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, head: bool = False) -> asyncio.Future[Response]:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
+        self.reusable = False
         self.received = False
         self.head = head
+        self._interim = 0
         self.transport.write(data)
         return self._waiter
 
     def close(self) -> None:
         self.closed = True
+        self.reusable = False
         if self.transport is not None:
             self.transport.close()
 
@@ -152,26 +206,31 @@ class ConnectionPool:
         if conn is None:
             conn = await self._connect(host, port)
         try:
-            response = await asyncio.wait_for(conn.send(data, head), self.timeout_s)
+            response = await self._exchange(conn, data, head)
         except UpstreamError:
             if not (reused and not conn.received):
                 raise
             conn = await self._connect(host, port)
-            response = await asyncio.wait_for(conn.send(data, head), self.timeout_s)
+            response = await self._exchange(conn, data, head)
+        # Pooled only at a clean message boundary (module docstring); else never reused.
+        if conn.reusable and not conn.closed:
+            conn.idle_since = time.monotonic()
+            idle = self._idle.setdefault(key, deque())
+            if len(idle) < MAX_IDLE_PER_ADDRESS:
+                idle.append(conn)
+                return response
+        conn.close()
+        return response
+
+    async def _exchange(self, conn: _Connection, data: bytes, head: bool) -> Response:
+        try:
+            return await asyncio.wait_for(conn.send(data, head), self.timeout_s)
         except TimeoutError:
             conn.close()
             raise UpstreamError("the upstream did not answer in time") from None
         except asyncio.CancelledError:
             conn.close()  # the response may still arrive; this connection is unusable
             raise
-        if not conn.closed:
-            conn.idle_since = time.monotonic()
-            idle = self._idle.setdefault(key, deque())
-            if len(idle) < MAX_IDLE_PER_ADDRESS:
-                idle.append(conn)
-            else:
-                conn.close()
-        return response
 
     def _take(self, key: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(key)

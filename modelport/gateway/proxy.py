@@ -8,6 +8,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from modelport.gateway.connections import BadTarget, ConnectionPool, Response, UpstreamError
+from modelport.gateway.sessions import COOKIE, STATE_COOKIE
+from modelport.server.replica_key import REPLICA_KEY_HEADER
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -30,8 +32,22 @@ HOP_BY_HOP = frozenset(
     }
 )
 IDENTITY_HEADERS = frozenset({b"kubeflow-userid", b"kubeflow-groups"})
-# The upstream's Content-Length stays valid: the body is relayed byte for byte.
-RESPONSE_DROP = HOP_BY_HOP - {b"content-length"}
+# Set by the gateway alone, through ``extra``. A client's copy must not reach the upstream
+# beside the gateway's (a replica refuses two keys) or in its place.
+GATEWAY_HEADERS = IDENTITY_HEADERS | {REPLICA_KEY_HEADER}
+# The gateway has read the whole body before it forwards anything, so the client's
+# expectation is met here (the ASGI server sent its 100 Continue when the body was read).
+# Forwarded, it would make the upstream answer 100 first (RFC 9110 §10.1.1).
+REQUEST_DROP = HOP_BY_HOP | GATEWAY_HEADERS | {b"expect"}
+# The upstream's Content-Length stays valid: the body is relayed byte for byte. The replica's
+# key stays between gateway and replica even if model code echoes it back.
+RESPONSE_DROP = (HOP_BY_HOP - {b"content-length"}) | {REPLICA_KEY_HEADER}
+# Cookies the gateway itself sets on this origin (the session, the pending logins' state
+# cookies, one per login, named STATE_COOKIE + suffix). Model code shares the origin: were
+# its Set-Cookie for these names relayed, it could plant a session of its choosing in a
+# visitor's browser (session fixation) or break their login.
+_OWN_COOKIE = COOKIE.lower().encode()
+_OWN_COOKIE_PREFIX = STATE_COOKIE.lower().encode()
 
 
 class Tap(Protocol):
@@ -120,8 +136,8 @@ class Upstream:
 
 
 def _serialize(scope: Scope, body: bytes, extra: list[tuple[bytes, bytes]], host: bytes) -> bytes:
-    """The request as HTTP/1.1 bytes: the client's headers minus hop-by-hop and identity
-    ones, plus ``extra``. Paths and headers from the ASGI server were parsed by it already
+    """The request as HTTP/1.1 bytes: the client's headers minus ``REQUEST_DROP``, plus
+    ``extra``. Paths and headers from the ASGI server were parsed by it already
     (no CR/LF can be in them); ``extra`` values come from token claims and are cleaned."""
     target = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string")
@@ -131,7 +147,7 @@ def _serialize(scope: Scope, body: bytes, extra: list[tuple[bytes, bytes]], host
         raise BadTarget("request target is not forwardable")
     parts = [scope["method"].encode(), b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
     for name, value in scope["headers"]:
-        if name not in HOP_BY_HOP and name not in IDENTITY_HEADERS:
+        if name not in REQUEST_DROP:
             parts += (name, b": ", value, b"\r\n")
     for name, value in extra:
         parts += (name, b": ", value.translate(None, b"\r\n\x00"), b"\r\n")
@@ -146,12 +162,27 @@ async def relay(
     add: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     """Send an upstream response to the client, with ``add`` headers."""
-    headers = [(k, v) for k, v in response.headers if k not in RESPONSE_DROP]
+    headers = [
+        (k, v)
+        for k, v in response.headers
+        if k not in RESPONSE_DROP and (k != b"set-cookie" or not _sets_own_cookie(v))
+    ]
     headers.extend(add)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
     if tap is not None:
         tap.response(response.status, response.body)
+
+
+def _sets_own_cookie(set_cookie: bytes) -> bool:
+    """Whether a Set-Cookie value names one of the gateway's own cookies.
+
+    The name is what precedes the first "=" of the first ";"-part, whitespace trimmed
+    (RFC 6265 §5.2). Without "=" browsers store a nameless cookie whose value is sent back
+    bare, so that value is checked too. Compared case-insensitively: no reason to let a
+    near-namesake through."""
+    name = set_cookie.split(b";", 1)[0].split(b"=", 1)[0].strip(b" \t").lower()
+    return name == _OWN_COOKIE or name.startswith(_OWN_COOKIE_PREFIX)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
