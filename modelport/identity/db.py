@@ -12,9 +12,11 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.schema import CreateColumn
 
 from modelport.db import make_engine as _make_engine
 
@@ -72,7 +74,32 @@ class SigningKey(Base):
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with the identity tables (see ``modelport.db.make_engine``)."""
-    return _make_engine(url, Base.metadata)
+    engine = _make_engine(url, Base.metadata)
+    add_missing_columns(engine)
+    return engine
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add columns defined since a database was made (``create_all`` skips existing tables).
+
+    Every column added after the first release has a ``server_default``, so the rows already
+    there get a value. Processes starting together may race to add the same column: the
+    loser finds it present and carries on.
+    """
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = CreateColumn(column).compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}'))
+            except DatabaseError:
+                columns = inspect(engine).get_columns(table.name)
+                if column.name not in {c["name"] for c in columns}:
+                    raise
 
 
 # One per SQLite database (engine): see Sessions.
@@ -181,3 +208,6 @@ class DeviceCode(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     interval_s: Mapped[int] = mapped_column(Integer, default=5)
     last_poll_at: Mapped[float] = mapped_column(Float, default=0.0)
+    # The PKCE verifier (RFC 7636) of the device's own authorization request: it never
+    # leaves the provider, so only a code issued for that request can approve this device.
+    code_verifier: Mapped[str] = mapped_column(String(128), default="", server_default="")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from modelport.identity.db import AuthRequest, User, make_engine, session_factory
+from modelport.identity.db import AuthRequest, DeviceCode, User, make_engine, session_factory
 
 
 def test_sqlite_write_transactions_take_turns_and_reads_do_not_wait(tmp_path):
@@ -66,3 +66,21 @@ def test_indexes_are_added_to_an_existing_database(tmp_path):
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     con.close()
     assert "ix_auth_requests_expires_at" in names
+
+
+def test_columns_are_added_to_an_existing_database(tmp_path):
+    # A database made before device requests kept their PKCE verifier.
+    path = tmp_path / "id.db"
+    make_engine(f"sqlite:///{path}").dispose()
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE device_codes DROP COLUMN code_verifier")
+    con.execute(
+        "INSERT INTO device_codes (device_code_sha256, user_code, client_id, scopes, expires_at,"
+        " interval_s, last_poll_at) VALUES ('d', 'BBBB-CCCC', 'c', '[]', 0, 5, 0)"
+    )
+    con.commit()
+    sessions = session_factory(make_engine(f"sqlite:///{path}"))
+    with sessions() as db:
+        row = db.get(DeviceCode, "d")
+    con.close()
+    assert row is not None and row.code_verifier == ""

@@ -90,8 +90,8 @@ def _authorize(provider: Provider, q: QueryParams) -> Response:
     method = q.get("code_challenge_method", "plain" if challenge else "")
     if challenge and method not in ("S256", "plain"):
         return fail("invalid_request", f"Unsupported PKCE challenge method ({method}).")
-    # The device flow's code never leaves the provider, so it needs no PKCE.
-    if client.public and method != "S256" and redirect_uri != provider.device_callback:
+    # The device flow's own requests carry S256 too (see device.py), so no exception here.
+    if client.public and method != "S256":
         return fail("invalid_request", "Public clients must use PKCE with S256.")
     req = provider.new_auth_request(
         client_id=client.client_id,

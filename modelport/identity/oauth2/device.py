@@ -1,6 +1,14 @@
 """Device authorization grant (RFC 8628) in Dex's shape: ``/device/code`` for the device,
 ``/device`` + ``/device/auth/verify_code`` for the person, who then logs in through the
-normal ``/auth`` hops with the provider's own ``/device/callback`` as redirect URI."""
+normal ``/auth`` hops with the provider's own ``/device/callback`` as redirect URI.
+
+The callback approves a device only with a code issued for that device's own authorization
+request, as Dex's does (server/device: the code's client and ``/device/callback`` redirect
+must match the device request). Beyond Dex, that request carries a PKCE challenge whose
+verifier never leaves the provider, so a code from any other login (a victim's, leaked) is
+refused whatever its client, and scopes are those the code was approved for, never more
+than the device asked for. Each device code is approved once.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from modelport.identity.db import AuthCode, DeviceCode
 from modelport.identity.oauth2.authorize import error_page, page
 from modelport.identity.oauth2.errors import NO_STORE, InvalidRequest, OAuthError, SlowDown
+from modelport.identity.oauth2.pkce import S256, new_verifier, s256, verifier_matches
 from modelport.identity.provider import Provider, sha256_hex
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -61,6 +70,7 @@ def _device_code(provider: Provider, client_id: str, scope: str) -> Response:
                 scopes=scopes,
                 expires_at=now + DEVICE_TTL_S,
                 interval_s=POLL_INTERVAL_S,
+                code_verifier=new_verifier(),
             )
         )
     base = provider.issuer
@@ -95,7 +105,8 @@ async def verify_code(request: Request) -> Response:
     form = await request.form()
     user_code = str(form.get("user_code", "")).strip().upper()
     row = await run_in_threadpool(_device_row, provider, user_code)
-    if row is None or row.expires_at < time.time() or row.user_id:
+    # A row from before device requests had a verifier cannot be bound: treat it as expired.
+    if row is None or row.expires_at < time.time() or row.user_id or not row.code_verifier:
         return page(
             provider,
             "device.html",
@@ -110,7 +121,9 @@ async def verify_code(request: Request) -> Response:
             "redirect_uri": f"{provider.path}/device/callback",
             "response_type": "code",
             "scope": " ".join(row.scopes),
-            "state": user_code,
+            "state": row.user_code,
+            "code_challenge": s256(row.code_verifier),
+            "code_challenge_method": S256,
         }
     )
     return RedirectResponse(f"{provider.path}/auth?{params}", status_code=302)
@@ -138,19 +151,35 @@ async def device_callback(request: Request) -> Response:
 
 
 def _approve_device(provider: Provider, code: str, user_code: str) -> bool:
+    now = time.time()
     with provider.sessions.begin() as db:
         auth = db.get(AuthCode, sha256_hex(code)) if code else None
         row = db.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
-        valid = (
-            auth is not None
-            and row is not None
-            and row.expires_at >= time.time()
-            and auth.client_id == row.client_id
-        )
-        if valid:
-            db.delete(auth)
-            row.user_id = auth.user_id
-    return valid
+        if auth is None or row is None:
+            return False
+        # Single use, as at the token endpoint: a code shown here is spent even when refused.
+        db.delete(auth)
+        if not _bound(provider, auth, row, now):
+            return False
+        row.user_id = auth.user_id
+        row.scopes = list(auth.scopes)
+    return True
+
+
+def _bound(provider: Provider, auth: AuthCode, row: DeviceCode, now: float) -> bool:
+    """Whether ``auth`` was issued for this device's own, still pending, request."""
+    return (
+        not row.user_id
+        and row.expires_at >= now
+        and auth.expires_at >= now
+        and auth.client_id == row.client_id
+        and auth.redirect_uri == provider.device_callback
+        and bool(row.code_verifier)
+        and auth.code_challenge_method == S256
+        and verifier_matches(S256, auth.code_challenge, row.code_verifier)
+        # The person approved the code's scopes; the device gets no more than it asked for.
+        and set(auth.scopes) <= set(row.scopes)
+    )
 
 
 class AuthorizationPending(OAuthError):

@@ -8,8 +8,6 @@ its whole family (OAuth 2.0 Security BCP §4.14), so a stolen token stops workin
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +32,7 @@ from modelport.identity.oauth2.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from modelport.identity.oauth2.pkce import verifier_matches
 from modelport.identity.provider import Provider, sha256_hex
 from modelport.identity.tokens import encode_subject
 
@@ -153,7 +152,7 @@ def _authorization_code(provider: Provider, client: Client, f: dict[str, str]) -
     if row.code_challenge:
         if not verifier:
             raise InvalidGrant("Expecting parameter code_verifier in PKCE flow.")
-        if not _pkce_ok(row.code_challenge_method, row.code_challenge, verifier):
+        if not verifier_matches(row.code_challenge_method, row.code_challenge, verifier):
             raise InvalidGrant("Invalid code_verifier.")
     elif verifier:
         raise InvalidRequest("No PKCE flow started. Cannot check code_verifier.")
@@ -161,15 +160,6 @@ def _authorization_code(provider: Provider, client: Client, f: dict[str, str]) -
     if user is None:
         raise InvalidGrant("The user of this code no longer exists.")
     return _tokens(provider, user, client, list(row.scopes), row.nonce, code=code)
-
-
-def _pkce_ok(method: str, challenge: str, verifier: str) -> bool:
-    if method == "S256":
-        digest = hashlib.sha256(verifier.encode()).digest()
-        computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    else:
-        computed = verifier
-    return hmac.compare_digest(computed, challenge)
 
 
 def _refresh(provider: Provider, client: Client, f: dict[str, str]) -> dict[str, Any]:
