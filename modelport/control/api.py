@@ -24,13 +24,14 @@ from starlette.schemas import SchemaGenerator
 
 from modelport.control.backends.process import tail
 from modelport.control.controller import Controller
+from modelport.control.namespaces import create_owned, creation_denied
 from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import InferenceService, Problem, SpecError, parse_documents
 from modelport.control.status import build_status, replicas
 from modelport.control.storage import check_uri, local_path
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource, Store
 from modelport.gateway.app import IDENTITY_KEY
-from modelport.gateway.authz import EDIT, VIEW, Authorizer, AuthzError
+from modelport.gateway.authz import EDIT, VIEW, Authorizer
 from modelport.gateway.sessions import Identity
 
 log = logging.getLogger("modelport.api")
@@ -55,6 +56,8 @@ class ApiContext:
     # Local directories anyone with the edit role may deploy from; admins may use any path.
     # Loading a model runs its code (pickles, .py models), so a local path is a privilege.
     model_roots: list[Path] = field(default_factory=list)
+    # People may create namespaces by applying into them; off: only admins (machines never).
+    namespace_self_service: bool = True
 
 
 class ApiError(Exception):
@@ -171,7 +174,8 @@ class _Api:
         description: >
           The body is a YAML or JSON document stream, as for kubectl apply. All documents
           are validated before any is stored; a namespace that does not exist yet is created
-          with the caller as owner. Query parameter namespace is the default namespace.
+          with the caller as owner (people, if the platform allows it; never API tokens or
+          service accounts). Query parameter namespace is the default namespace.
         responses:
           200: {description: "results: kind, namespace, name, action, ignored fields"}
           403: {description: the caller may not edit a namespace named in the documents}
@@ -194,21 +198,24 @@ class _Api:
         # Who may write where comes first (403), then whether the objects can run (422);
         # namespaces are created only once both passed.
         missing = set()
+        admin, self_service = self._admin(identity), self.ctx.namespace_self_service
         for obj in objects:
             namespace = obj.namespace
             if namespace is None:  # a ClusterServingRuntime
-                if not self._admin(identity):
+                if not admin:
                     raise ApiError(403, "Only admins can apply ClusterServingRuntimes.")
             elif self.ctx.authorizer.get_namespace(namespace) is None:
-                if identity.token_namespace is not None:
-                    # API tokens are bound to an existing namespace and cannot create one.
-                    raise ApiError(403, f"Namespace {namespace} does not exist.")
+                if why := creation_denied(
+                    identity, namespace, admin=admin, self_service=self_service
+                ):
+                    raise ApiError(403, why)
                 missing.add(namespace)
             else:
                 self._require(request, namespace, EDIT)
-        self._check_runnable(objects, admin=self._admin(identity))
+        self._check_runnable(objects, admin=admin)
         for namespace in sorted(missing):
-            self._create_namespace(identity, namespace)
+            if why := create_owned(self.ctx.authorizer, namespace, identity.email):
+                raise ApiError(422, why)
             self._require(request, namespace, EDIT)
         results = []
         for obj in objects:
@@ -232,14 +239,6 @@ class _Api:
             )
         self.ctx.controller.wake()
         return _json({"results": results})
-
-    def _create_namespace(self, identity: Identity, namespace: str) -> None:
-        # Like a Kubeflow Profile: the first to deploy into a new namespace owns it.
-        try:
-            self.ctx.authorizer.create_namespace(namespace, identity.email)
-        except AuthzError as exc:
-            if self.ctx.authorizer.get_namespace(namespace) is None:
-                raise ApiError(422, str(exc)) from exc
 
     def _check_runnable(
         self, objects: list[InferenceService | ServingRuntime], *, admin: bool
