@@ -478,7 +478,7 @@ HOSTILE_TARS = {
     "hardlink-out": ([link("evil", "../outside", tarfile.LNKTYPE)], "points outside"),
     "symlink-through-link": (
         [link("s", "."), link("t", "s/../evil-dir"), reg("t/x", b"pwned")],
-        "outside",
+        "through the link 't'",
     ),
     "device": ([link("dev", "", tarfile.CHRTYPE)], "device file"),
     "fifo": ([link("fifo", "", tarfile.FIFOTYPE)], "device file"),
@@ -507,7 +507,11 @@ HOSTILE_ZIPS = {
     "backslash": ({"..\\evil": b"pwned"}, {}, "climbs out with '..'"),
     "symlink-out": ({}, {"evil": "../../etc/passwd"}, "points outside"),
     "symlink-absolute": ({"s/x": b"pwned"}, {"s": "/tmp"}, "points outside"),
-    "symlink-through-link": ({"t/x": b"pwned"}, {"s": ".", "t": "s/../evil-dir"}, "outside"),
+    "symlink-through-link": (
+        {"t/x": b"pwned"},
+        {"s": ".", "t": "s/../evil-dir"},
+        "through the link 't'",
+    ),
 }
 
 
