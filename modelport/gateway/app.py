@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 import httpx
 import orjson
 
+from modelport.gateway.addressing import address
 from modelport.gateway.authz import EDIT, TOKEN_PREFIX, VIEW, Authorizer
-from modelport.gateway.paths import is_canonical, skips_auth
+from modelport.gateway.paths import skips_auth
 from modelport.gateway.proxy import BodyTooLarge, Receive, Scope, Send, Upstream
 from modelport.gateway.sessions import (
     COOKIE,
@@ -43,6 +44,10 @@ CACHE_MAX_ENTRIES = 16384
 CHECK_PATH = "/authz"
 IDENTITY_KEY = "modelport.identity"
 _HEADERS_KEY = "modelport.headers"
+NOT_PLACED = (
+    b'{"error": "Cannot tell which namespace this request is for: address the model as '
+    b'/serving/NAMESPACE/NAME/... or with Host: NAME.NAMESPACE.DOMAIN or an Istio authority."}'
+)
 NOT_ADDRESSED = (
     b'{"error": "No InferenceService addressed: use Host: NAME.NAMESPACE.DOMAIN or the path '
     b'prefix /serving/NAMESPACE/NAME/."}'
@@ -164,7 +169,7 @@ class Gateway:
                 inner = {**scope, "path": rest, "raw_path": rest.encode(), IDENTITY_KEY: identity}
                 await self.api_app(inner, receive, send)
                 return
-            admitted = self._admit(identity, scope)
+            admitted = self._admit(identity, self._namespace_route(scope))
             if isinstance(admitted[0], int):
                 await _reply(send, *admitted)  # type: ignore[arg-type]
                 return
@@ -269,21 +274,23 @@ class Gateway:
         original = headers.get("x-original-uri")
         if original is not None:
             target, _, query = original.partition("?")
+            raw = target.encode("latin-1")
             method = headers.get("x-original-method", "GET").upper()
             browser_redirect = False
         else:
-            target = scope["path"][len(CHECK_PATH) :] or "/"
+            raw = scope.get("raw_path") or scope["path"].encode()
+            # "/authz" is literal in what Envoy sends; any other spelling names nothing.
+            raw = (raw[len(CHECK_PATH) :] or b"/") if raw.startswith(CHECK_PATH.encode()) else b""
             query = scope.get("query_string", b"").decode("latin-1")
             method = scope["method"]
             browser_redirect = True
-        inner = {
-            **scope,
-            "path": target,
-            "raw_path": target.encode(),
-            "method": method,
-            "query_string": query.encode("latin-1"),
-        }
-        if skips_auth(inner["raw_path"], target):
+        path = unquote(raw.decode("latin-1"))  # as uvicorn decodes the paths it serves
+        inner = {**scope, "path": path, "raw_path": raw, "method": method}
+        inner["query_string"] = query.encode("latin-1")
+        # The proxy routes by the same path and Host: decide on the namespace they name.
+        routed = self._namespace_route(inner) if raw else NOT_PLACED
+        placed = not isinstance(routed, bytes) and routed[0] is not None
+        if not placed and skips_auth(raw, path):
             await _reply(send, 200, b"")
             return
         identity, bad_credentials = self._authenticate(inner)
@@ -294,7 +301,11 @@ class Gateway:
                 body = orjson.dumps({"error": bad_credentials or "Authentication required."})
                 await _reply(send, 401, body, [(b"www-authenticate", b"Bearer")])
             return
-        admitted = self._admit(identity, inner)
+        if not placed:
+            # The proxy forwards what we allow to a backend we cannot name: deny.
+            await _reply(send, 403, routed if isinstance(routed, bytes) else NOT_PLACED)
+            return
+        admitted = self._admit(identity, routed)  # type: ignore[arg-type]
         if isinstance(admitted[0], int):
             await _reply(send, *admitted)  # type: ignore[arg-type]
             return
@@ -303,11 +314,10 @@ class Gateway:
     # ---- namespaces and authorization -----------------------------------------------------
 
     def _admit(
-        self, identity: Identity, scope: Scope
+        self, identity: Identity, routed: tuple[str | None, str | None, Scope] | bytes
     ) -> tuple[tuple[str | None, str | None, Scope], list[tuple[bytes, bytes]]] | tuple[int, bytes]:
         """Where the request goes and the identity headers it carries, or (status, body)
-        when it is malformed (400) or not allowed (403)."""
-        routed = self._namespace_route(scope)
+        when its address is refused (400) or it is not allowed (403)."""
         if isinstance(routed, bytes):
             return 400, routed
         denied = self._authorize(identity, routed[0], routed[2])
@@ -319,31 +329,16 @@ class Gateway:
         return routed, extra
 
     def _namespace_route(self, scope: Scope) -> tuple[str | None, str | None, Scope] | bytes:
-        """(namespace, name, scope to forward) from /serving/NS/NAME/... or Host
-        NAME.NS.<domain>; an error body for a malformed /serving/ path."""
-        path: str = scope["path"]
-        if path.startswith("/serving/"):
-            if not is_canonical(path):
-                return b'{"error": "Paths below /serving/ must be canonical."}'
-            parts = path.split("/", 4)
-            raw = (scope.get("raw_path") or path.encode()).split(b"/", 4)
-            if len(parts) < 4 or not parts[2] or not parts[3]:
-                return b'{"error": "Use /serving/NAMESPACE/NAME/... to address a model."}'
-            if raw[2] != parts[2].encode() or raw[3] != parts[3].encode():
-                # An encoded "/" would split the raw and decoded paths differently.
-                return b'{"error": "Namespace and name must not be percent-encoded."}'
-            rest = "/" + (parts[4] if len(parts) > 4 else "")
-            # The rest is forwarded as sent (still percent-encoded), never re-encoded from
-            # its decoded form: a decoded %0d%0a must not become a line break upstream.
-            raw_rest = b"/" + (raw[4] if len(raw) > 4 else b"")
-            return parts[2], parts[3], {**scope, "path": rest, "raw_path": raw_rest}
-        host = _headers(scope).get("host", "").split(":")[0].lower()
-        suffix = "." + self.config.domain
-        if host.endswith(suffix):
-            labels = host[: -len(suffix)].split(".")
-            if len(labels) == 2 and all(labels):
-                return labels[1], labels[0], scope
-        return None, None, scope
+        """(namespace, name, scope to forward) from /serving/NS/NAME/... or the Host (see
+        addressing.py); an error body when the request's address is refused."""
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        host = _headers(scope).get("host", "")
+        found = address(raw_path, scope["path"], host, self.config.domain)
+        if isinstance(found, str):
+            return orjson.dumps({"error": found})
+        if found.raw_path is not raw_path:
+            scope = {**scope, "path": found.path, "raw_path": found.raw_path}
+        return found.namespace, found.name, scope
 
     def _authorize(self, identity: Identity, namespace: str | None, scope: Scope) -> str | None:
         """None when the request may go on, else why not."""

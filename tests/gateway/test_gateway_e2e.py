@@ -331,13 +331,14 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
 
 
 def test_external_check_endpoint_for_envoy_and_nginx(gateway: GatewayProcess):
+    _admin_cli(gateway, "namespaces", "create", "checked", "--owner", USER_EMAIL)
     token = _password_token(gateway)
     with raw_client(gateway) as c:
         # nginx auth_request style
         r = c.get(
             "/authz",
             headers={
-                "X-Original-URI": "/v2/models/sklearn-iris/infer",
+                "X-Original-URI": "/serving/checked/sklearn-iris/v2/models/sklearn-iris/infer",
                 "X-Original-Method": "POST",
                 "Authorization": f"Bearer {token}",
                 "kubeflow-userid": "spoof@example.com",
@@ -348,11 +349,17 @@ def test_external_check_endpoint_for_envoy_and_nginx(gateway: GatewayProcess):
         assert r.status_code == 401  # nginx only understands 2xx/401/403
         r = c.get("/authz", headers={"X-Original-URI": "/v2/health/ready"})
         assert r.status_code == 200 and "kubeflow-userid" not in r.headers
-        # Envoy ext_authz style: original path appended
+        # Envoy ext_authz style: original path appended, the service named by the Host
+        r = c.post(
+            "/authz/v2/models/sklearn-iris/infer",
+            headers={"Authorization": f"Bearer {token}", "Host": "sklearn-iris.checked.svc"},
+        )
+        assert r.status_code == 200 and r.headers["kubeflow-userid"] == USER_EMAIL
+        # a request that names no namespace goes to a backend /authz cannot name: denied
         r = c.post(
             "/authz/v2/models/sklearn-iris/infer", headers={"Authorization": f"Bearer {token}"}
         )
-        assert r.status_code == 200 and r.headers["kubeflow-userid"] == USER_EMAIL
+        assert r.status_code == 403
         r = c.get("/authz/v2/models/sklearn-iris")
         assert r.status_code == 302 and r.headers["location"].startswith("/dex/auth?")
         r = c.get("/authz/dex/../v2/models/sklearn-iris")
