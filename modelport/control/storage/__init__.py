@@ -12,7 +12,8 @@ Follows KServe's storage initializer (``python/storage/kserve_storage/kserve_sto
 
 Differences from KServe, on purpose: an S3 prefix is a directory (``s3://b/model`` never
 picks up ``model2/...``), empty objects are kept (``__init__.py``), ``Content-Type`` is not
-checked, and archives are unpacked with size and path limits.
+checked, and archives are unpacked with size and path limits and never through a link.
+Downloads stop at ``max_download_bytes`` (20 GiB by default), counted as they are written.
 
 Every remote fetch returns a directory, also when it holds a single file, so the model
 server always gets a model directory; local paths are returned as they are (file or
@@ -20,7 +21,8 @@ directory).
 
 The modules: ``initializer`` (:class:`Storage`, its dispatch on the scheme and its cache),
 ``uris`` (URI syntax), one module per remote source (``http``, ``object_store`` with ``s3``
-for its settings), ``archives`` (safe unpacking), and ``types`` and ``errors`` beneath them.
+for its settings), ``archives`` and ``tree`` (safe unpacking), ``limits`` (the download limit),
+and ``types`` and ``errors`` beneath them.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from modelport.control.storage.archives import (
 from modelport.control.storage.errors import StorageError
 from modelport.control.storage.http_source import HTTP_CHUNK, HttpSource
 from modelport.control.storage.initializer import STALE_TMP_S, UNVERSIONED, Storage
+from modelport.control.storage.limits import DEFAULT_MAX_DOWNLOAD_BYTES
 from modelport.control.storage.object_store import S3_PARALLEL_FILES, ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
 from modelport.control.storage.types import Progress, Source
 from modelport.control.storage.uris import SUPPORTED, check_uri, local_path
 
 __all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MAX_UNPACKED_BYTES",
     "HTTP_CHUNK",
     "S3_PARALLEL_FILES",

@@ -32,6 +32,7 @@ from modelport.control.storage.archives import (
 )
 from modelport.control.storage.errors import StorageError
 from modelport.control.storage.http_source import HttpSource
+from modelport.control.storage.limits import DEFAULT_MAX_DOWNLOAD_BYTES
 from modelport.control.storage.object_store import ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
 from modelport.control.storage.types import Progress, Source
@@ -53,6 +54,7 @@ class Storage:
         env: Mapping[str, str] | None = None,
         *,
         max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         http_timeout_s: float = 30.0,
     ) -> None:
         self.cache_dir = Path(cache_dir)
@@ -60,6 +62,7 @@ class Storage:
         self.env = dict(os.environ if env is None else env)
         self.s3 = S3Settings.from_env(self.env)
         self.max_unpacked_bytes = max_unpacked_bytes
+        self.max_download_bytes = max_download_bytes
         self.http_timeout_s = http_timeout_s
         self._tmp = self.cache_dir / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
@@ -108,8 +111,13 @@ class Storage:
 
     def _source(self, uri: str, scheme: str) -> Source:
         if scheme in ("http", "https"):
-            return HttpSource(uri, self._http_headers(uri), self.http_timeout_s)
-        return ObjectStoreSource(uri, self._filesystem(scheme))
+            return HttpSource(
+                uri,
+                self._http_headers(uri),
+                self.http_timeout_s,
+                max_bytes=self.max_download_bytes,
+            )
+        return ObjectStoreSource(uri, self._filesystem(scheme), max_bytes=self.max_download_bytes)
 
     def _http_headers(self, uri: str) -> dict[str, str]:
         # KServe: extra request headers as JSON in the variable "<host>-headers".

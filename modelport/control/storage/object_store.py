@@ -1,12 +1,14 @@
 """Downloading an object or every object under a prefix from a bucket (``s3://``, ``gs://``)
 through an fsspec filesystem, several files at a time; its version is a digest of the listing.
-Client errors become one-line StorageErrors that name the status and the bucket's error code."""
+Client errors become one-line StorageErrors that name the status and the bucket's error code.
+
+The download limit is checked against the listing, against each object's size when its GET
+answers, and on every chunk written, since objects can change between listing and download."""
 
 from __future__ import annotations
 
 import hashlib
 import http
-import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -17,6 +19,7 @@ from fsspec.callbacks import Callback
 
 from modelport.control.storage.archives import _safe_relative
 from modelport.control.storage.errors import StorageError
+from modelport.control.storage.limits import DEFAULT_MAX_DOWNLOAD_BYTES, DownloadBudget
 from modelport.control.storage.types import Progress
 
 S3_PARALLEL_FILES = 4  # KServe's S3_MAX_FILE_CONCURRENCY default
@@ -25,9 +28,10 @@ S3_PARALLEL_FILES = 4  # KServe's S3_MAX_FILE_CONCURRENCY default
 class ObjectStoreSource:
     """An object or a prefix in a bucket, through an fsspec filesystem (s3fs, gcsfs)."""
 
-    def __init__(self, uri: str, fs: Any) -> None:
+    def __init__(self, uri: str, fs: Any, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES) -> None:
         self.uri = uri
         self.fs = fs
+        self.max_bytes = max_bytes
         parts = urlsplit(uri)
         self.path = f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
         self.objects: dict[PurePosixPath, dict[str, Any]] = {}
@@ -72,20 +76,30 @@ class ObjectStoreSource:
         if not self.objects:
             self.probe()
         total = sum(int(info.get("size") or 0) for info in self.objects.values())
-        counter = _ByteCounter(total, progress)
+        budget = DownloadBudget(self.uri, self.max_bytes, total=total, progress=progress)
+        budget.declare(total)
 
         def get(item: tuple[PurePosixPath, dict[str, Any]]) -> None:
+            if budget.exceeded:  # another file already failed the limit: start no more
+                return
             rel, info = item
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.fs.get_file(info["name"], str(target), callback=counter.callback())
+            callback = _ForwardBytes(budget)
+            self.fs.get_file(info["name"], str(target), callback=callback)
+            # A filesystem that reports no progress is still held to the limit, if late.
+            budget.add(max(0, target.stat().st_size - callback.seen))
 
         dest.mkdir(parents=True, exist_ok=True)
+        pool = ThreadPoolExecutor(S3_PARALLEL_FILES)
         try:
-            with ThreadPoolExecutor(S3_PARALLEL_FILES) as pool:
-                list(pool.map(get, self.objects.items()))
+            list(pool.map(get, self.objects.items()))
+        except StorageError:
+            raise
         except Exception as exc:
             raise _object_store_error(self.uri, exc) from None
+        finally:
+            pool.shutdown(cancel_futures=True)
         return self.version
 
     def close(self) -> None:
@@ -107,34 +121,22 @@ def _object_version(info: Mapping[str, Any]) -> str:
     return ""
 
 
-class _ByteCounter:
-    """Sums bytes over several concurrent file downloads into one progress report."""
-
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total = total
-        self.done = 0
-        self.progress = progress
-        self.lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            done = self.done
-        if self.progress:
-            self.progress(done, self.total)
-
-    def callback(self) -> Callback:
-        """An fsspec callback for one file that feeds this counter."""
-        return _ForwardBytes(self)
-
-
 class _ForwardBytes(Callback):  # type: ignore[misc]
-    def __init__(self, counter: _ByteCounter) -> None:
+    """fsspec's progress callback for one file, feeding the download's budget."""
+
+    def __init__(self, budget: DownloadBudget) -> None:
         super().__init__()
-        self.counter = counter
+        self.budget = budget
+        self.seen = 0
+
+    def set_size(self, size: int | None) -> None:
+        # Called with the GET's Content-Length before the body is read (and before s3fs
+        # preallocates the file for ranged downloads).
+        self.budget.declare(size)
 
     def relative_update(self, inc: int = 1) -> None:
-        self.counter.add(inc)
+        self.seen += inc
+        self.budget.add(inc)
 
 
 def _object_store_error(uri: str, exc: BaseException) -> StorageError:
