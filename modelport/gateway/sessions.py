@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Float, String, Text, delete
+from sqlalchemy import JSON, Float, String, Text, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -20,6 +20,14 @@ COOKIE = "authservice_session"
 STATE_COOKIE = "oidc_state_csrf"
 SESSION_MAX_AGE_S = 86400
 LOGIN_TTL_S = 600
+# Every request without credentials starts a pending login. Past this many the oldest go:
+# refusing new ones instead would let a trickle of anonymous requests (10,000 per
+# LOGIN_TTL_S) keep everyone from logging in, while dropping the oldest costs only a login
+# left unfinished while 10,000 newer ones arrived, which the person simply starts again.
+MAX_PENDING_LOGINS = 10_000
+# Where to return after login is the URL first asked for; a longer one returns to "/"
+# (browsers and proxies commonly stop at 2-8 KiB anyway).
+MAX_RETURN_TO = 4096
 
 
 class Base(DeclarativeBase):
@@ -35,7 +43,7 @@ class LoginSession(Base):
     email: Mapped[str] = mapped_column(String(320))
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[float] = mapped_column(Float)
-    expires_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class PendingLogin(Base):
@@ -46,7 +54,8 @@ class PendingLogin(Base):
     state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     binding_sha256: Mapped[str] = mapped_column(String(64))
     return_to: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[float] = mapped_column(Float)
+    # Purges and the bound (oldest first) walk this index, not the table.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 def _digest(value: str) -> str:
@@ -70,9 +79,14 @@ class Identity:
 class SessionStore:
     """Create, look up and end login sessions and pending logins."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_pending: int = MAX_PENDING_LOGINS) -> None:
         Base.metadata.create_all(engine)
+        # create_all skips tables that exist: indexes added since are created here.
+        for table in (LoginSession.__table__, PendingLogin.__table__):
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
         self._sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        self.max_pending = max_pending
 
     def create(self, identity: Identity, max_age_s: float = SESSION_MAX_AGE_S) -> str:
         """A new session; returns the cookie value (never stored as such)."""
@@ -113,16 +127,27 @@ class SessionStore:
         """(state, browser binding) for a new login; the binding goes in a cookie."""
         state = secrets.token_urlsafe(24)
         binding = secrets.token_urlsafe(24)
+        now = time.time()
         with self._sessions.begin() as db:
-            db.execute(delete(PendingLogin).where(PendingLogin.expires_at < time.time()))
+            db.execute(delete(PendingLogin).where(PendingLogin.expires_at < now))
             db.add(
                 PendingLogin(
                     state_sha256=_digest(state),
                     binding_sha256=_digest(binding),
-                    return_to=return_to,
-                    expires_at=time.time() + LOGIN_TTL_S,
+                    return_to=return_to if len(return_to) <= MAX_RETURN_TO else "/",
+                    expires_at=now + LOGIN_TTL_S,
                 )
             )
+            db.flush()
+            excess = db.scalar(select(func.count()).select_from(PendingLogin)) or 0
+            excess -= self.max_pending
+            if excess > 0:
+                oldest = select(PendingLogin.state_sha256).order_by(PendingLogin.expires_at)
+                db.execute(
+                    delete(PendingLogin)
+                    .where(PendingLogin.state_sha256.in_(oldest.limit(excess).scalar_subquery()))
+                    .execution_options(synchronize_session=False)
+                )
         return state, binding
 
     def finish_login(self, state: str, binding: str | None) -> str | None:

@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, inspect, text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -145,6 +145,8 @@ class AuthRequest(Base):
     """An authorization request between /dex/auth and the code redirect (Dex: AuthRequest)."""
 
     __tablename__ = "auth_requests"
+    # Counting and trimming a client's pending requests (identity/pending.py).
+    __table_args__ = (Index("ix_auth_requests_client_expiry", "client_id", "expires_at"),)
 
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(256))
@@ -199,6 +201,7 @@ class DeviceCode(Base):
     """A pending device authorization (RFC 8628): polled by the device, approved in a browser."""
 
     __tablename__ = "device_codes"
+    __table_args__ = (Index("ix_device_codes_client_expiry", "client_id", "expires_at"),)
 
     device_code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_code: Mapped[str] = mapped_column(String(16), unique=True, index=True)

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from modelport.identity.db import AuthCode, AuthRequest, Client, RefreshToken
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.keys import KeyRing, RotationPolicy
+from modelport.identity.oauth2.params import too_long
+from modelport.identity.pending import keep_newest
 from modelport.identity.throttle import FailureThrottle
 from modelport.identity.tokens import TokenIssuer
 from modelport.identity.users import Directory
@@ -29,6 +31,8 @@ CODE_TTL_S = 30 * 60
 AUTH_REQUEST_TTL_S = 24 * 3600
 # Expired one-time rows are deleted at most this often, not on every insert.
 PURGE_EVERY_S = 60.0
+# Pending auth requests (and, apart, device requests) kept per client.
+MAX_PENDING_PER_CLIENT = 10_000
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 CLI_CLIENT_ID = "modelport-cli"
 
@@ -59,6 +63,8 @@ class Provider:
     refresh_idle_s: float = 0.0
     refresh_lifetime_s: float = 0.0
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    # Anyone can start a login or a device login: see keep_newest for why the oldest go.
+    max_pending_per_client: int = MAX_PENDING_PER_CLIENT
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True
@@ -130,6 +136,8 @@ class Provider:
     def redirect_allowed(self, client: Client, redirect_uri: str) -> bool:
         """Exact match with a registered URI; public clients may also use loopback and oob;
         every client may use the provider's own device-flow callback."""
+        if too_long("redirect_uri", redirect_uri):
+            return False
         if redirect_uri in client.redirect_uris or redirect_uri == self.device_callback:
             return True
         if client.public and not client.redirect_uris:
@@ -175,18 +183,20 @@ class Provider:
         return True
 
     def new_auth_request(self, **fields: object) -> AuthRequest:
-        """Store a pending authorization request."""
+        """Store a pending authorization request (the client's oldest go past the cap)."""
+        now = time.time()
         req = AuthRequest(
             request_id=secrets.token_urlsafe(24),
             hmac_key=secrets.token_hex(32),
-            expires_at=time.time() + AUTH_REQUEST_TTL_S,
+            expires_at=now + AUTH_REQUEST_TTL_S,
             **fields,
         )
-        now = time.time()
         with self.sessions.begin() as db:
             if self.purge_due("auth_requests", now):
                 db.execute(delete(AuthRequest).where(AuthRequest.expires_at < now))
             db.add(req)
+            db.flush()
+            keep_newest(db, AuthRequest, req.client_id, self.max_pending_per_client)
         return req
 
     def issue_code(self, req: AuthRequest) -> str:

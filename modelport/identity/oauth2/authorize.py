@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelport.identity.db import AuthRequest, Client
+from modelport.identity.oauth2.params import oversized, scope_list, too_long
+from modelport.identity.oauth2.pkce import METHODS, well_formed_challenge
 from modelport.identity.provider import OOB_REDIRECT, Provider, request_hmac
 
 SCOPE_DESCRIPTIONS = {
@@ -70,14 +72,19 @@ def _authorize(provider: Provider, q: QueryParams) -> Response:
             provider, 400, "Bad Request", f'Unregistered redirect_uri ("{redirect_uri}").'
         )
     state = q.get("state", "")
+    # An oversized state is not echoed back: the client never sent a state it could check.
+    echoed = "" if too_long("state", state) else state
 
     def fail(error: str, description: str) -> Response:
         return RedirectResponse(
-            with_query(redirect_uri, error=error, error_description=description, state=state),
+            with_query(redirect_uri, error=error, error_description=description, state=echoed),
             status_code=303,
         )
 
-    scopes = q.get("scope", "").split()
+    problem = oversized(state=state, nonce=q.get("nonce", ""), scope=q.get("scope", ""))
+    if problem:
+        return fail("invalid_request", problem)
+    scopes = scope_list(q.get("scope", ""))
     problem = provider.scope_problem(client, scopes)
     if problem:
         return fail("invalid_scope", problem)
@@ -87,9 +94,13 @@ def _authorize(provider: Provider, q: QueryParams) -> Response:
     if response_types != ["code"]:
         return fail("unsupported_response_type", f"Unsupported response type {response_types}")
     challenge = q.get("code_challenge", "")
-    method = q.get("code_challenge_method", "plain" if challenge else "")
-    if challenge and method not in ("S256", "plain"):
-        return fail("invalid_request", f"Unsupported PKCE challenge method ({method}).")
+    # Dex: the method defaults to plain and must be supported even without a challenge.
+    method = q.get("code_challenge_method") or "plain"
+    if method not in METHODS:
+        return fail("invalid_request", "Unsupported PKCE challenge method.")
+    if challenge and not well_formed_challenge(challenge):
+        return fail("invalid_request", "Invalid code_challenge (RFC 7636: 43 to 128 characters).")
+    method = method if challenge else ""
     # The device flow's own requests carry S256 too (see device.py), so no exception here.
     if client.public and method != "S256":
         return fail("invalid_request", "Public clients must use PKCE with S256.")

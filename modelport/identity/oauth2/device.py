@@ -24,7 +24,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from modelport.identity.db import AuthCode, DeviceCode
 from modelport.identity.oauth2.authorize import error_page, page
 from modelport.identity.oauth2.errors import NO_STORE, InvalidRequest, OAuthError, SlowDown
+from modelport.identity.oauth2.params import oversized, scope_list
 from modelport.identity.oauth2.pkce import S256, new_verifier, s256, verifier_matches
+from modelport.identity.pending import keep_newest
 from modelport.identity.provider import Provider, sha256_hex
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -52,7 +54,10 @@ def _device_code(provider: Provider, client_id: str, scope: str) -> Response:
     client = provider.directory.get_client(client_id)
     if client is None:
         return InvalidRequest("Invalid client_id.").response()
-    scopes = scope.split()
+    problem = oversized(scope=scope)
+    if problem:
+        return InvalidRequest(problem).response()
+    scopes = scope_list(scope)
     problem = provider.scope_problem(client, scopes)
     if problem:
         return InvalidRequest(problem).response()
@@ -73,6 +78,8 @@ def _device_code(provider: Provider, client_id: str, scope: str) -> Response:
                 code_verifier=new_verifier(),
             )
         )
+        db.flush()
+        keep_newest(db, DeviceCode, client.client_id, provider.max_pending_per_client)
     base = provider.issuer
     return JSONResponse(
         {

@@ -32,6 +32,7 @@ from modelport.identity.oauth2.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from modelport.identity.oauth2.params import oversized, scope_list
 from modelport.identity.oauth2.pkce import verifier_matches
 from modelport.identity.provider import Provider, sha256_hex
 from modelport.identity.tokens import encode_subject
@@ -202,7 +203,7 @@ def _refresh(provider: Provider, client: Client, f: dict[str, str]) -> dict[str,
         raise failure
     if user is None:
         raise InvalidGrant("The user of this refresh token no longer exists.")
-    wanted = f.get("scope", "").split()
+    wanted = scope_list(f.get("scope", ""))
     if wanted:
         extra = [s for s in wanted if s not in scopes]
         if extra:
@@ -292,7 +293,11 @@ def _password_client(
     provider: Provider, authorization: str, f: dict[str, str]
 ) -> tuple[Client, list[str]]:
     client = _client(provider, authorization, f)
-    scopes = f.get("scope", "").split()
+    # The nonce is kept with the refresh token, so it is bounded as at /auth.
+    problem = oversized(nonce=f.get("nonce", ""), scope=f.get("scope", ""))
+    if problem:
+        raise InvalidRequest(problem)
+    scopes = scope_list(f.get("scope", ""))
     problem = provider.scope_problem(client, scopes)
     if problem:
         raise InvalidRequest(problem)

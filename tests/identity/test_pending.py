@@ -1,0 +1,58 @@
+"""Pending auth and device requests: a bound per client (oldest go first) and purges."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from modelport.identity.db import AuthRequest, DeviceCode, make_engine, session_factory
+from modelport.identity.oauth2.device import _device_code
+from modelport.identity.provider import Provider
+
+
+@pytest.fixture()
+def provider(tmp_path) -> Provider:
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
+    provider = Provider.create("http://127.0.0.1:1/dex", sessions)
+    provider.directory.upsert_client("other", secret="s", redirect_uris=["http://x/cb"])
+    provider.max_pending_per_client = 5
+    return provider
+
+
+def _new(provider: Provider, client_id: str = "modelport-cli") -> str:
+    req = provider.new_auth_request(client_id=client_id, redirect_uri="http://x/cb", scopes=[])
+    return req.request_id
+
+
+def test_a_clients_oldest_pending_requests_go_past_the_bound(provider):
+    made = [_new(provider) for _ in range(8)]
+    others = [_new(provider, "other") for _ in range(2)]
+    with provider.sessions() as db:
+        kept = set(db.scalars(select(AuthRequest.request_id)))
+    assert kept == set(made[3:]) | set(others)
+
+
+def test_device_requests_are_bounded_per_client(provider):
+    for _ in range(7):
+        assert _device_code(provider, "modelport-cli", "openid").status_code == 200
+    with provider.sessions() as db:
+        assert len(db.scalars(select(DeviceCode)).all()) == 5
+
+
+def test_expired_pending_requests_are_purged(provider):
+    with provider.sessions.begin() as db:
+        db.add(
+            AuthRequest(
+                request_id="old",
+                client_id="other",
+                redirect_uri="http://x/cb",
+                hmac_key="k",
+                expires_at=time.time() - 1,
+            )
+        )
+    provider._next_purge.clear()  # a purge is due (they run once a minute)
+    _new(provider)
+    with provider.sessions() as db:
+        assert db.get(AuthRequest, "old") is None
