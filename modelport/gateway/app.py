@@ -22,6 +22,7 @@ from modelport.gateway.addressing import address
 from modelport.gateway.authz import EDIT, TOKEN_PREFIX, VIEW, Authorizer
 from modelport.gateway.paths import skips_auth
 from modelport.gateway.proxy import BodyTooLarge, Receive, Scope, Send, Upstream
+from modelport.gateway.redirects import return_path
 from modelport.gateway.sessions import (
     COOKIE,
     LOGIN_TTL_S,
@@ -374,10 +375,12 @@ class Gateway:
             body = orjson.dumps({"error": bad_credentials or "Authentication required."})
             await _reply(send, 401, body, [(b"www-authenticate", b"Bearer")])
             return
-        target = scope["path"]
+        # Back to the target as sent (still percent-encoded), never its decoded form.
+        target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        return_to = target + (f"?{query}" if query else "")
-        state, binding = self.sessions.start_login(return_to)
+        state, binding = self.sessions.start_login(
+            return_path(target + (f"?{query}" if query else ""))
+        )
         params = urlencode(
             {
                 "client_id": self.config.client_id,
@@ -423,9 +426,7 @@ class Gateway:
             await _reply(send, 401, b'{"error": "The login code was not accepted."}')
             return
         value = self.sessions.create(identity)
-        # Only a path on this host: browsers read "//x" and "/\\x" as another host.
-        if not return_to.startswith("/") or return_to[1:2] in ("/", "\\"):
-            return_to = "/"
+        return_to = return_path(return_to)  # again: rows may predate the check
         secure = self._secure(scope)
         await _reply(
             send,
