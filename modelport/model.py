@@ -72,6 +72,8 @@ class Model:
         self.version: str | None = None
         # A transformer forwards to the predictor at this host:port (KServe's --predictor_host).
         self.predictor_host = predictor_host
+        # Sent with every request to the predictor (the platform's replica key goes here).
+        self.predictor_headers: dict[str, str] = {}
         self.protocol = protocol
         self.timeout = timeout
         self._hooks: dict[str, _Hook] | None = None
@@ -168,7 +170,9 @@ class Model:
         if self._http_client is None:
             import httpx
 
-            self._http_client = httpx.AsyncClient(timeout=self.timeout)
+            self._http_client = httpx.AsyncClient(
+                timeout=self.timeout, headers=self.predictor_headers
+            )
         return await forward_to_predictor(
             self._http_client,
             self.predictor_host or "",

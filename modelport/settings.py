@@ -5,7 +5,7 @@ This is the only module that reads the environment; everything else receives a s
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Without a setting, runtimes whose predictions are row by row (scikit-learn, XGBoost,
@@ -57,4 +57,9 @@ class ServerSettings(BaseSettings):
     )
     nthread: int = Field(
         1, ge=1, description="Library threads per worker for tree/ONNX/torch runtimes."
+    )
+    # Set by ``modelport up`` for the replicas it starts (never on a command line, where
+    # every local user could read it): requests without it are refused.
+    replica_key: SecretStr | None = Field(
+        None, description="Key every request must carry in the modelport-replica-key header."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -101,6 +102,8 @@ def serve(
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+    # The replica key is the settings' now; model code has no use for a copy in its environment.
+    os.environ.pop("MODELPORT_REPLICA_KEY", None)
     model_name = name or model_path.stem
     _setup_logging(settings.log_level)
     factory = functools.partial(

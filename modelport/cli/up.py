@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,11 @@ from typing import Annotated
 import typer
 
 from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail, listen, load_config
+
+
+class OnOff(enum.StrEnum):
+    on = "on"
+    off = "off"
 
 
 def up(
@@ -46,6 +52,31 @@ def up(
             help="Seconds an idle service with minReplicas 0 keeps its last replica.",
         ),
     ] = 30.0,
+    namespace_self_service: Annotated[
+        OnOff,
+        typer.Option(
+            "--namespace-self-service",
+            help="on: signed-in people may create a namespace by deploying into it (as "
+            "Kubeflow's registration flow allows); off: only admins create namespaces. "
+            "Service accounts and API tokens never do.",
+        ),
+    ] = OnOff.on,
+    isolation: Annotated[
+        OnOff,
+        typer.Option(
+            "--isolation",
+            help="Confine each replica (Landlock, and a uid per namespace when root); off only "
+            "to debug a model that fails under it: its code then reads everything you can.",
+        ),
+    ] = OnOff.on,
+    namespace_replicas: Annotated[
+        int,
+        typer.Option(
+            "--max-replicas-per-namespace",
+            min=1,
+            help="Replicas one namespace may run at once, across its services.",
+        ),
+    ] = 32,
 ) -> None:
     """Run the platform: identity provider, gateway, control API and controller.
 
@@ -82,10 +113,16 @@ def up(
                 database_url=database_url,
                 scale_to_zero_grace_s=scale_to_zero_grace,
                 model_roots=model_root,
+                namespace_self_service=namespace_self_service is OnOff.on,
+                isolate_replicas=isolation is OnOff.on,
+                max_replicas_per_namespace=namespace_replicas,
             )
         except (UserError, ValueError) as exc:
             _fail(str(exc))
         console.print(f"[green]✓[/] identity provider  {base}/dex")
+        for holds, sentence in platform.isolation.report():
+            mark = "[green]✓[/]" if holds else "[yellow]![/]"
+            console.print(f"{mark} isolation          {sentence}", soft_wrap=True)
         services = len(platform.store.list("InferenceService"))
         console.print(f"[green]✓[/] control plane      {services} InferenceService(s) in store")
     if platform.generated_password:

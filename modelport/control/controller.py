@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.control.autoscaler import Autoscaler, ScalingPolicy
+from modelport.control.backends.confine import Confinement
+from modelport.control.backends.isolation import Isolation
 from modelport.control.backends.process import (
     ProcessBackend,
     ReplicaSpec,
@@ -62,6 +64,10 @@ class ControllerConfig:
     # Bounds on what specs can ask of this machine, whatever their min/maxReplicas say.
     max_replicas_total: int = 256
     max_replicas_per_revision: int = 32
+    # One tenant must not take the whole machine's share (replicas across its services).
+    max_replicas_per_namespace: int = 32
+    # How replicas are confined; None runs them unconfined (tests of the controller alone).
+    isolation: Isolation | None = None
 
 
 class Controller:
@@ -373,7 +379,18 @@ class Controller:
         if want > current and now >= rev.backoff_until:
             if not await self._ensure_fetched(svc, rev):
                 return
-            room = self.config.max_replicas_total - self._replica_count()
+            room = min(
+                self.config.max_replicas_total - self._replica_count(),
+                self.config.max_replicas_per_namespace - self._replica_count(svc.namespace),
+            )
+            if room <= 0 and not rev.units and not rev.starting:
+                rev.message = (
+                    f"no replica can start: namespace {svc.namespace} is at its quota of "
+                    f"{self.config.max_replicas_per_namespace} replicas"
+                    if self._replica_count(svc.namespace) >= self.config.max_replicas_per_namespace
+                    else f"no replica can start: the platform runs its limit of "
+                    f"{self.config.max_replicas_total} replicas"
+                )
             # A bounded number of starts per pass: a huge minReplicas must not fork-bomb.
             for _ in range(max(0, min(want - current, room, MAX_STARTS_PER_PASS))):
                 self._spawn(svc, rev, formats)
@@ -384,10 +401,12 @@ class Controller:
                 rev.slots.discard(unit.slot)
                 self._background(_stop_unit(unit))
 
-    def _replica_count(self) -> int:
+    def _replica_count(self, namespace: str | None = None) -> int:
+        """Replicas running or starting, on the whole platform or in one namespace."""
         return sum(
             len(r.units) + r.starting
-            for svc in self.services.values()
+            for (ns, _), svc in self.services.items()
+            if namespace is None or ns == namespace
             for r in svc.revisions.values()
         )
 
@@ -456,6 +475,9 @@ class Controller:
             for uri in uris:
                 assert uri is not None
                 paths.append(await asyncio.to_thread(self.storage.fetch, uri, _progress(rev, uri)))
+            if self.config.isolation is not None:
+                readable = self.config.isolation.readable
+                paths = [await asyncio.to_thread(readable, svc.namespace, p) for p in paths]
             rev.predictor_path = paths[0]
             rev.transformer_path = paths[1] if len(paths) > 1 else None
             rev.message = ""
@@ -500,6 +522,9 @@ class Controller:
                 rev.predictor_path,
                 logs / f"{svc.name}-predictor-{number}-{slot}.log",
             )
+            spec.confinement = await self._confine(
+                svc, rev.isvc.predictor, rev.predictor_path, f"predictor-{number}-{slot}"
+            )
             predictor = await self.backend.start(spec)
             unit = Unit(predictor, slot=slot)
             timeout = self.config.ready_timeout_s
@@ -515,6 +540,10 @@ class Controller:
                 )
                 tspec.predictor_host = predictor.address
                 tspec.predictor_protocol = rev.isvc.predictor.protocol_version
+                tspec.predictor_key = predictor.key
+                tspec.confinement = await self._confine(
+                    svc, rev.isvc.transformer, rev.transformer_path, f"transformer-{number}-{slot}"
+                )
                 unit.transformer = await self.backend.start(tspec)
                 ok = await unit.transformer.wait_ready(timeout)
         except asyncio.CancelledError:
@@ -555,6 +584,22 @@ class Controller:
         rev.ready_event.set()
         self.wake()
 
+    async def _confine(
+        self, svc: ServiceRuntime, component: Component, model: Path, part: str
+    ) -> Confinement | None:
+        """What this replica may reach: its model, and a private folder made fresh."""
+        isolation = self.config.isolation
+        if isolation is None:
+            return None
+        private = await asyncio.to_thread(isolation.private_dir, svc.namespace, svc.name, part)
+        return isolation.confinement(
+            svc.namespace,
+            [model],
+            private,
+            memory_bytes=component.memory_limit,
+            cpu_limit=component.cpu_limit,
+        )
+
     def _set_state(self, rev: RevisionRuntime, state: str, message: str) -> None:
         rev.changed_at = time.time()
         rev.row.state = state
@@ -580,6 +625,8 @@ class Controller:
             # again meanwhile and writes there already).
             if (svc.namespace, svc.name) not in self.services:
                 await asyncio.to_thread(shutil.rmtree, logs, True)
+                run = self.config.data_dir / "run" / svc.namespace / svc.name
+                await asyncio.to_thread(shutil.rmtree, run, True)
 
         self._background(finish())
 

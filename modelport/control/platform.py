@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.control.api import ApiContext, create_api
+from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
 from modelport.control.storage import Storage
 from modelport.control.store import Store
@@ -29,6 +30,7 @@ class Platform:
     admin_email: str
     generated_password: str | None
     router: ServiceRouter
+    isolation: Isolation
 
     async def start(self) -> None:
         """Start what runs beside the HTTP server: payload logger, controller, replicas."""
@@ -51,10 +53,14 @@ def build_platform(
     database_url: str | None = None,
     scale_to_zero_grace_s: float = 30.0,
     model_roots: list[Path] | None = None,
+    namespace_self_service: bool = True,
+    isolate_replicas: bool = True,
+    max_replicas_per_namespace: int = 32,
 ) -> Platform:
     """Everything ``modelport up`` serves, with state under ``data_dir``."""
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    harden_platform(data_dir)
+    isolation = Isolation.detect(data_dir, enabled=isolate_replicas)
     base_url = base_url.rstrip("/")
     gateway = build_gateway(
         data_dir,
@@ -74,7 +80,11 @@ def build_platform(
         store,
         storage,
         ControllerConfig(
-            data_dir=data_dir, domain=domain, scale_to_zero_grace_s=scale_to_zero_grace_s
+            data_dir=data_dir,
+            domain=domain,
+            scale_to_zero_grace_s=scale_to_zero_grace_s,
+            max_replicas_per_namespace=max_replicas_per_namespace,
+            isolation=isolation,
         ),
     )
     directory = gateway.provider.directory
@@ -94,17 +104,19 @@ def build_platform(
             domain=domain,
             gateway_url=lambda: base_url,
             model_roots=list(model_roots or []),
+            namespace_self_service=namespace_self_service,
         )
     )
-    return Platform(gateway, controller, store, admin_email, password, router)
+    return Platform(gateway, controller, store, admin_email, password, router, isolation)
 
 
 def _ensure_admin(gateway: Gateway) -> tuple[str, str | None]:
     """The first admin, from MODELPORT_ADMIN_EMAIL/PASSWORD or generated (printed once)."""
     directory = gateway.provider.directory
     email = os.environ.get("MODELPORT_ADMIN_EMAIL", DEFAULT_ADMIN).strip().lower()
-    # Taken out of the environment: nothing started later (replicas, zygote) may see it.
-    given = os.environ.pop("MODELPORT_ADMIN_PASSWORD", None)
+    # Taken out of the environment, and out of /proc/PID/environ: nothing started later
+    # (replicas, zygote) and no process reading ours may see it.
+    given = take_from_environment("MODELPORT_ADMIN_PASSWORD")
     if directory.get_user(email) is not None:
         return email, None
     password = given or secrets.token_urlsafe(12)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from modelport.gateway.connections import BadTarget, ConnectionPool, Response, UpstreamError
 from modelport.gateway.sessions import COOKIE, STATE_COOKIE
-from modelport.server.replica_key import REPLICA_KEY_HEADER
+from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

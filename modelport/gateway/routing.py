@@ -82,8 +82,10 @@ class ServiceRouter:
                 if unit is None:
                     break
                 try:
+                    # The replica answers only requests carrying its key.
+                    headers = [*extra, unit.entry.key_header]
                     response = await upstream.open(
-                        scope, body, extra, f"http://{unit.entry.address}"
+                        scope, body, headers, f"http://{unit.entry.address}"
                     )
                 except BadTarget as exc:
                     await _error(send, 400, f"{exc}.")

@@ -11,6 +11,7 @@ from typing import Any
 
 from modelport.errors import ModelLoadError
 from modelport.model import Model
+from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 
 
 def load_custom_model(name: str, path: str | Path, **options: Any) -> Model:
@@ -57,9 +58,13 @@ def _connect_predictor(model: Model) -> None:
     modelport's controller sets these variables instead, so the same class works unchanged.
     """
     host = os.environ.get("MODELPORT_PREDICTOR_HOST")
+    # The predictor's key: its port answers nothing without it (modelport/protocol/replica_key.py).
+    key = os.environ.pop("MODELPORT_PREDICTOR_KEY", None)
     if host and not model.predictor_host:
         model.predictor_host = host
         model.protocol = os.environ.get("MODELPORT_PREDICTOR_PROTOCOL", model.protocol)
+        if key:
+            model.predictor_headers[REPLICA_KEY_HEADER.decode()] = key
 
 
 def _python_file(path: Path) -> Path:

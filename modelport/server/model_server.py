@@ -82,6 +82,9 @@ class ModelServer:
         s = self.settings
         if not models:
             raise StartupError("No models to serve.")
+        if s.replica_key is not None and s.enable_grpc:
+            # The key is checked on REST only; the platform's replicas serve no gRPC.
+            raise StartupError("A replica key needs gRPC off (--grpc-port -1).")
         started = time.monotonic()
         try:
             http_res = reserve_port(s.host, s.http_port)

@@ -17,6 +17,7 @@ import orjson
 from modelport.errors import InvalidInput, ModelportError, PayloadTooLarge
 from modelport.model import InferenceVerb
 from modelport.protocol import v1, v2
+from modelport.protocol.replica_key import key_matches
 from modelport.server.dataplane import DataPlane
 from modelport.server.errors_map import http_status, retry_after
 from modelport.server.metrics import RequestMetrics, render
@@ -95,9 +96,16 @@ Handler = Callable[[Request], Awaitable[Reply]]
 class RestApp:
     """The ASGI application of one worker."""
 
-    def __init__(self, dataplane: DataPlane, *, max_body_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        *,
+        max_body_bytes: int = 64 * 1024 * 1024,
+        replica_key: bytes | None = None,
+    ) -> None:
         self.dp = dataplane
         self.max_body = max_body_bytes
+        self.replica_key = replica_key
         self.metrics = RequestMetrics()
         # The route table: every path of the V1 and V2 protocols, the infer route first.
         model = r"(?P<name>[^/]+)"
@@ -142,7 +150,10 @@ class RestApp:
         method = scope["method"]
         path = scope["path"]
         handler, params, allowed, protocol = self._route(method, path)
-        if handler is None:
+        if self.replica_key is not None and not key_matches(scope["headers"], self.replica_key):
+            protocol = None
+            reply = _error_reply(403, "This model server answers only through the platform.")
+        elif handler is None:
             reply = (
                 _error_reply(405, "Method Not Allowed")
                 if allowed

@@ -95,7 +95,12 @@ async def _serve(
 ) -> None:
     import uvicorn
 
-    app = RestApp(dataplane, max_body_bytes=settings.max_body_bytes)
+    key = settings.replica_key
+    app = RestApp(
+        dataplane,
+        max_body_bytes=settings.max_body_bytes,
+        replica_key=key.get_secret_value().encode() if key is not None else None,
+    )
     config = uvicorn.Config(
         app,
         http="httptools",

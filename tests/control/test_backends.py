@@ -21,11 +21,16 @@ async def _serve_once(backend: ProcessBackend | ZygoteBackend, spec: ReplicaSpec
     replica = await backend.start(spec)
     try:
         assert await replica.wait_ready(60), replica.last_lines(20)
+        url = f"http://{replica.address}/v1/models/iris:predict"
+        body = {"instances": [[6.8, 2.8, 4.8, 1.4]]}
         async with httpx.AsyncClient() as c:
-            r = await c.post(
-                f"http://{replica.address}/v1/models/iris:predict",
-                json={"instances": [[6.8, 2.8, 4.8, 1.4]]},
-            )
+            # Another local process, without the key, gets nothing from the replica.
+            for headers in ({}, {"modelport-replica-key": "guess"}):
+                denied = await c.post(url, json=body, headers=headers)
+                assert denied.status_code == 403, denied.text
+            twice = [("modelport-replica-key", replica.key), ("modelport-replica-key", "x")]
+            assert (await c.post(url, json=body, headers=twice)).status_code == 403
+            r = await c.post(url, json=body, headers={"modelport-replica-key": replica.key})
         return r.json()
     finally:
         await replica.stop()

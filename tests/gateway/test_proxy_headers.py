@@ -11,7 +11,7 @@ import pytest
 
 from modelport.gateway.proxy import Upstream
 from modelport.gateway.sessions import COOKIE, STATE_COOKIE
-from modelport.server.replica_key import REPLICA_KEY_HEADER
+from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 
 
 async def _one_answer_server(answer: bytes, seen: list[bytes]) -> tuple[asyncio.Server, int]:

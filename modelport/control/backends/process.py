@@ -1,19 +1,26 @@
 """The local process backend: each replica is a ``modelport serve`` process on a free
-loopback port, its output appended to a log file the ``logs`` command reads."""
+loopback port, confined before it loads its model (``confine.py``), answering only requests
+that carry its key, its output appended to a log file the ``logs`` command reads."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+
+from modelport.control.backends.confine import Confinement
+from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 
 READY_POLL_S = 0.02
 
@@ -32,6 +39,10 @@ class ReplicaSpec:
     # For transformers: where the predictor listens, and how to talk to it.
     predictor_host: str | None = None
     predictor_protocol: str = "v1"
+    predictor_key: str | None = None
+    # What the replica may reach (None: unconfined, for tests of the backends alone).
+    confinement: Confinement | None = None
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def argv(self, port: int) -> list[str]:
         argv = [
@@ -61,10 +72,29 @@ class ReplicaSpec:
 
     def environment(self) -> dict[str, str]:
         env = {**replica_base_env(), **self.env}
+        if self.confinement is not None:
+            # Libraries write caches under HOME and temporary files under TMPDIR: both go
+            # to the one folder the replica may write.
+            env["HOME"] = env["TMPDIR"] = self.confinement.private_dir
         if self.predictor_host:
             env["MODELPORT_PREDICTOR_HOST"] = self.predictor_host
             env["MODELPORT_PREDICTOR_PROTOCOL"] = self.predictor_protocol
+        if self.predictor_key:
+            env["MODELPORT_PREDICTOR_KEY"] = self.predictor_key
         return env
+
+    def launch_request(self, port: int) -> bytes:
+        """What ``launch.py`` reads: serve arguments, environment, key and confinement."""
+        confinement = self.confinement
+        if confinement is not None:
+            confinement = dataclasses.replace(confinement, port=port)
+        request: dict[str, Any] = {
+            "argv": self.argv(port)[3:],  # without "python -m modelport"
+            "env": self.environment(),
+            "key": self.key,
+            "confinement": confinement.to_dict() if confinement else None,
+        }
+        return json.dumps(request).encode()
 
 
 # What a model server inherits from the platform's environment: locale, paths, thread
@@ -86,12 +116,20 @@ class Replica:
     """One running (or exited) model server process."""
 
     def __init__(
-        self, proc: asyncio.subprocess.Process, port: int, log_file: Path, model_name: str
+        self,
+        proc: asyncio.subprocess.Process | ForkedProcess,
+        port: int,
+        log_file: Path,
+        model_name: str,
+        key: str,
     ) -> None:
         self.proc = proc
         self.port = port
         self.log_file = log_file
         self.model_name = model_name
+        self.key = key
+        # Added by the gateway to every request it forwards here.
+        self.key_header = (REPLICA_KEY_HEADER, key.encode())
         self.started_at = time.monotonic()
         self.ready = False
 
@@ -113,7 +151,9 @@ class Replica:
         # The model's own readiness, not the server's: should another process have won the
         # race for this port, it does not serve this model name and is never taken for ours.
         url = f"http://{self.address}/v2/models/{self.model_name}/ready"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as client:
+        headers = {REPLICA_KEY_HEADER.decode(): self.key}
+        timeout = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as client:
             while time.monotonic() < deadline:
                 if self.proc.returncode is not None:
                     return False
@@ -150,17 +190,21 @@ class ProcessBackend:
     async def start(self, spec: ReplicaSpec) -> Replica:
         port = free_port()
         prepare_log(spec.log_file, port)
-        with spec.log_file.open("ab") as log:
+        request = request_file(spec.launch_request(port))
+        with spec.log_file.open("ab") as log, os.fdopen(request, "rb") as stdin:
             proc = await asyncio.create_subprocess_exec(
-                *spec.argv(port),
-                stdin=asyncio.subprocess.DEVNULL,
+                sys.executable,
+                "-m",
+                "modelport.control.backends.launch",
+                stdin=stdin,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
-                env=spec.environment(),
+                # The request carries the real environment; this one is all /proc shows.
+                env=replica_base_env(),
                 # Its own process group, so stopping it also stops its workers.
                 start_new_session=True,
             )
-        return Replica(proc, port, spec.log_file, spec.model_name)
+        return Replica(proc, port, spec.log_file, spec.model_name, spec.key)
 
 
 class ForkedProcess:
@@ -189,6 +233,7 @@ class ZygoteBackend:
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
+        self._requests: socket.socket | None = None
         self._replies: dict[int, asyncio.Future[ForkedProcess]] = {}
         self._children: dict[int, ForkedProcess] = {}
         self._ids = 0
@@ -198,15 +243,18 @@ class ZygoteBackend:
 
     async def start_zygote(self) -> None:
         """Start the template and wait until it has imported everything."""
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "modelport.control.backends.zygote",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            env=replica_base_env(),
-        )
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "modelport.control.backends.zygote",
+                stdin=theirs.fileno(),
+                stdout=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env=replica_base_env(),
+            )
+        self._requests = ours
         assert self._proc.stdout is not None
         first = await self._proc.stdout.readline()
         if b"ready" not in first:
@@ -249,29 +297,28 @@ class ZygoteBackend:
             return await self._fallback.start(spec)
         port = free_port()
         prepare_log(spec.log_file, port)
-        argv = spec.argv(port)[3:]  # without "python -m modelport"
-        env = spec.environment()
-        async with self._lock:
-            self._ids += 1
-            request_id = self._ids
-            future: asyncio.Future[ForkedProcess] = asyncio.get_running_loop().create_future()
-            self._replies[request_id] = future
-            assert self._proc.stdin is not None
-            line = {
-                "id": request_id,
-                "argv": argv,
-                "env": env,
-                "log": str(spec.log_file),
-                "name": spec.model_name,
-            }
-            self._proc.stdin.write(json.dumps(line).encode() + b"\n")
-            await self._proc.stdin.drain()
+        header: dict[str, object] = {"log": str(spec.log_file), "name": spec.model_name}
+        request = request_file(spec.launch_request(port))
+        try:
+            async with self._lock:
+                self._ids += 1
+                header["id"] = self._ids
+                future: asyncio.Future[ForkedProcess] = asyncio.get_running_loop().create_future()
+                self._replies[self._ids] = future
+                assert self._requests is not None
+                await asyncio.to_thread(
+                    socket.send_fds, self._requests, [json.dumps(header).encode()], [request]
+                )
+        finally:
+            os.close(request)
         child = await asyncio.wait_for(future, 30)
-        return Replica(child, port, spec.log_file, spec.model_name)  # type: ignore[arg-type]
+        return Replica(child, port, spec.log_file, spec.model_name, spec.key)
 
     async def close(self) -> None:
-        if self._proc is not None and self._proc.stdin is not None:
-            self._proc.stdin.close()
+        if self._requests is not None:
+            self._requests.close()  # the zygote reads end-of-file and leaves
+            self._requests = None
+        if self._proc is not None:
             try:
                 await asyncio.wait_for(self._proc.wait(), 10)
             except TimeoutError:
@@ -295,6 +342,14 @@ def prepare_log(path: Path, port: int) -> None:
         pass
     with path.open("ab") as log:
         log.write(f"--- starting on port {port} at {time.ctime()}\n".encode())
+
+
+def request_file(data: bytes) -> int:
+    """A memory file holding ``data``, for a replica to read its launch request from."""
+    fd = os.memfd_create("modelport-launch", os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def free_port() -> int:

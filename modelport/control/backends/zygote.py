@@ -5,8 +5,12 @@ scikit-learn, numpy and the server stack. The zygote imports them once; each rep
 ``fork()`` of it that runs the ``serve`` command with its own arguments, so a scale-from-zero
 request waits for the model load only. (Android's app zygote works the same way.)
 
-Protocol on stdin/stdout, one JSON object per line:
-  request  {"id": N, "argv": [...serve arguments...], "env": {...}, "log": "/path"}
+Requests come on stdin, a SOCK_SEQPACKET unix socket: each message is a JSON object
+``{"id": N, "log": PATH, "name": NAME}`` with one file descriptor attached, a memory file
+holding the launch request (see ``launch.py``). The zygote never reads it: only the replica
+forked for it does, so no replica finds another's key or environment in the memory it
+inherits from the zygote.
+Replies and events go to stdout, one JSON object per line:
   reply    {"id": N, "pid": PID}          the replica started
   event    {"exit": PID, "code": C}       a replica ended (C < 0: killed by signal -C)
 The zygote stays single-threaded, so forking it is safe.
@@ -19,7 +23,10 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
+
+from modelport.control.backends import confine, launch
 
 # What a replica would import anyway; a module that is not installed is simply skipped.
 PRELOAD = (
@@ -69,14 +76,14 @@ def _reap() -> None:
         _write({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _child(request: dict[str, object]) -> None:
-    """In the forked replica: become its own process group, redirect output, run serve."""
+def _child(request_fd: int, log: str, name: str) -> None:
+    """In the forked replica: become its own process group, redirect output, then confine
+    and serve (``launch.run``)."""
     os.setsid()
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
-    _die_with_parent()
-    fd = os.open(str(request["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -89,44 +96,20 @@ def _child(request: dict[str, object]) -> None:
     # replicas apart (the kernel keeps 15 bytes).
     try:
         with open("/proc/self/comm", "w") as comm:
-            comm.write(f"mp:{request.get('name', 'replica')}"[:15])
+            comm.write(f"mp:{name}"[:15])
     except OSError:
         pass
-    # The replica's whole environment comes with the request (the zygote's own is minimal).
-    os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in dict(request.get("env") or {}).items()})
-    argv = [str(a) for a in list(request["argv"])]  # type: ignore[call-overload]
-    sys.argv = ["modelport", *argv]
-    from modelport.cli.main import app
-
-    code = 1
     try:
-        result = app(args=argv, prog_name="modelport", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:  # noqa: BLE001 — report anything, then leave without cleanup
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _die_with_parent() -> None:
-    """SIGTERM this process when its parent dies (Linux prctl PR_SET_PDEATHSIG), so a
-    SIGKILLed platform or zygote leaves no model server behind."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        request = launch.read_request(request_fd)
+    except (OSError, ValueError) as exc:
+        print(f"error: unreadable launch request: {exc}", file=sys.stderr)
+        os._exit(70)
+    launch.run(request)
 
 
 def main() -> None:
-    _die_with_parent()
+    # A SIGKILLed platform leaves no zygote behind; replicas set the same for themselves.
+    confine.die_with_parent(signal.SIGTERM)
     _preload()
     # SIGCHLD only wakes the select() below (through the wakeup fd); reaping and writing
     # happen in the main loop, never inside a signal handler.
@@ -135,7 +118,7 @@ def main() -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     _write({"ready": True})
-    pending = b""
+    requests = socket.socket(fileno=0)
     while True:
         readable, _, _ = select.select([0, wake_r], [], [])
         if wake_r in readable:
@@ -143,22 +126,26 @@ def main() -> None:
             _reap()
         if 0 not in readable:
             continue
-        chunk = os.read(0, 65536)
-        if not chunk:
+        message, fds, _flags, _addr = socket.recv_fds(requests, 8192, 1)
+        if not message:
             break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            try:
-                request = json.loads(line)
-            except ValueError:
-                continue
-            pid = os.fork()
-            if pid == 0:
-                os.close(wake_r)
-                os.close(wake_w)
-                _child(request)
-            _write({"id": request.get("id"), "pid": pid})
+        try:
+            header = json.loads(message)
+            request_id, log, name = int(header["id"]), str(header["log"]), str(header["name"])
+        except (ValueError, KeyError, TypeError):
+            header = None
+        if header is None or not fds:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            requests.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            _child(fds[0], log, name)
+        os.close(fds[0])
+        _write({"id": request_id, "pid": pid})
     # The platform went away: take the replicas with us.
     for pid in _children():
         try:

@@ -22,6 +22,7 @@ from modelport.control.spec.constants import (
 from modelport.control.spec.fields import _Reader, _valid_runtime_name
 from modelport.control.spec.objects import Batcher, LoggerSpec
 from modelport.control.spec.problems import _short
+from modelport.control.spec.quantity import parse_quantity
 
 
 def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict[str, Any] | None:
@@ -29,7 +30,7 @@ def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict
     spec = reader.mapping(value, path)
     if spec is None:
         return None
-    acted = ["storageUri", "protocolVersion", "args", "env", "name"]
+    acted = ["storageUri", "protocolVersion", "args", "env", "name", "resources"]
     fmt: str | None = short
     version: str | None = None
     runtime: str | None = None
@@ -68,6 +69,7 @@ def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict
     env = reader.env(spec.get("env"), f"{path}.env")
     reader.only(spec, path, acted)
     return {
+        **_resources(reader, spec, path),
         "model_format": fmt,
         "format_version": version,
         "storage_uri": storage_uri,
@@ -106,7 +108,8 @@ def _custom(
         return None
     env = reader.env(container.get("env"), f"{path}.env")
     args = reader.strings(container.get("args"), f"{path}.args")
-    reader.only(container, path, ("name", "env"))  # image, command, args, ports, ... are not run
+    # image, command, args, ports, ... are not run
+    reader.only(container, path, ("name", "env", "resources"))
     storage_uri = env.get("STORAGE_URI") or None  # CustomPredictor.GetStorageUri
     if storage_uri is None:
         reader.problem(
@@ -122,7 +125,10 @@ def _custom(
             f"PROTOCOL must be one of {', '.join(protocols)}, got {_short(requested)!r}",
         )
         requested = None
-    return _custom_fields(storage_uri, requested, args, env)
+    return {
+        **_custom_fields(storage_uri, requested, args, env),
+        **_resources(reader, container, path),
+    }
 
 
 def _transformer_model(reader: _Reader, value: Any, path: str) -> dict[str, Any] | None:
@@ -143,8 +149,9 @@ def _transformer_model(reader: _Reader, value: Any, path: str) -> dict[str, Any]
     if "args" in spec:
         reader.ignore(f"{path}.args")
     env = reader.env(spec.get("env"), f"{path}.env")
-    reader.only(spec, path, ("modelFormat", "storageUri", "protocolVersion", "args", "env"))
-    return _custom_fields(storage_uri, requested, args, env)
+    acted = ("modelFormat", "storageUri", "protocolVersion", "args", "env", "resources")
+    reader.only(spec, path, acted)
+    return {**_custom_fields(storage_uri, requested, args, env), **_resources(reader, spec, path)}
 
 
 def _custom_fields(
@@ -161,6 +168,36 @@ def _custom_fields(
         "args": args,
         "env": env,
     }
+
+
+def _resources(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, Any]:
+    """``resources.limits.memory`` and ``.cpu``, which each replica is held to (see
+    control/backends/confine.py); requests and other limits are kept, not acted on."""
+    path = f"{path}.resources"
+    resources = reader.mapping(spec.get("resources"), path)
+    if resources is None:
+        return {}
+    if "requests" in resources:
+        reader.ignore(f"{path}.requests")
+    reader.only(resources, path, ("limits", "requests"))
+    limits = reader.mapping(resources.get("limits"), f"{path}.limits")
+    if limits is None:
+        return {}
+    reader.only(limits, f"{path}.limits", ("memory", "cpu"))
+    found: dict[str, Any] = {}
+    for key, name in (("memory", "memory_limit"), ("cpu", "cpu_limit")):
+        if key not in limits:
+            continue
+        try:
+            value = parse_quantity(limits[key])
+        except ValueError as exc:
+            reader.problem(f"{path}.limits.{key}", str(exc))
+            continue
+        if value <= 0:
+            reader.problem(f"{path}.limits.{key}", "must be more than 0")
+            continue
+        found[name] = int(value) if key == "memory" else float(value)
+    return found
 
 
 def _extension(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, Any] | None:

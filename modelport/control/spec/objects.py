@@ -45,6 +45,9 @@ class Component:
     canary_traffic_percent: int | None = None
     batcher: Batcher | None = None
     logger: LoggerSpec | None = None
+    # resources.limits: bytes of memory (RLIMIT_DATA) and CPUs (affinity) per replica.
+    memory_limit: int | None = None
+    cpu_limit: float | None = None
     # The protocolVersion as given (or as KServe's defaulting webhook sets it), None when
     # unset: runtime selection matches on it, and only a set one restricts an explicit runtime.
     requested_protocol: str | None = None
