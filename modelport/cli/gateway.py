@@ -30,6 +30,14 @@ def gateway(
             help="Also accept tokens of an external OIDC issuer: URL=AUDIENCE (repeatable).",
         ),
     ] = [],  # noqa: B006
+    accept_audience: Annotated[
+        list[str],
+        typer.Option(
+            "--accept-audience",
+            help="A client whose users' tokens from /dex are accepted (repeatable) "
+            "[default: kubeflow-oidc-authservice and modelport-cli].",
+        ),
+    ] = [],  # noqa: B006
     no_auth: Annotated[
         bool,
         typer.Option("--no-auth", help="Benchmarks only: forward everything unauthenticated."),
@@ -60,12 +68,15 @@ def gateway(
                 typer.echo(
                     f"warning: {t.issuer}: discovery failed ({type(exc).__name__})", err=True
                 )
+        settings = GatewayConfig(auth_disabled=no_auth, trusted=trusted)
+        if accept_audience:
+            settings.audiences = list(accept_audience)
         app = build_gateway(
             data_dir,
             f"{base}/dex",
             upstream,
             cfg,
-            GatewayConfig(auth_disabled=no_auth, trusted=trusted),
+            settings,
         )
     except (UserError, ValueError) as exc:
         _fail(str(exc))

@@ -20,6 +20,7 @@ import orjson
 
 from modelport.gateway.addressing import address
 from modelport.gateway.authz import EDIT, TOKEN_PREFIX, VIEW, Authorizer
+from modelport.gateway.claims import external_identity, local_identity
 from modelport.gateway.paths import skips_auth
 from modelport.gateway.proxy import BodyTooLarge, Receive, Scope, Send, Upstream
 from modelport.gateway.redirects import return_path
@@ -32,11 +33,12 @@ from modelport.gateway.sessions import (
     SessionStore,
 )
 from modelport.gateway.trusted import TrustedIssuer, unverified_issuer
-from modelport.identity.provider import Provider
+from modelport.identity.provider import CLI_CLIENT_ID, Provider
 from modelport.identity.tokens import InvalidToken
 
 log = logging.getLogger("modelport.gateway")
 
+GATEWAY_CLIENT_ID = "kubeflow-oidc-authservice"  # oidc-authservice's client in Kubeflow's Dex
 CALLBACK_PATHS = ("/login/oidc", "/authservice/oidc/callback")
 LOGOUT_PATHS = ("/authservice/logout", "/logout")
 LOGIN_SCOPES = "openid profile email groups"
@@ -74,7 +76,7 @@ class Router(Protocol):
 class GatewayConfig:
     """How the gateway registers itself with the provider and treats requests."""
 
-    client_id: str = "kubeflow-oidc-authservice"
+    client_id: str = GATEWAY_CLIENT_ID
     client_secret: str = ""
     callback: str = "/login/oidc"
     max_body: int = 64 << 20
@@ -87,6 +89,8 @@ class GatewayConfig:
     # someone else deployed) learns who called from kubeflow-userid, and cannot replay the
     # caller's credentials. Turn on only for upstreams that check tokens themselves.
     forward_credentials: bool = False
+    # Our provider's tokens are accepted only for these clients (claims.py says why).
+    audiences: list[str] = field(default_factory=lambda: [GATEWAY_CLIENT_ID, CLI_CLIENT_ID])
     # External issuers whose tokens are accepted too (issuer URL -> required audience).
     trusted: list[TrustedIssuer] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -241,25 +245,16 @@ class Gateway:
         external = next((t for t in self.config.trusted if t.issuer.rstrip("/") == issuer), None)
         try:
             if external is not None:
-                claims = external.verify(token)
+                found = external_identity(external.verify(token))
             else:
-                claims = self.provider.tokens.verify(token)
+                found = local_identity(
+                    self.provider.tokens.verify(token),
+                    audiences=self.config.audiences,
+                    is_client=lambda c: self.provider.directory.get_client(c) is not None,
+                )
         except InvalidToken:
             return None, "Invalid bearer token."
-        if external is None:
-            audiences = claims.get("aud")
-            audiences = audiences if isinstance(audiences, list) else [audiences]
-            known = self.provider.directory.get_client
-            if not any(isinstance(a, str) and known(a) for a in audiences):
-                return None, "Bearer token was issued for an unknown audience."
-        email = claims.get("email")
-        if not email and external is None and isinstance(claims.get("client_id"), str):
-            # A service account (client_credentials): namespaces can name it as client:ID.
-            email = f"client:{claims['client_id']}"
-        if not isinstance(email, str) or not email:
-            return None, "Bearer token has no email claim (request the email scope)."
-        groups = claims.get("groups") or []
-        return Identity(email, tuple(g for g in groups if isinstance(g, str))), ""
+        return (None, found) if isinstance(found, str) else (found, "")
 
     # ---- external check (Envoy ext_authz, nginx auth_request) ------------------------------
 

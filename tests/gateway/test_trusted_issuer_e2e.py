@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
 import httpx
 import pytest
+from joserfc import jwk, jwt
 
 from tests.gateway.conftest import start_gateway
 from tests.identity.conftest import USER_HASH, USER_PASSWORD, start_identity
@@ -41,11 +49,61 @@ def external(tmp_path_factory):
     server.proc.wait(10)
 
 
+class PlainIssuer:
+    """A bare OIDC issuer on a real socket (discovery + JWKS) whose tokens the test signs
+    with any claims, e.g. the email_verified a company IdP may leave out or set false."""
+
+    def __init__(self) -> None:
+        self.key = jwk.RSAKey.generate_key(2048, private=True, auto_kid=True)
+        keys = {"keys": [self.key.as_dict(private=False)]}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                docs = {
+                    "/.well-known/openid-configuration": {
+                        "issuer": outer.issuer,
+                        "jwks_uri": f"{outer.issuer}/keys",
+                    },
+                    "/keys": keys,
+                }
+                body = json.dumps(docs.get(self.path, {})).encode()
+                self.send_response(200 if self.path in docs else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, **claims: Any) -> str:
+        base = {"iss": self.issuer, "aud": "corp-gw", "sub": "u1", "exp": int(time.time()) + 600}
+        return jwt.encode({"alg": "RS256", "kid": self.key.kid}, {**base, **claims}, self.key)
+
+
 @pytest.fixture(scope="module")
-def trusting_gateway(tmp_path_factory, external, upstream):
+def plain_issuer() -> Iterator[PlainIssuer]:
+    issuer = PlainIssuer()
+    yield issuer
+    issuer.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def trusting_gateway(tmp_path_factory, external, upstream, plain_issuer):
     work = tmp_path_factory.mktemp("trusting")
     gw = start_gateway(
-        work / "data", upstream.url, None, "--trust-issuer", f"{external.issuer}=partner-app"
+        work / "data",
+        upstream.url,
+        None,
+        "--trust-issuer",
+        f"{external.issuer}=partner-app",
+        "--trust-issuer",
+        f"{plain_issuer.issuer}=corp-gw",
     )
     yield gw
     gw.proc.terminate()
@@ -111,3 +169,23 @@ def test_untrusted_issuer_is_refused(trusting_gateway, tmp_path):
     finally:
         stranger.proc.terminate()
         stranger.proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("verified", "status"),
+    [(True, 200), (None, 401), (False, 401), ("true", 401), (1, 401)],
+)
+def test_external_tokens_need_a_verified_email(
+    trusting_gateway, plain_issuer: PlainIssuer, verified: object, status: int
+) -> None:
+    claims: dict[str, Any] = {"email": "someone@corp.example"}
+    if verified is not None:
+        claims["email_verified"] = verified
+    r = httpx.post(
+        f"{trusting_gateway.url}/v2/models/sklearn-iris/infer",
+        json=INFER,
+        headers={"Authorization": f"Bearer {plain_issuer.token(**claims)}"},
+    )
+    assert r.status_code == status, r.text
+    if status == 401:
+        assert "email_verified" in r.json()["error"]
