@@ -3,7 +3,8 @@
 Follows KServe's storage initializer (``python/storage/kserve_storage/kserve_storage.py``):
 
 - a local path or ``file://`` is used where it is; ``pvc://CLAIM/sub/path`` maps to
-  ``pvc_root/CLAIM/sub/path``;
+  ``pvc_root/CLAIM/sub/path``, or ``pvc_root/<namespace>/CLAIM/sub/path`` for a fetch made for
+  a namespace (whose remote models are cached apart from every other namespace's too);
 - ``http(s)://`` downloads one file; ``s3://bucket/key`` downloads the object if ``key`` is
   one, else every object under the prefix ``key/`` with its relative path; ``gs://`` likewise
   through gcsfs;
@@ -42,7 +43,7 @@ from modelport.control.storage.limits import DEFAULT_MAX_DOWNLOAD_BYTES
 from modelport.control.storage.object_store import S3_PARALLEL_FILES, ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
 from modelport.control.storage.types import Progress, Source
-from modelport.control.storage.uris import SUPPORTED, check_uri, local_path
+from modelport.control.storage.uris import SUPPORTED, check_namespace, check_uri, local_path
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
@@ -63,6 +64,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "archive_kind",
+    "check_namespace",
     "check_uri",
     "local_path",
     "unpack",

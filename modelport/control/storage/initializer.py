@@ -5,7 +5,14 @@ Cache layout, keyed by (URI, version) where the version is the ETag (or Last-Mod
 
     cache_dir/<sha(uri)>/<sha(version)>/   a complete download, never modified once in place
     cache_dir/<sha(uri)>/unversioned/      the last download of a URI that has no version
+    cache_dir/<namespace>/<sha(uri)>/...   the same, for a fetch made for a namespace
     cache_dir/.tmp/<random>/               downloads in progress, renamed into place when done
+
+A namespace's replicas are handed only entries under its own directory, never one another
+namespace fetched (even of the same URI and version): tenants share no files, and one cannot
+learn what another deployed from cache hits. ``pvc://CLAIM/path`` is ``pvc_root/<namespace>/
+CLAIM/path`` for the same reason, as claims are namespaced on Kubernetes. Everything in the
+cache is owner-only (directories 0700, files 0600 or 0700).
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ from modelport.control.storage.http_source import HttpSource
 from modelport.control.storage.limits import DEFAULT_MAX_DOWNLOAD_BYTES
 from modelport.control.storage.object_store import ObjectStoreSource
 from modelport.control.storage.s3 import S3Settings
+from modelport.control.storage.tree import DIR_MODE, make_private
 from modelport.control.storage.types import Progress, Source
-from modelport.control.storage.uris import _display, check_uri, local_path
+from modelport.control.storage.uris import _display, check_namespace, check_uri, local_path
 
 log = logging.getLogger("modelport.storage")
 
@@ -57,50 +65,73 @@ class Storage:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         http_timeout_s: float = 30.0,
     ) -> None:
-        self.cache_dir = Path(cache_dir)
-        self.pvc_root = Path(pvc_root)
+        self.cache_dir = Path(cache_dir).resolve()
+        self.pvc_root = Path(pvc_root).resolve()
         self.env = dict(os.environ if env is None else env)
         self.s3 = S3Settings.from_env(self.env)
         self.max_unpacked_bytes = max_unpacked_bytes
         self.max_download_bytes = max_download_bytes
         self.http_timeout_s = http_timeout_s
         self._tmp = self.cache_dir / ".tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        # Also when an older version made it readable: what is cached here is tenants' models.
+        os.chmod(self.cache_dir, DIR_MODE)
+        os.chmod(self._tmp, DIR_MODE)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._filesystems: dict[str, Any] = {}
         self._remove_stale_downloads()
 
-    def fetch(self, uri: str, progress: Progress | None = None) -> Path:
+    def fetch(
+        self, uri: str, progress: Progress | None = None, *, namespace: str | None = None
+    ) -> Path:
         """Make the model at ``uri`` available locally and return a local path.
 
         Local paths (plain, ``file://``, ``pvc://``) come back resolved, file or directory;
         a local archive is unpacked into the cache. Remote URIs come back as a cache
-        directory, also when it holds one file. Raises StorageError.
+        directory, also when it holds one file. With a ``namespace`` (a DNS label), cache
+        entries and volumes are that namespace's own. Raises StorageError.
         """
         if reason := check_uri(uri):
+            raise StorageError(reason)
+        if namespace is not None and (reason := check_namespace(namespace)):
             raise StorageError(reason)
         scheme = uri.partition("://")[0].lower() if "://" in uri else ""
         path = local_path(uri)
         if path is not None:
-            return self._local(path, uri, progress)
+            return self._local(path, uri, progress, namespace)
         if scheme == "pvc":
-            return self._local(self._pvc_path(uri), uri, progress)
-        return self._remote(uri, self._source(uri, scheme), progress)
+            return self._local(self._pvc_path(uri, namespace), uri, progress, namespace)
+        return self._remote(uri, self._source(uri, scheme), progress, namespace)
 
     # -- local ---------------------------------------------------------------------------------
 
-    def _local(self, path: Path, uri: str, progress: Progress | None) -> Path:
+    def _local(
+        self, path: Path, uri: str, progress: Progress | None, namespace: str | None
+    ) -> Path:
         if not path.exists():
             raise StorageError(f"storage path {_display(uri)} does not exist")
         path = path.resolve()
+        if namespace is not None:
+            self._check_own(path, uri, namespace)
         if path.is_file() and archive_kind(path.name):
-            return self._remote(f"local://{path}", LocalArchiveSource(path), progress)
+            return self._remote(f"local://{path}", LocalArchiveSource(path), progress, namespace)
         return path
 
-    def _pvc_path(self, uri: str) -> Path:
+    def _check_own(self, path: Path, uri: str, namespace: str) -> None:
+        # A local path is a path on the platform's host: for a namespace, the platform's own
+        # cache and volumes are usable only where they are that namespace's.
+        for root, what in ((self.cache_dir, "model cache"), (self.pvc_root, "volumes")):
+            if path.is_relative_to(root) and not path.is_relative_to(root / namespace):
+                raise StorageError(
+                    f"storage path {_display(uri)} is in the platform's {what}, outside "
+                    f"namespace {namespace!r}'s part of it"
+                )
+
+    def _pvc_path(self, uri: str, namespace: str | None) -> Path:
         parts = urlsplit(uri)
-        claim_root = (self.pvc_root / parts.netloc).resolve()
+        volumes = self.pvc_root if namespace is None else self.pvc_root / namespace
+        claim_root = (volumes / parts.netloc).resolve()
         path = (claim_root / parts.path.lstrip("/")).resolve()
         # check_uri refused '..'; this catches symlinks inside the volume that lead out of it.
         if path != claim_root and claim_root not in path.parents:
@@ -154,19 +185,25 @@ class Storage:
             raise StorageError("gs:// needs gcsfs: pip install gcsfs") from None
         return gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False)
 
-    def _remote(self, uri: str, source: Source, progress: Progress | None) -> Path:
-        key = _digest(uri)
+    def _remote(
+        self, uri: str, source: Source, progress: Progress | None, namespace: str | None
+    ) -> Path:
+        # A namespace name is a DNS label and a URI key 32 hex digits; were a namespace named
+        # like a key, its entries would still sit one level deeper than that key's versions.
+        root = self.cache_dir if namespace is None else self.cache_dir / namespace
+        uri_dir = root / _digest(uri)
         try:
-            with self._lock(key):
+            with self._lock(str(uri_dir)):
                 version = source.probe()
-                if version is not None and (entry := self._entry(key, version)).is_dir():
+                if version is not None and (entry := _entry(uri_dir, version)).is_dir():
                     log.info("storage: %s is cached (version unchanged)", _display(uri))
                     return entry
                 log.info("storage: downloading %s", _display(uri))
                 with self._staging() as staging:
                     version = source.download(staging / "download", progress)
                     content = self._unpack_single_archive(staging)
-                    return self._install(content, self._entry(key, version), staging)
+                    make_private(content)
+                    return self._install(content, _entry(uri_dir, version), staging)
         except OSError as exc:
             # Our own disk (full, read-only cache); the sources already translated theirs.
             raise StorageError(f"storage download failed: {exc} ({_display(uri)})") from None
@@ -183,7 +220,8 @@ class Storage:
         return content
 
     def _install(self, content: Path, entry: Path, staging: Path) -> Path:
-        entry.parent.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(entry.relative_to(self.cache_dir).parents[:-1]):
+            (self.cache_dir / directory).mkdir(mode=DIR_MODE, exist_ok=True)
         if entry.name == UNVERSIONED and entry.exists():
             # Nothing tells an old unversioned copy from a new one: the new one replaces it.
             entry.rename(staging / "previous")
@@ -194,9 +232,6 @@ class Storage:
             if not entry.is_dir():
                 raise
         return entry
-
-    def _entry(self, key: str, version: str | None) -> Path:
-        return self.cache_dir / key / (UNVERSIONED if version is None else _digest(version))
 
     @contextmanager
     def _lock(self, key: str) -> Iterator[None]:
@@ -223,6 +258,10 @@ class Storage:
                     shutil.rmtree(child, ignore_errors=True)
             except OSError:
                 continue
+
+
+def _entry(uri_dir: Path, version: str | None) -> Path:
+    return uri_dir / (UNVERSIONED if version is None else _digest(version))
 
 
 def _digest(text: str) -> str:

@@ -211,3 +211,18 @@ class SafeTree:
 
     def _refuse(self, why: str) -> StorageError:
         return StorageError(f"refusing to unpack {self.origin}: {why}")
+
+
+def make_private(root: Path) -> None:
+    """Owner-only modes for everything under ``root``: what sources wrote with the umask's
+    modes (0644) becomes 0600, or 0700 if executable; directories 0700. Links are skipped:
+    their mode means nothing and chmod would follow them."""
+    os.chmod(root, DIR_MODE)
+    for parent, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(parent, name)
+            st = os.stat(path, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                os.chmod(path, DIR_MODE)
+            elif stat.S_ISREG(st.st_mode):
+                os.chmod(path, EXEC_MODE if st.st_mode & 0o111 else FILE_MODE)

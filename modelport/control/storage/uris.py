@@ -1,12 +1,16 @@
 """Storage URI syntax: which URIs are usable (checked without I/O), and how a URI is shown to
-users without the secrets a presigned URL carries."""
+users without the secrets a presigned URL carries. Also the namespace names that may key the
+cache."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 SUPPORTED = "use a local path, file://, http(s)://, s3://, gs:// or pvc://"
+# RFC 1123 label, as Kubernetes namespaces are; fullmatch, so no trailing newline slips by.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def check_uri(uri: str) -> str | None:
@@ -35,6 +39,16 @@ def check_uri(uri: str) -> str | None:
     if scheme in ("s3", "gs"):
         return None if parts.netloc else f"{scheme}:// URI has no bucket: {uri}"
     return f"storage URI scheme {scheme!r} is not supported ({SUPPORTED})"
+
+
+def check_namespace(namespace: str) -> str | None:
+    """Return None if ``namespace`` may name a directory of the cache, else why not."""
+    if _DNS_LABEL.fullmatch(namespace):
+        return None
+    return (
+        f"namespace {namespace!r} is not a DNS label (at most 63 lowercase letters, digits "
+        "and '-', starting and ending with a letter or digit)"
+    )
 
 
 def local_path(uri: str) -> Path | None:
