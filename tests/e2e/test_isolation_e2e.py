@@ -63,6 +63,15 @@ def _tenant_token(platform: PlatformProcess, email: str) -> str:
     return str(r.json()["id_token"])
 
 
+def _descendants(pid: int) -> list[int]:
+    """The zygote and every replica the platform runs now."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
+
+
 def _intruder_yaml(url: str, env: dict[str, str]) -> str:
     lines = "".join(f"      - {{name: {k}, value: '{v}'}}\n" for k, v in env.items())
     return (
@@ -91,6 +100,7 @@ def test_tenant_code_runs_but_reaches_nothing(platform: PlatformProcess, web: st
         "TARGET_VICTIM_LOG": str(logs[0]),
         "TARGET_VICTIM_MODEL": str(victim_model),
         "TARGET_VICTIM_PORT": port,
+        "TARGET_OTHER_PIDS": ",".join(map(str, _descendants(platform.proc.pid))),
     }
     bearer = {"Authorization": f"Bearer {token}"}
     r = httpx.post(f"{platform.url}/api/v1/apply", content=_intruder_yaml(web, env), headers=bearer)

@@ -53,7 +53,6 @@ class Intruder(Model):
             "platform environ": lambda: _read(f"/proc/{pid}/environ"),
             "platform cmdline": lambda: _read(f"/proc/{pid}/cmdline"),
             "platform memory": lambda: _read(f"/proc/{pid}/mem"),
-            "zygote environ": lambda: _read(f"/proc/{os.getppid()}/environ"),
             "identity db": lambda: _read(f"{data}/identity.db"),
             "control db": lambda: _read(f"{data}/control.db"),
             "data dir listing": lambda: os.listdir(data),
@@ -76,6 +75,12 @@ class Intruder(Model):
             "own model": lambda: _read(__file__),
             "numpy": lambda: __import__("numpy").ones(3).sum(),
         }
+        # The platform's other processes: the zygote, other tenants' replicas.
+        own = {os.getpid(), os.getppid()}
+        for other in env.get("TARGET_OTHER_PIDS", "").split(","):
+            if other and int(other) not in own:
+                attempts[f"environ of {other}"] = lambda o=other: _read(f"/proc/{o}/environ")
+                attempts[f"memory of {other}"] = lambda o=other: _read(f"/proc/{o}/mem")
         self.findings = {name: _try(action) for name, action in attempts.items()}
         self.findings["uid"] = str(os.getuid())
         self.findings["secrets in environment"] = sorted(
