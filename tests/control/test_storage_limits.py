@@ -52,7 +52,7 @@ def server() -> Iterator[Server]:
             self.end_headers()
 
         def do_GET(self) -> None:
-            state.accept_encoding.append(self.headers.get("Accept-Encoding", ""))
+            state.accept_encoding.append(", ".join(self.headers.get_all("Accept-Encoding", [])))
             route = getattr(self, "route_" + self.path.strip("/").split(".")[0], None)
             if route is None:
                 self.send_error(404)
@@ -162,6 +162,16 @@ def test_http_asks_for_no_compression_and_decodes_gzip_it_gets_anyway(
     path = storage.fetch(f"{server.url}/small.bin")
     assert (path / "small.bin").read_bytes() == b"model " * 1000
     assert server.accept_encoding == ["identity"]
+
+
+def test_http_compression_asked_for_in_kserve_headers_is_decoded(
+    server: Server, tmp_path: Path
+) -> None:
+    env = {"127.0.0.1-headers": '{"accept-encoding": "gzip"}'}
+    storage = Storage(tmp_path / "cache", tmp_path / "pvc", env=env)
+    path = storage.fetch(f"{server.url}/small.bin")
+    assert (path / "small.bin").read_bytes() == b"model " * 1000
+    assert server.accept_encoding == ["gzip"]
 
 
 def test_http_stacked_encodings_are_refused(storage: Storage, server: Server) -> None:

@@ -37,7 +37,8 @@ class HttpSource:
         self.uri = uri
         self.max_bytes = max_bytes
         # KServe's "<host>-headers" may still ask for compression; gzip and deflate are decoded.
-        headers = {"Accept-Encoding": "identity", **headers}
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            headers = {**headers, "Accept-Encoding": "identity"}
         self.client = httpx.Client(follow_redirects=True, timeout=timeout_s, headers=headers)
 
     def probe(self) -> str | None:
