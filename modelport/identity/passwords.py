@@ -11,10 +11,11 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple
 from typing import TypeVar
 
 import bcrypt
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _argon2 = PasswordHasher()
@@ -66,6 +67,33 @@ def verify_password(stored: str, password: str) -> bool:
         return _argon2.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+# What checking a hash costs: ("bcrypt", cost), ("argon2", *Parameters' fields) or
+# ("argon2",) for our defaults (also used for stored values that are neither).
+HashProfile = tuple[object, ...]
+DEFAULT_PROFILE: HashProfile = ("argon2",)
+
+
+def hash_profile(stored: str) -> HashProfile:
+    """The algorithm and cost of a stored hash."""
+    if is_bcrypt(stored):
+        cost = stored[4:6]
+        # bcrypt allows costs 4..31 ($2y$12$...): anything else cannot be checked anyway.
+        return ("bcrypt", int(cost)) if cost.isdigit() and 4 <= int(cost) <= 31 else DEFAULT_PROFILE
+    try:
+        return ("argon2", *astuple(extract_parameters(stored)))
+    except (InvalidHashError, ValueError):
+        return DEFAULT_PROFILE
+
+
+def hash_like(profile: HashProfile, password: str) -> str:
+    """A hash of ``password`` that costs as much to check as stored hashes of ``profile``."""
+    if profile[0] == "bcrypt" and isinstance(profile[1], int):
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=profile[1])).decode()
+    if profile[0] == "argon2" and len(profile) > 1:
+        return PasswordHasher.from_parameters(Parameters(*profile[1:])).hash(password)
+    return hash_password(password)
 
 
 def needs_rehash(stored: str) -> bool:

@@ -5,39 +5,38 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelport.identity.db import Client, User
 from modelport.identity.dex_config import DexConfig
+from modelport.identity.lockout import LockoutPolicy, NameLockout
 from modelport.identity.passwords import (
+    DEFAULT_PROFILE,
     HashPool,
+    HashProfile,
     check_strength,
+    hash_like,
     hash_password,
+    hash_profile,
     needs_rehash,
     verify_password,
 )
 
+__all__ = ["Directory", "LockoutPolicy", "UserError", "normalize_email", "secret_digest"]
+
+# How often the kind of hash users have is looked at again, and on how many of them.
+DUMMY_RECHECK_S = 60.0
+DUMMY_SAMPLE = 1000
+
 
 class UserError(ValueError):
     """A user operation that cannot be done (duplicate email, unknown user, ...)."""
-
-
-@dataclass(frozen=True)
-class LockoutPolicy:
-    """After ``max_failures`` wrong passwords in a row the account is locked for a while."""
-
-    max_failures: int = 5
-    lock_seconds: float = 300.0
-
-
-# A real hash of a random password: verifying against it costs as much as a real check,
-# so an unknown email cannot be told apart from a wrong password by timing.
-_DUMMY_HASH = hash_password(uuid.uuid4().hex)
 
 
 def normalize_email(email: str) -> str:
@@ -63,6 +62,10 @@ class Directory:
         self._sessions = sessions
         self.lockout = lockout or LockoutPolicy()
         self.hashing = hashing or HashPool()
+        self.names = NameLockout(self.lockout)
+        self._dummy: tuple[HashProfile | None, str] = (None, "")
+        self._dummy_recheck_at = 0.0
+        self._dummy_lock = threading.Lock()
 
     # ---- users ---------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Directory:
                 created_at=time.time(),
             )
             db.add(user)
+        self._users_changed()
         return user
 
     def get_user(self, email: str) -> User | None:
@@ -122,11 +126,13 @@ class Directory:
             user.password_hash = password_hash
             user.failed_logins = 0
             user.locked_until = 0.0
+        self._users_changed()
 
     def delete_user(self, email: str) -> None:
         """Remove a user."""
         with self._sessions.begin() as db:
             db.delete(self._require(db, email))
+        self._users_changed()
 
     def authenticate(self, email: str, password: str, now: float | None = None) -> User | None:
         """The user if the password is right and the account is not locked, else None.
@@ -139,15 +145,17 @@ class Directory:
         alongside the guesses that locked the account is refused too.
         """
         email = normalize_email(email)
-        found = self._login_record(email, time.time() if now is None else now)
-        if found is None:
-            # Unknown or locked: cost as much as a real check, so timing tells neither.
-            verify_password(_DUMMY_HASH, password)
-            return None
-        user_id, stored, source = found
-        ok = verify_password(stored, password)
+        found = self._login_record(email)
         now = time.time() if now is None else now
-        if not ok:
+        if found is None or found[3] > now:
+            # Unknown or locked: cost as much as a real check, so timing tells neither, and
+            # count an unknown name's failures as an account's (lockout.py).
+            verify_password(self.dummy_hash(), password)
+            if found is None:
+                self.names.failed(email, now)
+            return None
+        user_id, stored, source, _ = found
+        if not verify_password(stored, password):
             self._record_failure(user_id, now)
             return None
         upgraded = hash_password(password) if needs_rehash(stored) and source != "config" else None
@@ -157,15 +165,39 @@ class Directory:
         """``authenticate`` on the hashing pool: bounded, in order of arrival, off the loop."""
         return await self.hashing.run(self.authenticate, email, password)
 
-    def _login_record(self, email: str, now: float) -> tuple[str, str, str] | None:
-        """(user_id, stored hash, source) of an unlocked account, else None."""
+    def _login_record(self, email: str) -> tuple[str, str, str, float] | None:
+        """(user_id, stored hash, source, locked until) of the account, or None."""
         with self._sessions() as db:
             row = db.execute(
-                select(User.user_id, User.password_hash, User.source).where(
-                    User.email == email, User.locked_until <= now
+                select(User.user_id, User.password_hash, User.source, User.locked_until).where(
+                    User.email == email
                 )
             ).one_or_none()
-        return None if row is None else (row.user_id, row.password_hash, row.source)
+        if row is None:
+            return None
+        return row.user_id, row.password_hash, row.source, row.locked_until
+
+    def dummy_hash(self) -> str:
+        """A hash of a random password, of the algorithm and cost most stored hashes use.
+
+        Checking a login name without an account (or a locked one) against it costs what a
+        real check costs: with Kubeflow's bcrypt (cost 12) users, a default argon2id dummy
+        answered unknown names in half the time. Blocking (one hash) when the kind changes.
+        """
+        with self._dummy_lock:
+            if time.monotonic() < self._dummy_recheck_at:
+                return self._dummy[1]
+            with self._sessions() as db:
+                stored = db.scalars(select(User.password_hash).limit(DUMMY_SAMPLE)).all()
+            common = Counter(hash_profile(h) for h in stored).most_common(1)
+            profile = common[0][0] if common else DEFAULT_PROFILE
+            if profile != self._dummy[0]:
+                self._dummy = (profile, hash_like(profile, uuid.uuid4().hex))
+            self._dummy_recheck_at = time.monotonic() + DUMMY_RECHECK_S
+            return self._dummy[1]
+
+    def _users_changed(self) -> None:
+        self._dummy_recheck_at = 0.0
 
     def _record_failure(self, user_id: str, now: float) -> None:
         with self._sessions.begin() as db:
@@ -208,9 +240,12 @@ class Directory:
             return db.get(User, user_id)
 
     def is_locked(self, email: str, now: float | None = None) -> bool:
-        """Whether the account is currently locked after repeated failures."""
+        """Whether the login name is locked after repeated failures (account or not)."""
+        now = time.time() if now is None else now
         user = self.get_user(email)
-        return user is not None and user.locked_until > (time.time() if now is None else now)
+        if user is None:
+            return self.names.locked(normalize_email(email), now)
+        return user.locked_until > now
 
     @staticmethod
     def _require(db: Session, email: str) -> User:
@@ -297,3 +332,4 @@ class Directory:
                 public=c.public,
                 trusted_peers=c.trusted_peers,
             )
+        self._users_changed()

@@ -229,3 +229,71 @@ def test_bcrypt_hash_is_upgraded_after_login(directory):
         ).decode()
     assert directory.authenticate("a@example.com", "first-password") is not None
     assert directory.get_user("a@example.com").password_hash.startswith("$argon2id$")
+
+
+def test_unknown_login_names_lock_like_accounts(directory):
+    # Issue 9, finding 6: only real accounts used to lock, which told them apart.
+    directory.add_user("a@example.com", "right-password")
+    seen = {}
+    for name in ("a@example.com", "Ghost@Example.com"):
+        steps = []
+        for now in (1000, 1001, 1002, 1003, 1030):  # the 4th and 5th fail while locked
+            steps.append(directory.is_locked(name, now=now))
+            assert directory.authenticate(name, "wrong-password", now=now) is None
+        steps += [directory.is_locked(name, now=1062), directory.is_locked(name.upper(), now=1062)]
+        # the count started again at the lock: two more failures do not lock
+        for now in (1063, 1064):
+            directory.authenticate(name, "wrong-password", now=now)
+        steps.append(directory.is_locked(name, now=1065))
+        seen[name] = steps
+    assert seen["a@example.com"] == seen["Ghost@Example.com"]
+    assert seen["a@example.com"] == [False, False, False, True, True, False, False, False]
+
+
+def test_name_lockout_memory_is_bounded():
+    from modelport.identity.lockout import NameLockout
+
+    names = NameLockout(LockoutPolicy(max_failures=1, lock_seconds=60), max_names=10)
+    for i in range(100):
+        names.failed(f"user{i}@example.com", 1000)
+    assert len(names._counts) == 10
+    assert names.locked("user99@example.com", 1001)
+    assert not names.locked("user0@example.com", 1001)  # the least recent went first
+
+
+def _sync_bcrypt_user(directory: Directory, cost: int) -> str:
+    hashed = bcrypt.hashpw(b"the-password", bcrypt.gensalt(cost)).decode().replace("$2b$", "$2y$")
+    entry = {"email": "k@example.com", "hash": hashed, "userID": "1"}
+    directory.sync_config(parse_dex_config({"staticPasswords": [entry]}))
+    return hashed
+
+
+def test_the_dummy_hash_follows_the_stored_kind(directory):
+    assert directory.dummy_hash().startswith("$argon2id$")  # no users: our default
+    _sync_bcrypt_user(directory, 5)
+    assert directory.dummy_hash().startswith("$2b$05$")
+    for i in range(2):
+        directory.add_user(f"u{i}@example.com", "long-enough")
+    assert directory.dummy_hash().startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def _slowest_of_fastest(check, runs: int = 3) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        check()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_unknown_names_cost_what_accounts_cost(tmp_path):
+    # Kubeflow's example users are bcrypt, cost 12: the default argon2id dummy took half
+    # the time of a wrong password for a real account.
+    directory = Directory(session_factory(make_engine(f"sqlite:///{tmp_path}/id.db")))
+    _sync_bcrypt_user(directory, 12)
+    directory.authenticate("x@example.com", "warm-up")  # the dummy is made off the clock
+    known = _slowest_of_fastest(lambda: directory.authenticate("k@example.com", "wrong-pass"))
+    unknown = _slowest_of_fastest(lambda: directory.authenticate("x@example.com", "wrong-pass"))
+    assert 0.67 < unknown / known < 1.5, (known, unknown)
