@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail, listen, load_config
+
+if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
+    from modelport.gateway.trusted import TrustedIssuer
 
 
 def gateway(
@@ -38,6 +41,14 @@ def gateway(
             "[default: kubeflow-oidc-authservice and modelport-cli].",
         ),
     ] = [],  # noqa: B006
+    trusted_proxy: Annotated[
+        list[str],
+        typer.Option(
+            "--trusted-proxy",
+            help="A proxy (IP address or network) whose X-Forwarded-For names the client "
+            "(repeatable) [default: none; the peer's address counts].",
+        ),
+    ] = [],  # noqa: B006
     no_auth: Annotated[
         bool,
         typer.Option("--no-auth", help="Benchmarks only: forward everything unauthenticated."),
@@ -47,37 +58,23 @@ def gateway(
     import uvicorn
 
     from modelport.gateway.app import GatewayConfig
-    from modelport.gateway.server import build_gateway
-    from modelport.gateway.trusted import TrustedIssuer
+    from modelport.gateway.server import build_gateway, trusted_proxies, uvicorn_config
     from modelport.identity.users import UserError
 
     cfg = load_config(config)
+    try:
+        settings = GatewayConfig(
+            auth_disabled=no_auth, trusted_proxies=trusted_proxies(trusted_proxy)
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    if accept_audience:
+        settings.audiences = list(accept_audience)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     try:
-        trusted = []
-        for spec in trust_issuer:
-            url, sep, audience = spec.rpartition("=")
-            if not sep or not url or not audience:
-                _fail(f"--trust-issuer {spec!r}: use URL=AUDIENCE")
-            trusted.append(TrustedIssuer(url.rstrip("/"), audience))
-        for t in trusted:
-            try:
-                t.discover()
-            except Exception as exc:  # unreachable now: keys are fetched again on first use
-                typer.echo(
-                    f"warning: {t.issuer}: discovery failed ({type(exc).__name__})", err=True
-                )
-        settings = GatewayConfig(auth_disabled=no_auth, trusted=trusted)
-        if accept_audience:
-            settings.audiences = list(accept_audience)
-        app = build_gateway(
-            data_dir,
-            f"{base}/dex",
-            upstream,
-            cfg,
-            settings,
-        )
+        settings.trusted = _trusted_issuers(trust_issuer)
+        app = build_gateway(data_dir, f"{base}/dex", upstream, cfg, settings)
     except (UserError, ValueError) as exc:
         _fail(str(exc))
     if no_auth:
@@ -85,6 +82,22 @@ def gateway(
     typer.echo(f"modelport gateway: {base} -> {upstream}")
     typer.echo(f"  issuer {base}/dex")
     typer.echo(f"  discovery {base}/dex/.well-known/openid-configuration")
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")).run(
-        sockets=[sock]
-    )
+    uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
+
+
+def _trusted_issuers(specs: list[str]) -> list[TrustedIssuer]:
+    """``--trust-issuer URL=AUDIENCE`` values, discovered now where reachable."""
+    from modelport.gateway.trusted import TrustedIssuer
+
+    trusted = []
+    for spec in specs:
+        url, sep, audience = spec.rpartition("=")
+        if not sep or not url or not audience:
+            _fail(f"--trust-issuer {spec!r}: use URL=AUDIENCE")
+        trusted.append(TrustedIssuer(url.rstrip("/"), audience))
+    for t in trusted:
+        try:
+            t.discover()
+        except Exception as exc:  # unreachable now: keys are fetched again on first use
+            typer.echo(f"warning: {t.issuer}: discovery failed ({type(exc).__name__})", err=True)
+    return trusted

@@ -91,6 +91,8 @@ class GatewayConfig:
     forward_credentials: bool = False
     # Our provider's tokens are accepted only for these clients (claims.py says why).
     audiences: list[str] = field(default_factory=lambda: [GATEWAY_CLIENT_ID, CLI_CLIENT_ID])
+    # Peers whose X-Forwarded-For names the client (server.uvicorn_config); none by default.
+    trusted_proxies: list[str] = field(default_factory=list)
     # External issuers whose tokens are accepted too (issuer URL -> required audience).
     trusted: list[TrustedIssuer] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

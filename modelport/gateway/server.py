@@ -1,9 +1,15 @@
-"""Assemble identity provider + gateway for one process (``modelport gateway``)."""
+"""Assemble identity provider + gateway for one process (``modelport gateway``), and the
+uvicorn settings any process serving a gateway uses (``modelport gateway``, ``modelport up``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import uvicorn
 
 from modelport.gateway.app import Gateway, GatewayConfig
 from modelport.gateway.authz import Authorizer
@@ -48,4 +54,42 @@ def build_gateway(
         Upstream(upstream, max_body=gateway.max_body),
         gateway,
         Authorizer(engine),
+    )
+
+
+def trusted_proxies(values: Sequence[str]) -> list[str]:
+    """``--trusted-proxy`` values checked: IP addresses or networks (CIDR); ValueError else.
+
+    uvicorn silently takes anything it cannot parse as a literal host name, so a typo would
+    leave the operator believing a proxy is trusted (or, with ``*``, trust every client).
+    """
+    checked = []
+    for value in values:
+        try:
+            checked.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"--trusted-proxy {value!r}: give an IP address or network, e.g. 10.0.0.5 "
+                "or 10.0.0.0/24"
+            ) from None
+    return checked
+
+
+def uvicorn_config(app: Any, config: GatewayConfig) -> uvicorn.Config:
+    """uvicorn's settings for a gateway: client addresses from X-Forwarded-For (and the
+    scheme from X-Forwarded-Proto) only when the peer is one of ``config.trusted_proxies``.
+
+    uvicorn's own default trusts FORWARDED_ALLOW_IPS or 127.0.0.1/::1, so any local client
+    (and any proxy that passes a client's header on) could pick the address the per-address
+    login throttle counts; the explicit empty list also keeps uvicorn from reading the
+    environment.
+    """
+    proxies = list(config.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
     )
