@@ -77,6 +77,14 @@ def up(
             help="Replicas one namespace may run at once, across its services.",
         ),
     ] = 32,
+    max_download_gb: Annotated[
+        float,
+        typer.Option(
+            "--max-download-gb",
+            min=0.001,
+            help="Largest model download (http, s3, gs) in GiB; bigger ones fail their revision.",
+        ),
+    ] = 20.0,
 ) -> None:
     """Run the platform: identity provider, gateway, control API and controller.
 
@@ -116,6 +124,7 @@ def up(
                 namespace_self_service=namespace_self_service is OnOff.on,
                 isolate_replicas=isolation is OnOff.on,
                 max_replicas_per_namespace=namespace_replicas,
+                max_download_bytes=int(max_download_gb * 2**30),
             )
         except (UserError, ValueError) as exc:
             _fail(str(exc))

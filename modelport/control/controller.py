@@ -474,7 +474,11 @@ class Controller:
             paths = []
             for uri in uris:
                 assert uri is not None
-                paths.append(await asyncio.to_thread(self.storage.fetch, uri, _progress(rev, uri)))
+                # Each namespace has its own part of the cache and its own volumes.
+                fetched = await asyncio.to_thread(
+                    self.storage.fetch, uri, _progress(rev, uri), namespace=svc.namespace
+                )
+                paths.append(fetched)
             if self.config.isolation is not None:
                 readable = self.config.isolation.readable
                 paths = [await asyncio.to_thread(readable, svc.namespace, p) for p in paths]

@@ -11,7 +11,7 @@ from pathlib import Path
 from modelport.control.api import ApiContext, create_api
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
-from modelport.control.storage import Storage
+from modelport.control.storage import DEFAULT_MAX_DOWNLOAD_BYTES, Storage
 from modelport.control.store import Store
 from modelport.gateway.app import Gateway, GatewayConfig
 from modelport.gateway.routing import ServiceRouter
@@ -56,6 +56,7 @@ def build_platform(
     namespace_self_service: bool = True,
     isolate_replicas: bool = True,
     max_replicas_per_namespace: int = 32,
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
 ) -> Platform:
     """Everything ``modelport up`` serves, with state under ``data_dir``."""
     data_dir = data_dir.resolve()
@@ -75,7 +76,9 @@ def build_platform(
         # Owned by the admin from the start: the first user to deploy there must not own it.
         gateway.authorizer.create_namespace("default", admin_email)
     store = Store.open(database_url or f"sqlite:///{data_dir}/control.db")
-    storage = Storage(data_dir / "cache", data_dir / "volumes")
+    storage = Storage(
+        data_dir / "cache", data_dir / "volumes", max_download_bytes=max_download_bytes
+    )
     controller = Controller(
         store,
         storage,

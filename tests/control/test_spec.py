@@ -528,6 +528,27 @@ def test_labels_and_annotations() -> None:
     assert isvc.annotations == {"sidecar.istio.io/inject": "false"}
 
 
+# ---- resources ----------------------------------------------------------------------------
+
+
+def test_resource_limits_are_read_as_kubernetes_quantities() -> None:
+    limited = doc(SKLEARN_NEW).replace(
+        "storageUri:", 'resources: {limits: {memory: 512Mi, cpu: 1500m}}\n      storageUri:'
+    )
+    isvc = one(limited)
+    assert isvc.predictor.memory_limit == 512 * 2**20
+    assert isvc.predictor.cpu_limit == 1.5
+    assert one(doc(SKLEARN_NEW)).revision_key != isvc.revision_key  # new limits, new processes
+    for bad, message in (("lots", "is not a quantity"), ("0", "must be more than 0")):
+        text = doc(SKLEARN_NEW).replace(
+            "storageUri:", f"resources: {{limits: {{memory: {bad}}}}}\n      storageUri:"
+        )
+        with pytest.raises(SpecError) as caught:
+            one(text)
+        assert "spec.predictor.model.resources.limits.memory" in str(caught.value)
+        assert message in str(caught.value)
+
+
 # ---- fields kept and reported ------------------------------------------------------------
 
 
@@ -554,7 +575,8 @@ def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
               image: my/image
               args: ["--workers", "2"]
               resources:
-                limits: {cpu: "1", memory: 2Gi}
+                limits: {cpu: "1", memory: 2Gi, nvidia.com/gpu: 1}
+                requests: {cpu: 500m}
               env:
                 - name: SECRET
                   valueFrom: {secretKeyRef: {name: s, key: k}}
@@ -583,7 +605,8 @@ def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
             "spec.predictor.model.runtimeVersion",
             "spec.predictor.model.image",
             "spec.predictor.model.args",
-            "spec.predictor.model.resources",
+            "spec.predictor.model.resources.requests",
+            "spec.predictor.model.resources.limits.nvidia.com/gpu",
             "spec.predictor.model.env[0].valueFrom",
             "spec.predictor.logger.metadataHeaders",
             "spec.predictor.batcher.timeout",

@@ -334,7 +334,7 @@ def test_namespaces_are_enforced(platform: PlatformProcess, iris_dir: Path, tmp_
         sneaky = isvc_yaml("mine", spelling, namespace="bob-space")
         r = httpx.post(f"{platform.url}/api/v1/apply", content=sneaky, headers=bob)
         assert r.status_code == 422, spelling
-    volume = platform.data_dir / "volumes" / "shared" / "iris"
+    volume = platform.data_dir / "volumes" / "bob-space" / "shared" / "iris"
     volume.mkdir(parents=True)
     (volume / "model.joblib").write_bytes((iris_dir / "model.joblib").read_bytes())
     own = isvc_yaml("mine", "pvc://shared/iris", namespace="bob-space")

@@ -217,7 +217,7 @@ def test_api_tokens_are_scoped(platform: PlatformProcess, iris_dir: Path, tmp_pa
     ).stdout.split()[-1]
     assert view.startswith("mpt_") and edit.startswith("mpt_")
     # Tokens never carry admin rights, so they deploy from the platform's volumes.
-    volume = platform.data_dir / "volumes" / "tok" / "iris"
+    volume = platform.data_dir / "volumes" / "team-t" / "tok" / "iris"
     volume.mkdir(parents=True)
     (volume / "model.joblib").write_bytes((iris_dir / "model.joblib").read_bytes())
     doc = isvc_yaml("tok", "pvc://tok/iris", namespace="team-t")
