@@ -24,19 +24,6 @@ from tests.identity.conftest import DEX_CONFIG, USER_EMAIL, USER_PASSWORD
 ADMIN = "admin@example.com"
 SERVICE_ACCOUNT = ("approving-app", "approving-secret")  # a confidential client of DEX_CONFIG
 
-# Until `modelport up --namespace-self-service off` is wired (cli/up.py, control/platform.py),
-# "off" runs the same command with the setting forced where the platform builds the API's
-# context; once the flag exists, pass it instead.
-FORCED_OFF = (
-    "import sys\n"
-    "import modelport.control.platform as platform\n"
-    "from modelport.cli.main import main\n"
-    "made = platform.ApiContext\n"
-    "platform.ApiContext = lambda **kw: made(**{**kw, 'namespace_self_service': False})\n"
-    "sys.argv[0] = 'modelport'\n"
-    "main()\n"
-)
-
 # Status of an apply into a namespace that does not exist, for (self-service on, off);
 # 200 means it was created with the caller as owner.
 EXPECTED = {
@@ -85,8 +72,17 @@ def platform(
     work = tmp_path_factory.mktemp(f"self-service-{request.param}")
     config = work / "dex.yaml"
     config.write_text(DEX_CONFIG)
-    command = ["-m", "modelport"] if request.param == "on" else ["-c", FORCED_OFF]
-    argv = [sys.executable, *command, "up", "--port", "0", "--data-dir", str(work / "data")]
+    argv = [
+        sys.executable,
+        "-m",
+        "modelport",
+        "up",
+        "--port",
+        "0",
+        "--data-dir",
+        str(work / "data"),
+    ]
+    argv += ["--namespace-self-service", request.param]
     proc, found, _ = start_and_read(
         [*argv, "--config", str(config)],
         # No MODELPORT_ADMIN_PASSWORD: the platform generates one and prints it once.
