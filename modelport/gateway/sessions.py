@@ -16,6 +16,9 @@ from sqlalchemy import JSON, Float, String, Text, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from modelport.identity.db import User
+from modelport.identity.revocation import issued_too_early
+
 COOKIE = "authservice_session"
 STATE_COOKIE = "oidc_state_csrf"
 SESSION_MAX_AGE_S = 86400
@@ -106,12 +109,25 @@ class SessionStore:
         return value
 
     def lookup(self, value: str) -> Identity | None:
-        """The identity of a live session, or None."""
+        """The identity of a live session, or None.
+
+        Sessions are of the provider's local users (the gateway logs in only through it): one
+        whose user was deleted, or changed password after it began, is over (revocation.py).
+        """
         if not value or len(value) > 256:
             return None
         with self._sessions() as db:
-            row = db.get(LoginSession, _digest(value))
-        if row is None or row.expires_at < time.time():
+            found = db.execute(
+                select(LoginSession, User.tokens_valid_after)
+                .join(User, User.email == LoginSession.email, isouter=True)
+                .where(LoginSession.id_sha256 == _digest(value))
+            ).one_or_none()
+        if found is None:
+            return None
+        row, valid_after = found
+        if row.expires_at < time.time() or valid_after is None:
+            return None
+        if issued_too_early(row.created_at, valid_after):
             return None
         return Identity(row.email, tuple(row.groups))
 

@@ -41,6 +41,8 @@ class User(Base):
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    # Tokens and sessions issued before this are revoked (password changed): revocation.py.
+    tokens_valid_after: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class Client(Base):

@@ -19,6 +19,7 @@ from modelport.identity.dex_config import DexConfig
 from modelport.identity.keys import KeyRing, RotationPolicy
 from modelport.identity.oauth2.params import too_long
 from modelport.identity.pending import keep_newest
+from modelport.identity.revocation import TokenCutoffs
 from modelport.identity.throttle import FailureThrottle
 from modelport.identity.tokens import TokenIssuer
 from modelport.identity.users import Directory
@@ -120,6 +121,7 @@ class Provider:
             id_token_ttl_s=config.expiry.id_tokens,
             access_token_ttl_s=min(access_token_ttl_s, config.expiry.id_tokens),
             alg=algs[0],
+            revocations=TokenCutoffs(sessions),
         )
         return cls(
             issuer=issuer.rstrip("/"),

@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from joserfc import jwt
@@ -80,6 +80,12 @@ class InvalidToken(ValueError):
     """A token failed verification; the message says why (never includes the token)."""
 
 
+class Revocations(Protocol):
+    """Knows whether a validly signed, unexpired token was revoked since (revocation.py)."""
+
+    def revoked(self, claims: dict[str, Any]) -> bool: ...
+
+
 @dataclass
 class TokenIssuer:
     """Mints Dex-shaped tokens for users and verifies tokens it (or a peer) signed."""
@@ -89,6 +95,7 @@ class TokenIssuer:
     id_token_ttl_s: float = 24 * 3600
     access_token_ttl_s: float = 3600
     alg: str = "RS256"
+    revocations: Revocations | None = None
 
     def claims(
         self,
@@ -155,7 +162,8 @@ class TokenIssuer:
     def verify(
         self, token: str, *, audience: str | None = None, now: float | None = None
     ) -> dict[str, Any]:
-        """The claims of a token signed by one of our published keys; InvalidToken otherwise."""
+        """The claims of a token signed by one of our published keys, not expired and not
+        revoked (its user deleted, or its password changed since); InvalidToken otherwise."""
         try:
             decoded = jwt.decode(token, self.keys.key_set(now), algorithms=VERIFY_ALGS)
         except (JoseError, ValueError, TypeError) as exc:
@@ -171,4 +179,6 @@ class TokenIssuer:
             registry.validate(decoded.claims)
         except JoseError as exc:
             raise InvalidToken(f"token rejected: {exc.error}") from None
+        if self.revocations is not None and self.revocations.revoked(decoded.claims):
+            raise InvalidToken("token rejected: revoked")
         return decoded.claims

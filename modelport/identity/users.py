@@ -27,6 +27,7 @@ from modelport.identity.passwords import (
     needs_rehash,
     verify_password,
 )
+from modelport.identity.revocation import cut_off, end_grants
 
 __all__ = ["Directory", "LockoutPolicy", "UserError", "normalize_email", "secret_digest"]
 
@@ -118,7 +119,8 @@ class Directory:
             return list(db.scalars(select(User).order_by(User.email)))
 
     def set_password(self, email: str, password: str) -> None:
-        """Replace a user's password (and lift any lockout)."""
+        """Replace a user's password (and lift any lockout); what the user was granted
+        before, refresh tokens, JWTs and gateway sessions, stops working."""
         check_strength(password)
         password_hash = hash_password(password)
         with self._sessions.begin() as db:
@@ -126,12 +128,15 @@ class Directory:
             user.password_hash = password_hash
             user.failed_logins = 0
             user.locked_until = 0.0
+            cut_off(db, user)
         self._users_changed()
 
     def delete_user(self, email: str) -> None:
-        """Remove a user."""
+        """Remove a user, with their refresh tokens (their JWTs and sessions stop working)."""
         with self._sessions.begin() as db:
-            db.delete(self._require(db, email))
+            user = self._require(db, email)
+            end_grants(db, user.user_id, deleted=True)
+            db.delete(user)
         self._users_changed()
 
     def authenticate(self, email: str, password: str, now: float | None = None) -> User | None:
@@ -297,8 +302,9 @@ class Directory:
         """Make config users and clients match the file: added, updated, or removed."""
         with self._sessions.begin() as db:
             wanted = {normalize_email(p.email): p for p in config.static_passwords}
-            for user in db.scalars(select(User).where(User.source == "config")):
+            for user in list(db.scalars(select(User).where(User.source == "config"))):
                 if user.email not in wanted:
+                    end_grants(db, user.user_id, deleted=True)
                     db.delete(user)
             db.flush()
             for email, entry in wanted.items():
@@ -315,6 +321,8 @@ class Directory:
                         source="config",
                     )
                     db.add(user)
+                elif user.password_hash != entry.hash:
+                    cut_off(db, user)  # the file changed the password
                 user.username = entry.username or email.split("@")[0]
                 user.password_hash = entry.hash
                 user.groups = list(entry.groups)

@@ -35,6 +35,7 @@ from modelport.identity.oauth2.errors import (
 from modelport.identity.oauth2.params import oversized, scope_list
 from modelport.identity.oauth2.pkce import verifier_matches
 from modelport.identity.provider import Provider, sha256_hex
+from modelport.identity.revocation import issued_too_early
 from modelport.identity.tokens import encode_subject
 
 GRANT_CODE = "authorization_code"
@@ -203,6 +204,9 @@ def _refresh(provider: Provider, client: Client, f: dict[str, str]) -> dict[str,
         raise failure
     if user is None:
         raise InvalidGrant("The user of this refresh token no longer exists.")
+    if issued_too_early(family_created, user.tokens_valid_after):
+        # Revoked with the password change; seen here if this refresh raced the revocation.
+        raise InvalidGrant(invalid)
     wanted = scope_list(f.get("scope", ""))
     if wanted:
         extra = [s for s in wanted if s not in scopes]
