@@ -163,3 +163,24 @@ def test_admin_password_leaves_proc_environ(tmp_path: Path):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "0"
+
+
+def test_platform_state_is_private(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    (data / "identity.db").write_text("keys")
+    os.chmod(data / "identity.db", 0o644)
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from modelport.control.backends.isolation import harden_platform\n"
+        "harden_platform(Path(sys.argv[1]))\n"
+        "Path(sys.argv[1], 'new.db').write_text('x')\n"
+        "import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))\n"  # PR_GET_DUMPABLE
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split()[-1] == "0"  # not dumpable: /proc/PID/* closed to same-uid peers
+    for path, mode in ((data, 0o700), (data / "identity.db", 0o600), (data / "new.db", 0o600)):
+        assert path.stat().st_mode & 0o777 == mode, path

@@ -176,6 +176,11 @@ def harden_platform(data_dir: Path) -> None:
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
+    # Files an older version (or another command) made with wider modes: the signing keys
+    # live in identity.db.
+    for pattern in ("*.db", "*.db-wal", "*.db-shm", "*.json"):
+        for path in data_dir.glob(pattern):
+            os.chmod(path, 0o600)
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
