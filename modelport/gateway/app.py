@@ -301,7 +301,8 @@ class Gateway:
             return
         if not placed:
             # The proxy forwards what we allow to a backend we cannot name: deny.
-            await _reply(send, 403, routed if isinstance(routed, bytes) else NOT_PLACED)
+            why = routed if isinstance(routed, bytes) else NOT_PLACED
+            await _reply(send, 403, why.replace(b"DOMAIN", self.config.domain.encode()))
             return
         admitted = self._admit(identity, routed)  # type: ignore[arg-type]
         if isinstance(admitted[0], int):
