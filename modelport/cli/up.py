@@ -77,6 +77,14 @@ def up(
             help="Replicas one namespace may run at once, across its services.",
         ),
     ] = 32,
+    trusted_proxy: Annotated[
+        list[str],
+        typer.Option(
+            "--trusted-proxy",
+            help="A proxy (IP address or network) whose X-Forwarded-For names the client "
+            "(repeatable) [default: none; the peer's address counts].",
+        ),
+    ] = [],  # noqa: B006
     max_download_gb: Annotated[
         float,
         typer.Option(
@@ -95,10 +103,10 @@ def up(
     import logging
     import signal
 
-    import uvicorn
     from rich.console import Console
 
     from modelport.control.platform import build_platform
+    from modelport.gateway.server import trusted_proxies, uvicorn_config
     from modelport.identity.users import UserError
 
     logging.basicConfig(
@@ -107,6 +115,10 @@ def up(
     # Revisions, restarts and failures are what an operator watches for.
     logging.getLogger("modelport.controller").setLevel(logging.INFO)
     console = Console(stderr=False, highlight=False)
+    try:
+        proxies = trusted_proxies(trusted_proxy)
+    except ValueError as exc:
+        _fail(str(exc))
     cfg = load_config(config)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
@@ -125,6 +137,7 @@ def up(
                 isolate_replicas=isolation is OnOff.on,
                 max_replicas_per_namespace=namespace_replicas,
                 max_download_bytes=int(max_download_gb * 2**30),
+                trusted_proxies=proxies,
             )
         except (UserError, ValueError) as exc:
             _fail(str(exc))
@@ -146,9 +159,7 @@ def up(
         f"  deploy:  modelport apply -f isvc.yaml   (MODELPORT_URL={base})", soft_wrap=True
     )
     console.file.flush()
-    server = _server_class()(
-        uvicorn.Config(platform.gateway, log_level="warning", access_log=False, lifespan="off")
-    )
+    server = _server_class()(uvicorn_config(platform.gateway, platform.gateway.config))
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -57,6 +57,7 @@ def build_platform(
     isolate_replicas: bool = True,
     max_replicas_per_namespace: int = 32,
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    trusted_proxies: list[str] | None = None,
 ) -> Platform:
     """Everything ``modelport up`` serves, with state under ``data_dir``."""
     data_dir = data_dir.resolve()
@@ -69,7 +70,7 @@ def build_platform(
         # Unused as a destination: each request names its replica. Its pooled client is shared.
         "http://127.0.0.1",
         config,
-        GatewayConfig(domain=domain),
+        GatewayConfig(domain=domain, trusted_proxies=list(trusted_proxies or [])),
     )
     admin_email, password = _ensure_admin(gateway)
     if gateway.authorizer.get_namespace("default") is None:

@@ -147,8 +147,13 @@ def _serialize(scope: Scope, body: bytes, extra: list[tuple[bytes, bytes]], host
         raise BadTarget("request target is not forwardable")
     parts = [scope["method"].encode(), b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
     for name, value in scope["headers"]:
-        if name not in REQUEST_DROP:
-            parts += (name, b": ", value, b"\r\n")
+        if name in REQUEST_DROP:
+            continue
+        # CGI/WSGI servers upstream read kubeflow_userid as KUBEFLOW_USERID, the same as
+        # kubeflow-userid: the underscore spelling of an identity header is as forged.
+        if b"_" in name and name.replace(b"_", b"-") in GATEWAY_HEADERS:
+            continue
+        parts += (name, b": ", value, b"\r\n")
     for name, value in extra:
         parts += (name, b": ", value.translate(None, b"\r\n\x00"), b"\r\n")
     parts += (b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body)

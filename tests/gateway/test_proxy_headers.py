@@ -74,6 +74,9 @@ def test_client_copies_of_gateway_headers_never_reach_the_replica():
         (REPLICA_KEY_HEADER, b"client-chosen"),
         (REPLICA_KEY_HEADER, b"another"),
         (b"kubeflow-userid", b"spoofed@example.com"),
+        (b"kubeflow_userid", b"spoofed-underscore@example.com"),  # CGI reads it the same
+        (b"kubeflow_groups", b"spoofed-admins"),
+        (b"x_request_id", b"underscores elsewhere pass"),
         (b"expect", b"100-continue"),
         (b"x-request-id", b"kept"),
     ]
@@ -88,6 +91,7 @@ def test_client_copies_of_gateway_headers_never_reach_the_replica():
     assert b"client-chosen" not in seen[0] and b"spoofed" not in seen[0]
     assert not any(line.startswith(b"expect:") for line in lines)
     assert b"x-request-id: kept" in lines
+    assert b"x_request_id: underscores elsewhere pass" in lines
 
 
 OWN = [
