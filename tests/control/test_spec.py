@@ -533,7 +533,7 @@ def test_labels_and_annotations() -> None:
 
 def test_resource_limits_are_read_as_kubernetes_quantities() -> None:
     limited = doc(SKLEARN_NEW).replace(
-        "storageUri:", 'resources: {limits: {memory: 512Mi, cpu: 1500m}}\n      storageUri:'
+        "storageUri:", "resources: {limits: {memory: 512Mi, cpu: 1500m}}\n      storageUri:"
     )
     isvc = one(limited)
     assert isvc.predictor.memory_limit == 512 * 2**20
