@@ -166,13 +166,18 @@ def passwd(
 @users.command("delete")
 def delete(email: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Delete a user."""
+    from modelport.cli.access import _authorizer
     from modelport.identity.users import Directory, UserError
 
     try:
         Directory(_sessions(data_dir)).delete_user(email)
     except UserError as exc:
         _fail(str(exc))
-    typer.echo(f"deleted {email.strip().lower()}")
+    # API tokens live in the access store: they go with the account (sessions and JWTs
+    # already stopped working in delete_user).
+    revoked = _authorizer(data_dir).revoke_tokens_of(email.strip())
+    note = f"; revoked {revoked} API token(s)" if revoked else ""
+    typer.echo(f"deleted {email.strip().lower()}{note}")
 
 
 def _read_password(from_stdin: bool) -> str:

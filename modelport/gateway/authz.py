@@ -238,6 +238,16 @@ class Authorizer:
                 raise AuthzError(f"No token {token_id}.")
             row.revoked = True
 
+    def revoke_tokens_of(self, owner: str) -> int:
+        """Revoke every token ``owner`` holds (their account is gone); how many were live."""
+        with self._sessions.begin() as db:
+            rows = db.scalars(
+                select(ApiToken).where(ApiToken.owner == owner.lower(), ~ApiToken.revoked)
+            ).all()
+            for row in rows:
+                row.revoked = True
+            return len(rows)
+
     def verify_token(self, value: str) -> TokenGrant | None:
         """The grant of a valid, unexpired, unrevoked token, else None."""
         if not value.startswith(TOKEN_PREFIX) or len(value) > 200:

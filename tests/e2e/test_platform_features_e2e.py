@@ -402,3 +402,22 @@ def test_replicas_get_no_platform_secrets(platform: PlatformProcess, tmp_path: P
         r = httpx.get(f"{platform.url}/v2/health/ready", headers={"Host": host})
         assert r.status_code == 200 and r.json() == {"live": True}
     platform.cli("delete", "isvc", "probe")
+
+
+def test_api_tokens_go_with_their_owners_account(platform: PlatformProcess):
+    data = ("--data-dir", str(platform.data_dir))
+    platform.cli(
+        "users", "add", "carol@example.com", "--password-stdin", *data, input="pw-carol-123\n"
+    )
+    platform.cli("namespaces", "create", "carol-ns", "--owner", "carol@example.com", *data)
+    token = platform.cli(
+        "tokens", "create", "--namespace", "carol-ns", "--role", "view",
+        "--owner", "carol@example.com", *data,
+    ).stdout.split()[-1]  # fmt: skip
+    url = f"{platform.url}/api/v1/namespaces/carol-ns/inferenceservices"
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(url, headers=bearer).status_code == 200
+    out = platform.cli("users", "delete", "carol@example.com", *data).stdout
+    assert "revoked 1 API token(s)" in out
+    time.sleep(2.5)  # past the gateway's 2 s cache of a good authentication
+    assert httpx.get(url, headers=bearer).status_code == 401
