@@ -177,6 +177,23 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
         server.stop()
 
 
+def password_grant(base_url: str, email: str, password: str) -> dict[str, str]:
+    """A Bearer header for ``email``, from the password grant of the CLI's public client."""
+    r = httpx.post(
+        f"{base_url}/dex/token",
+        data={
+            "grant_type": "password",
+            "username": email,
+            "password": password,
+            "client_id": "modelport-cli",
+            "scope": "openid email groups",
+        },
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['id_token']}"}
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
     """Poll until predicate() is true or the timeout passes."""
     deadline = time.monotonic() + timeout

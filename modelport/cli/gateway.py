@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail, listen, load_config
+from modelport.cli.identity import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    TrustedProxies,
+    _fail,
+    listen,
+    load_config,
+)
 
 if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
     from modelport.gateway.trusted import TrustedIssuer
@@ -41,14 +48,7 @@ def gateway(
             "[default: kubeflow-oidc-authservice and modelport-cli].",
         ),
     ] = [],  # noqa: B006
-    trusted_proxy: Annotated[
-        list[str],
-        typer.Option(
-            "--trusted-proxy",
-            help="A proxy (IP address or network) whose X-Forwarded-For names the client "
-            "(repeatable) [default: none; the peer's address counts].",
-        ),
-    ] = [],  # noqa: B006
+    trusted_proxy: TrustedProxies = [],  # noqa: B006
     no_auth: Annotated[
         bool,
         typer.Option("--no-auth", help="Benchmarks only: forward everything unauthenticated."),

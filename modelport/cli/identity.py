@@ -17,6 +17,14 @@ users = typer.Typer(
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the identity database lives.")]
 DEFAULT_DATA_DIR = Path("modelport-data")
+TrustedProxies = Annotated[
+    list[str],
+    typer.Option(
+        "--trusted-proxy",
+        help="A proxy (IP address or network) whose X-Forwarded-For names the client "
+        "(repeatable) [default: none; the peer's address counts].",
+    ),
+]
 
 
 def _fail(message: str) -> None:

@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail, listen, load_config
+from modelport.cli.identity import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    TrustedProxies,
+    _fail,
+    listen,
+    load_config,
+)
 
 
 class OnOff(enum.StrEnum):
@@ -77,14 +84,7 @@ def up(
             help="Replicas one namespace may run at once, across its services.",
         ),
     ] = 32,
-    trusted_proxy: Annotated[
-        list[str],
-        typer.Option(
-            "--trusted-proxy",
-            help="A proxy (IP address or network) whose X-Forwarded-For names the client "
-            "(repeatable) [default: none; the peer's address counts].",
-        ),
-    ] = [],  # noqa: B006
+    trusted_proxy: TrustedProxies = [],  # noqa: B006
     max_download_gb: Annotated[
         float,
         typer.Option(

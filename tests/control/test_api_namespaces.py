@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, start_and_read
+from tests.conftest import ROOT, password_grant, start_and_read
 from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_gateway_e2e import five_step_login
 from tests.identity.conftest import DEX_CONFIG, USER_EMAIL, USER_PASSWORD
@@ -99,18 +99,7 @@ def platform(
 
 
 def _password_token(p: Platform, email: str, password: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{p.url}/dex/token",
-        data={
-            "grant_type": "password",
-            "username": email,
-            "password": password,
-            "client_id": "modelport-cli",
-            "scope": "openid email groups",
-        },
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['id_token']}"}
+    return password_grant(p.url, email, password)
 
 
 def _service_account(p: Platform) -> dict[str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import password_grant
 from tests.e2e.conftest import PlatformProcess, isvc_yaml, start_platform, wait_ready
 
 MODELS = Path(__file__).parent / "models"
@@ -43,24 +44,13 @@ def web(tmp_path_factory: pytest.TempPathFactory, iris_dir: Path) -> Iterator[st
     server.shutdown()
 
 
-def _tenant_token(platform: PlatformProcess, email: str) -> str:
+def _tenant_token(platform: PlatformProcess, email: str) -> dict[str, str]:
     password = "tenant-password-123"
     platform.cli(
         "users", "add", email, "--password-stdin", "--data-dir", str(platform.data_dir),
         input=password + "\n",
     )  # fmt: skip
-    r = httpx.post(
-        f"{platform.url}/dex/token",
-        data={
-            "grant_type": "password",
-            "username": email,
-            "password": password,
-            "client_id": "modelport-cli",
-            "scope": "openid email groups",
-        },
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["id_token"])
+    return password_grant(platform.url, email, password)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -93,7 +83,7 @@ def test_tenant_code_runs_but_reaches_nothing(platform: PlatformProcess, web: st
     port = re.findall(r"--- starting on port (\d+)", logs[0].read_text())[-1]
     victim_model = next((platform.data_dir / "cache").rglob("model.joblib"))
 
-    token = _tenant_token(platform, "mallory@example.com")
+    bearer = _tenant_token(platform, "mallory@example.com")
     env = {
         "TARGET_DATA_DIR": str(platform.data_dir.resolve()),
         "TARGET_PLATFORM_PID": str(platform.proc.pid),
@@ -102,7 +92,6 @@ def test_tenant_code_runs_but_reaches_nothing(platform: PlatformProcess, web: st
         "TARGET_VICTIM_PORT": port,
         "TARGET_OTHER_PIDS": ",".join(map(str, _descendants(platform.proc.pid))),
     }
-    bearer = {"Authorization": f"Bearer {token}"}
     r = httpx.post(f"{platform.url}/api/v1/apply", content=_intruder_yaml(web, env), headers=bearer)
     assert r.status_code == 200, r.text
     wait_ready(platform, "intruder", "mallory")
