@@ -13,7 +13,8 @@ Everything runs on 127.0.0.1 in one run on this machine:
                service, one at a time, timed from sending it until its response.
 2. gateway     on the same platform, one iris service (minReplicas = maxReplicas = 1);
                wrk posts the same V2 infer through the gateway (Bearer token; Host-header
-               routing and the /serving/NS/NAME path) and straight to the replica's port,
+               routing and the /serving/NS/NAME path) and straight to `modelport serve` of
+               the same model with a replica's arguments (replicas answer only the gateway),
                interleaved rounds, c=64 / c=8 / c=1; CPU time per request of each process.
 3. scale       a fresh `modelport up`: with 0 services, then with --services idle services
                (minReplicas 0, initial-scale 0, so none starts a replica): `modelport get
@@ -69,7 +70,7 @@ GW_VARIANTS = ("host", "serving", "direct")
 GW_LABELS = {
     "host": "gateway, Host header",
     "serving": "gateway, /serving path",
-    "direct": "replica direct",
+    "direct": "model server direct",
 }
 TARGETS = {
     "cold_p50_s": 0.5,
@@ -642,18 +643,34 @@ def deploy_gw_service(ctx, pf: Platform) -> tuple[int, int]:
     return rep, int(ports[-1])
 
 
+def start_direct(ctx) -> tuple[subprocess.Popen, int]:
+    """The baseline: `modelport serve` of the same model with a replica's arguments. The
+    platform's own replica answers only requests carrying its key, which only the gateway
+    holds, so the bench cannot load it directly."""
+    (port,) = br.free_ports(1)
+    cmd = [ctx.py, "-m", "modelport", "serve", str(ctx.model_dir), "--name", GW_SERVICE]
+    cmd += ["--host", HOST, "--http-port", str(port), "--grpc-port", "-1", "--workers", "1"]
+    p = br.spawn(cmd, ctx.logs / "direct-serve.log", cwd=ctx.work)
+    if br.wait_ready(p, port, time.monotonic(), 60.0) is None:
+        why = br.tail(ctx.logs / "direct-serve.log")
+        raise RuntimeError(f"direct model server did not start:\n{why}")
+    log(f"direct baseline: modelport serve pid {p.pid} on port {port}")
+    return p, port
+
+
 def run_gateway(ctx, pf: Platform, res: dict) -> None:
     a = ctx.args
-    rep, direct_port = deploy_gw_service(ctx, pf)
+    rep, replica_port = deploy_gw_service(ctx, pf)
+    direct, direct_port = start_direct(ctx)
     v2 = f"/v2/models/{GW_SERVICE}/infer"
     host = f"Host: {GW_SERVICE}.{NS}.{DOMAIN}"
     auth = f"Authorization: Bearer {pf.token}"
     variants = {  # name -> (port, path, headers, platform pid, replica pid)
         "host": (pf.port, v2, [auth, host], pf.proc.pid, rep),
         "serving": (pf.port, f"/serving/{NS}/{GW_SERVICE}{v2}", [auth], pf.proc.pid, rep),
-        "direct": (direct_port, v2, [], None, rep),
+        "direct": (direct_port, v2, [], None, direct.pid),
     }
-    setup = {"replica_pid": rep, "replica_port": direct_port}
+    setup = {"replica_pid": rep, "replica_port": replica_port, "direct_pid": direct.pid}
     checks = {}
     for name, (port, path, hdrs, _, _) in variants.items():
         why = gw.check_infer(port, path, hdrs, ctx.v2_body, ctx.expected)
@@ -1374,7 +1391,7 @@ def write_gateway(res: dict, L: list[str]) -> None:
                 + (" †" if r.get("suspect") else "")
             )
     rt = g.get("ratios") or {}
-    L.append("\nRatios to the replica direct (same run):\n")
+    L.append("\nRatios to the model server direct (same run):\n")
     L.append(
         "| path | conns | req/s ratio (median rounds) | each round | added p50 ms "
         "| each round | added p99 ms | server CPU ratio |"
@@ -1395,11 +1412,12 @@ def write_gateway(res: dict, L: list[str]) -> None:
     L.append(
         "\nHow measured: on the cold-start platform, one iris InferenceService "
         f"`{GW_SERVICE}` (`minReplicas: 1`, `maxReplicas: 1`, so the autoscaler cannot add a "
-        "replica under load); its replica's own port is read from its log (`--- starting on "
-        "port N`). wrk posts the same V2 JSON infer (2 iris rows) through the platform's "
-        f"gateway with `Authorization: Bearer` (from `modelport token`) — with `Host: "
-        f"{GW_SERVICE}.{NS}.{DOMAIN}` to `/v2/models/{GW_SERVICE}/infer`, and to "
-        f"`/serving/{NS}/{GW_SERVICE}/v2/...` — and straight to the replica. `-t2 -c64`, "
+        "replica under load). wrk posts the same V2 JSON infer (2 iris rows) through the "
+        f"platform's gateway with `Authorization: Bearer` (from `modelport token`) — with "
+        f"`Host: {GW_SERVICE}.{NS}.{DOMAIN}` to `/v2/models/{GW_SERVICE}/infer`, and to "
+        f"`/serving/{NS}/{GW_SERVICE}/v2/...` — and straight to `modelport serve` of the same "
+        "model with a replica's arguments (a replica answers only requests carrying its key, "
+        "which only the gateway holds). `-t2 -c64`, "
         f"`-t2 -c8`, `-t1 -c1`, {m['duration_s']} s each after {m['warmup_s']} s of c=64 "
         f"warm-up, {m['repeat']} interleaved rounds (order rotated), the median round by req/s "
         "kept. CPU µs/req: CPU time of the `modelport up` process (gateway, auth, routing, "
@@ -1452,7 +1470,7 @@ def write_where(g: dict, L: list[str], cores: int) -> None:
     L.append("|---|---:|---:|---:|---:|---:|")
     for label, r, a, b, c in (
         ("via the gateway", h, pf, rep, wk),
-        ("replica direct", d, 0.0, rd, wd),
+        ("model server direct", d, 0.0, rd, wd),
     ):
         tot = a + b + c
         L.append(
