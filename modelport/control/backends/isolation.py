@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +60,19 @@ class Isolation:
     uids: UidMap | None = None
     _turn: int = field(default=0, repr=False)
 
+    # Root, but unable to make mount namespaces (a container without CAP_SYS_ADMIN): the
+    # folders on the way to the interpreter may not open to another uid, so replicas keep
+    # the platform's uid, confined by Landlock alone.
+    no_mount_namespaces: bool = False
+
     @classmethod
     def detect(cls, data_dir: Path, *, enabled: bool = True) -> Isolation:
         root = os.geteuid() == 0
-        uids = UidMap(data_dir / "replica-uids.json") if root and enabled else None
-        return cls(data_dir, landlock.abi_version(), root, enabled, uids)
+        separate = root and enabled and _can_unshare_mounts()
+        uids = UidMap(data_dir / "replica-uids.json") if separate else None
+        found = cls(data_dir, landlock.abi_version(), root, enabled, uids)
+        found.no_mount_namespaces = root and enabled and not separate
+        return found
 
     def report(self) -> list[tuple[bool, str]]:
         """(holds, sentence) for each protection, for the start-up banner; never claims what
@@ -79,11 +89,22 @@ class Isolation:
              else "replicas can signal the platform's other processes (Landlock ABI < 6)"),
             (abi >= 4, "TCP bind limited to the replica's own port" if abi >= 4
              else "replicas may open listening ports (Landlock ABI < 4)"),
-            (self.as_root, "running as root: each namespace's replicas get their own uid"
-             if self.as_root else "not root: replicas share the platform's uid (Landlock and "
-             "non-dumpable processes keep them out of its files and memory)"),
+            self._uid_line(),
         ]  # fmt: skip
         return lines
+
+    def _uid_line(self) -> tuple[bool, str]:
+        if self.uids is not None:
+            return True, "running as root: each namespace's replicas get their own uid"
+        if self.no_mount_namespaces:
+            return False, (
+                "root without mount namespaces (no CAP_SYS_ADMIN?): replicas run as root, "
+                "confined by Landlock alone"
+            )
+        return self.landlock_abi >= 6, (
+            "not root: replicas share the platform's uid (Landlock and non-dumpable processes "
+            "keep them out of its files, memory and signals)"
+        )
 
     def private_dir(self, namespace: str, service: str, part: str) -> Path:
         """A fresh, empty folder only this replica (and the platform) can use."""
@@ -168,6 +189,16 @@ def _readable_by(path: Path, uid: int) -> bool:
         if st.st_uid != uid and st.st_mode & need != need:
             return False
     return True
+
+
+def _can_unshare_mounts() -> bool:
+    """Whether this process may make a mount namespace (tried in a throwaway process)."""
+    probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x20000) != 0)"
+    try:
+        done = subprocess.run([sys.executable, "-S", "-c", probe], timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def harden_platform(data_dir: Path) -> None:
