@@ -379,17 +379,14 @@ class Controller:
         if want > current and now >= rev.backoff_until:
             if not await self._ensure_fetched(svc, rev):
                 return
-            room = min(
-                self.config.max_replicas_total - self._replica_count(),
-                self.config.max_replicas_per_namespace - self._replica_count(svc.namespace),
-            )
+            quota = self.config.max_replicas_per_namespace
+            tenant_room = quota - self._replica_count(svc.namespace)
+            room = min(self.config.max_replicas_total - self._replica_count(), tenant_room)
             if room <= 0 and not rev.units and not rev.starting:
-                rev.message = (
-                    f"no replica can start: namespace {svc.namespace} is at its quota of "
-                    f"{self.config.max_replicas_per_namespace} replicas"
-                    if self._replica_count(svc.namespace) >= self.config.max_replicas_per_namespace
-                    else f"no replica can start: the platform runs its limit of "
-                    f"{self.config.max_replicas_total} replicas"
+                rev.message = "no replica can start: " + (
+                    f"namespace {svc.namespace} is at its quota of {quota} replicas"
+                    if tenant_room <= 0
+                    else f"the platform runs its limit of {self.config.max_replicas_total}"
                 )
             # A bounded number of starts per pass: a huge minReplicas must not fork-bomb.
             for _ in range(max(0, min(want - current, room, MAX_STARTS_PER_PASS))):
