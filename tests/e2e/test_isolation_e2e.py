@@ -26,7 +26,16 @@ MODELS = Path(__file__).parent / "models"
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
     work = tmp_path_factory.mktemp("isolation")
-    running = start_platform(work / "data", work / "config")
+    # What must not reach a replica from the platform's environment: storage credentials,
+    # and variables that change how Python or the loader behave (an allow-list, not a
+    # blocklist that misses some).
+    leaky = {
+        "AWS_SECRET_ACCESS_KEY": "platform-secret",
+        "PYTHONUSERBASE": str(work / "userbase"),
+        "PYTHONWARNINGS": "ignore",
+        "LD_BIND_NOW": "1",
+    }
+    running = start_platform(work / "data", work / "config", env=leaky)
     yield running
     running.stop()
 

@@ -84,7 +84,9 @@ class Intruder(Model):
         self.findings = {name: _try(action) for name, action in attempts.items()}
         self.findings["uid"] = str(os.getuid())
         self.findings["secrets in environment"] = sorted(
-            k for k in os.environ if k.startswith(("MODELPORT_ADMIN", "MODELPORT_REPLICA"))
+            k
+            for k in os.environ
+            if k.startswith(("MODELPORT_ADMIN", "MODELPORT_REPLICA", "AWS_", "PYTHON", "LD_"))
         )
         self.ready = True
 
