@@ -99,7 +99,7 @@ def build_platform(
 
     router = ServiceRouter(controller)
     gateway.router = router
-    gateway.api_app = create_api(
+    gateway.mounts["/api"] = create_api(
         ApiContext(
             store=store,
             controller=controller,

@@ -116,7 +116,11 @@ class Gateway:
         # With a router (``modelport up``) requests go to InferenceService revisions; without
         # one (``modelport gateway``) everything goes to the one upstream.
         self.router = router
-        self.api_app = api_app
+        # Authenticated applications by path prefix (the control API at /api, the
+        # Kubernetes-style API, the web UI); each checks namespace roles itself.
+        self.mounts: dict[str, Any] = {}
+        if api_app is not None:
+            self.mounts["/api"] = api_app
         self.authorizer = authorizer
         self.identity_app = identity_app
         self.sessions = sessions
@@ -170,11 +174,12 @@ class Gateway:
             if identity is None:
                 await self._challenge(scope, send, bad_credentials)
                 return
-            if self.api_app is not None and (path == "/api" or path.startswith("/api/")):
-                # The control API checks namespace roles itself, per object it touches.
-                rest = path[4:] or "/"
+            mounted = self._mounted(path)
+            if mounted is not None:
+                prefix, app = mounted
+                rest = path[len(prefix) :] or "/"
                 inner = {**scope, "path": rest, "raw_path": rest.encode(), IDENTITY_KEY: identity}
-                await self.api_app(inner, receive, send)
+                await app(inner, receive, send)
                 return
             admitted = self._admit(identity, self._namespace_route(scope))
             if isinstance(admitted[0], int):
@@ -186,6 +191,12 @@ class Gateway:
             await self._forward(routed, receive, send, extra)
         except BodyTooLarge:
             await _reply(send, 413, b'{"error": "Request body too large."}')
+
+    def _mounted(self, path: str) -> tuple[str, Any] | None:
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return prefix, app
+        return None
 
     async def _forward(
         self,
