@@ -38,11 +38,13 @@ PasswordStdin = Annotated[
 
 
 def load_config(path: Path | None):  # noqa: ANN201
-    """The Dex config at ``path`` (empty without one); exits with the reason if unusable."""
+    """The Dex config at ``path``; exits with the reason if unusable. Without one, Kubeflow's
+    defaults: its Dex config sets ``oauth2.skipApprovalScreen: true`` (common/dex in
+    kubeflow/manifests), and the seed's curl flow expects ``/dex/approval`` to answer 303."""
     from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
 
     try:
-        return load_dex_config(path) if path else DexConfig()
+        return load_dex_config(path) if path else DexConfig(skip_approval_screen=True)
     except ConfigError as exc:
         _fail(f"{path}: {exc}")
 

@@ -27,7 +27,11 @@ def raw_client(gw: GatewayProcess) -> httpx.Client:
 
 
 def five_step_login(
-    gw: GatewayProcess, target: str = "/v2/models/sklearn-iris"
+    gw: GatewayProcess,
+    target: str = "/v2/models/sklearn-iris",
+    *,
+    user: str = USER_EMAIL,
+    password: str = USER_PASSWORD,
 ) -> tuple[str, httpx.Response]:
     """The documented manual flow; returns the session cookie value and the final response."""
     with raw_client(gw) as c:
@@ -40,9 +44,7 @@ def five_step_login(
         assert login.status_code == 302
         req_url = login.headers["location"]
         req = re.search(r"req=([\w-]+)", req_url).group(1)
-        posted = c.post(
-            f"/dex/auth/local?req={req}", data={"login": USER_EMAIL, "password": USER_PASSWORD}
-        )
+        posted = c.post(f"/dex/auth/local?req={req}", data={"login": user, "password": password})
         assert posted.status_code == 303
         approved = c.get(posted.headers["location"])
         assert approved.status_code == 303
