@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlencode
 
@@ -31,6 +30,7 @@ from modelport.gateway.sessions import (
     STATE_COOKIE,
     Identity,
     SessionStore,
+    state_cookie,
 )
 from modelport.gateway.trusted import TrustedIssuer, unverified_issuer
 from modelport.identity.provider import CLI_CLIENT_ID, Provider
@@ -380,7 +380,10 @@ class Gateway:
 
     async def _challenge(self, scope: Scope, send: Send, bad_credentials: str) -> None:
         headers = _headers(scope)
-        if bad_credentials or _wants_json(headers.get("accept", "")):
+        # A browser's subresource (favicon, image, fetch) is not a page to log in from: it
+        # gets 401 and starts no login. curl sends no Sec-Fetch headers and keeps its 302.
+        subresource = headers.get("sec-fetch-mode", "navigate") != "navigate"
+        if bad_credentials or subresource or _wants_json(headers.get("accept", "")):
             body = orjson.dumps({"error": bad_credentials or "Authentication required."})
             await _reply(send, 401, body, [(b"www-authenticate", b"Bearer")])
             return
@@ -400,7 +403,7 @@ class Gateway:
             }
         )
         location = f"{self.provider.path}/auth?{params}"
-        cookie = _cookie_header(STATE_COOKIE, binding, LOGIN_TTL_S, self._secure(scope))
+        cookie = _cookie_header(state_cookie(state), binding, LOGIN_TTL_S, self._secure(scope))
         body = f'<a href="{location}">Found</a>.\n'.replace("&", "&amp;").encode()
         await _reply(
             send,
@@ -420,7 +423,7 @@ class Gateway:
             return
         code = (query.get("code") or [""])[0]
         state = (query.get("state") or [""])[0]
-        binding = _cookies(headers).get(STATE_COOKIE)
+        binding = _cookies(headers).get(state_cookie(state))
         # A browser sent here from another site without our state cookie is a login-CSRF
         # attempt; scripts (no Sec-Fetch headers) may complete without the cookie.
         if binding is None and headers.get("sec-fetch-site") == "cross-site":
@@ -444,7 +447,7 @@ class Gateway:
             [
                 (b"location", return_to.encode()),
                 (b"set-cookie", _cookie_header(COOKIE, value, SESSION_MAX_AGE_S, secure)),
-                (b"set-cookie", _cookie_header(STATE_COOKIE, "", 0, secure)),
+                (b"set-cookie", _cookie_header(state_cookie(state), "", 0, secure)),
             ],
         )
 
@@ -528,7 +531,8 @@ def _headers(scope: Scope) -> dict[str, str]:
     return out
 
 
-_CREDENTIAL_COOKIES = (COOKIE + "=", STATE_COOKIE + "=")
+# The session cookie, and every pending login's state cookie (STATE_COOKIE_<suffix>).
+_CREDENTIAL_COOKIES = (COOKIE + "=", STATE_COOKIE)
 
 
 def _without_credentials(scope: Scope) -> Scope:
@@ -552,15 +556,15 @@ def _without_credentials(scope: Scope) -> Scope:
 
 
 def _cookies(headers: dict[str, str]) -> dict[str, str]:
-    raw = headers.get("cookie")
-    if not raw:
-        return {}
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except CookieError:
-        return {}
-    return {k: m.value for k, m in jar.items()}
+    """The Cookie header's pairs, read one by one (RFC 6265 §5.4 sends ``name=value; …``):
+    http.cookies drops the whole header for one malformed pair, and a cookie that model
+    code set on this origin could then sign a visitor out. The first of a name wins."""
+    found: dict[str, str] = {}
+    for pair in headers.get("cookie", "").split(";"):
+        name, sep, value = pair.strip().partition("=")
+        if sep and name and name not in found:
+            found[name] = value.strip()
+    return found
 
 
 def _cookie_header(name: str, value: str, max_age: float, secure: bool) -> bytes:

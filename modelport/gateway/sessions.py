@@ -21,6 +21,15 @@ from modelport.identity.revocation import issued_too_early
 
 COOKIE = "authservice_session"
 STATE_COOKIE = "oidc_state_csrf"
+
+
+def state_cookie(state: str) -> str:
+    """The name of the cookie binding one pending login to the browser. One cookie per
+    login, as oauth2-proxy names its CSRF cookies: a browser that starts a second login
+    meanwhile (a favicon, another tab) must not overwrite the first one's binding."""
+    return f"{STATE_COOKIE}_{_digest(state)[:16]}"
+
+
 SESSION_MAX_AGE_S = 86400
 LOGIN_TTL_S = 600
 # Every request without credentials starts a pending login. Past this many the oldest go:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from modelport.gateway.sessions import state_cookie
 from tests.conftest import wait_for
 from tests.gateway.conftest import GatewayProcess
 from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, USER_EMAIL, USER_PASSWORD
@@ -226,8 +227,9 @@ def test_login_csrf_and_state_checks(gateway: GatewayProcess):
         # a cross-site navigation without our state cookie is refused
         r = c.get(f"/login/oidc?code=x&state={state}", headers={"Sec-Fetch-Site": "cross-site"})
         assert r.status_code == 403
-        # a state cookie that does not belong to this state is refused
-        r = c.get(f"/login/oidc?code=x&state={state}", headers={"Cookie": "oidc_state_csrf=other"})
+        # the state's own cookie (one per pending login), holding another binding, is refused
+        cookie = f"{state_cookie(state)}=other"
+        r = c.get(f"/login/oidc?code=x&state={state}", headers={"Cookie": cookie})
         assert r.status_code == 400
         # unknown or missing state
         assert c.get("/login/oidc?code=x&state=nope").status_code == 400
