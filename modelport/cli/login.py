@@ -59,14 +59,34 @@ def login(
     typer.echo(f"logged in to {url} as {user.strip().lower()}")
 
 
-def token(url: Url = DEFAULT_URL) -> None:
+def token(
+    url: Url = DEFAULT_URL,
+    exec_credential: Annotated[
+        bool,
+        typer.Option(
+            "--exec-credential",
+            help="Print a client.authentication.k8s.io/v1 ExecCredential (kubectl's exec plugin).",
+        ),
+    ] = False,
+) -> None:
     """Print a valid token, e.g. curl -H "Authorization: Bearer $(modelport token)"."""
-    from modelport.client import LoginError, valid_token
+    from modelport.client import LoginError, credentials
+    from modelport.client.session import EXPIRY_MARGIN_S, valid_token
 
     try:
-        typer.echo(valid_token(url))
+        value = valid_token(url)
     except LoginError as exc:
         _fail(str(exc))
+        return
+    if not exec_credential:
+        typer.echo(value)
+        return
+    from modelport.cli.kubeconfig import exec_credential as render
+
+    # Expire it for kubectl before valid_token would refresh it, so kubectl runs the plugin
+    # again (and gets the refreshed token) instead of sending one about to lapse.
+    expires_at = (credentials.load(url) or {}).get("expires_at")
+    typer.echo(render(value, float(expires_at) - EXPIRY_MARGIN_S if expires_at else None))
 
 
 def logout(url: Url = DEFAULT_URL) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import access, gateway, identity, login, resources
+from modelport.cli import access, gateway, identity, kubeconfig, login, resources
 from modelport.cli.serve import serve
 from modelport.cli.up import up
 
@@ -22,6 +22,7 @@ app.command("gateway")(gateway.gateway)
 app.command()(login.login)
 app.command()(login.token)
 app.command()(login.logout)
+app.command()(kubeconfig.kubeconfig)
 app.add_typer(access.namespaces, name="namespaces")
 app.add_typer(access.tokens, name="tokens")
 app.command()(up)
