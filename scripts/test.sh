@@ -19,6 +19,14 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
   else sudo apt-get install -y -qq postgresql >/dev/null; fi
 fi
 
+# Browser tests drive Debian's chromium through Playwright (`playwright install` cannot
+# download browsers here).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing chromium (browser tests)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+
 echo "==> ruff"
 ruff check modelport tests examples bench
 ruff format --check modelport tests examples bench

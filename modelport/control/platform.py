@@ -17,6 +17,7 @@ from modelport.gateway.app import Gateway, GatewayConfig
 from modelport.gateway.routing import ServiceRouter
 from modelport.gateway.server import build_gateway
 from modelport.identity.dex_config import DexConfig
+from modelport.ui.home import STATIC_PREFIX, HomePage
 
 DEFAULT_ADMIN = "admin@example.com"
 
@@ -99,6 +100,9 @@ def build_platform(
 
     router = ServiceRouter(controller)
     gateway.router = router
+    # The page for people at "/", its files under /_ui (the web UI will grow from here).
+    gateway.home = HomePage()
+    gateway.mounts[STATIC_PREFIX] = gateway.home
     gateway.mounts["/api"] = create_api(
         ApiContext(
             store=store,

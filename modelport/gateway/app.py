@@ -119,6 +119,8 @@ class Gateway:
         # Authenticated applications by path prefix (the control API at /api, the
         # Kubernetes-style API, the web UI); each checks namespace roles itself.
         self.mounts: dict[str, Any] = {}
+        # The page a signed-in browser gets at "/" when no service is addressed.
+        self.home: Any = None
         if api_app is not None:
             self.mounts["/api"] = api_app
         self.authorizer = authorizer
@@ -210,6 +212,9 @@ class Gateway:
             await self.upstream.forward(scope, receive, send, extra)
             return
         if namespace is None or name is None:
+            if scope["path"] == "/" and self.home is not None and _wants_page(scope):
+                await self.home(scope, receive, send)
+                return
             if scope["path"].startswith("/v2/health/"):
                 await _reply(send, 200, b'{"live": true}')  # the platform itself
                 return
@@ -553,6 +558,12 @@ def _without_credentials(scope: Scope) -> Scope:
                 value = ";".join(kept).strip().encode("latin-1")
         headers.append((name, value))
     return {**scope, "headers": headers} if changed else scope
+
+
+def _wants_page(scope: Scope) -> bool:
+    """A browser asking for a page: GET or HEAD with HTML acceptable."""
+    accept = _headers(scope).get("accept", "")
+    return scope["method"] in ("GET", "HEAD") and ("text/html" in accept or accept in ("", "*/*"))
 
 
 def _cookies(headers: dict[str, str]) -> dict[str, str]:

@@ -430,3 +430,24 @@ def test_rollback_with_canary_zero(
         assert wait_for(rolled_back, 30)
         assert {_predict(c, "rollback") for _ in range(10)} == {0}
     platform.cli("delete", "isvc", "rollback")
+
+
+def test_the_root_is_a_page_for_people(platform: PlatformProcess):
+    token = {"Authorization": f"Bearer {platform.token()}"}
+    page = httpx.get(f"{platform.url}/", headers={**token, "Accept": "text/html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Your InferenceServices" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    script = httpx.get(f"{platform.url}/_ui/home.js", headers=token)
+    assert script.status_code == 200 and "textContent" in script.text
+    assert httpx.get(f"{platform.url}/_ui/nothing", headers=token).status_code == 404
+    # API clients asking for JSON still learn how to address a model.
+    api = httpx.get(f"{platform.url}/", headers={**token, "Accept": "application/json"})
+    assert api.status_code == 404 and "Host: NAME.NAMESPACE" in api.json()["error"]
+    # Signed out, the page and its files ask for a login like everything else.
+    assert httpx.get(f"{platform.url}/").status_code == 302
+    assert (
+        httpx.get(f"{platform.url}/_ui/home.js", headers={"Sec-Fetch-Mode": "no-cors"}).status_code
+        == 401
+    )
