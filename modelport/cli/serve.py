@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +71,8 @@ def serve(
     from pydantic import ValidationError
 
     from modelport.runtimes import FORMATS, detect_format
-    from modelport.server.model_server import ModelServer, StartupError
+    from modelport.server.entry import serve_path
+    from modelport.server.model_server import StartupError
     from modelport.settings import ServerSettings
 
     model_path = Path(path.removeprefix("file://")).expanduser()
@@ -102,36 +100,11 @@ def serve(
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
-    # The replica key is the settings' now; model code has no use for a copy in its environment.
-    os.environ.pop("MODELPORT_REPLICA_KEY", None)
-    model_name = name or model_path.stem
-    _setup_logging(settings.log_level)
-    factory = functools.partial(
-        _make_model, model_name, str(model_path), fmt, settings.predict_proba, settings.nthread
-    )
-    factory.model_name = model_name  # type: ignore[attr-defined]  # shown in the banner
-    server = ModelServer(settings=settings)
     try:
-        code = server.run([factory])
+        code = serve_path(model_path, name or model_path.stem, fmt, settings)
     except StartupError as exc:
         _fail(str(exc))
     raise typer.Exit(code)
-
-
-def _make_model(name: str, path: str, fmt: str, predict_proba: bool, nthread: int):  # noqa: ANN202
-    from modelport.runtimes import create_model
-
-    return create_model(name, path, fmt, predict_proba=predict_proba, nthread=nthread)
-
-
-def _setup_logging(level: str) -> None:
-    import logging
-
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def _fail(message: str) -> None:

@@ -1,12 +1,12 @@
 """Where every replica starts, forked by the zygote or run as ``python -m
-modelport.control.backends.launch``: read the launch request, confine the process, then run
-the model server.
+modelport.control.backends.launch``: read the launch request, confine the process, then
+serve the model (``modelport.server.entry``, not through the CLI).
 
 The request travels in a memory file handed over as a file descriptor (the zygote passes it
 on unread), never on a command line or in the initial environment: ``/proc/PID/cmdline`` is
 readable by every local user, and the request holds the replica's key and the tenant's
 environment variables. Its fields:
-  argv          ``modelport serve`` arguments
+  serve         path, name, format and ServerSettings fields of the model to serve
   env           the replica's whole environment
   key           the replica key the gateway will send (see modelport/protocol/replica_key.py)
   confinement   a Confinement as a dict, or null for none
@@ -18,9 +18,11 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 from modelport.control.backends import confine
+from modelport.errors import ModelportError
 
 KEY_ENV = "MODELPORT_REPLICA_KEY"
 
@@ -49,14 +51,14 @@ def run(request: dict[str, Any]) -> NoReturn:
     os.environ.update({str(k): str(v) for k, v in dict(request.get("env") or {}).items()})
     if request.get("key"):
         os.environ[KEY_ENV] = str(request["key"])
-    argv = [str(a) for a in request["argv"]]
-    sys.argv = ["modelport", *argv]
-    from modelport.cli.main import app
-
+    # KServe-style model code may parse sys.argv (model_server.parser): give it none.
+    sys.argv = ["modelport-replica"]
     code = 1
     try:
-        result = app(args=argv, prog_name="modelport", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
+        code = _serve(request["serve"])
+    except ModelportError as exc:  # a model that does not load, a port taken: one line
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:  # noqa: BLE001 — report anything, then leave without cleanup
@@ -65,6 +67,15 @@ def run(request: dict[str, Any]) -> NoReturn:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)
+
+
+def _serve(serve: dict[str, Any]) -> int:
+    from modelport.server.entry import serve_path
+    from modelport.settings import ServerSettings
+
+    # Built here, after the environment is the replica's: the key comes from it.
+    settings = ServerSettings(**serve["settings"])
+    return serve_path(Path(serve["path"]), str(serve["name"]), str(serve["format"]), settings)
 
 
 def main() -> NoReturn:

@@ -1,4 +1,4 @@
-"""The local process backend: each replica is a ``modelport serve`` process on a free
+"""The local process backend: each replica is a model server process on a free
 loopback port, confined before it loads its model (``confine.py``), answering only requests
 that carry its key, its output appended to a log file the ``logs`` command reads."""
 
@@ -44,31 +44,25 @@ class ReplicaSpec:
     confinement: Confinement | None = None
     key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
-    def argv(self, port: int) -> list[str]:
-        argv = [
-            sys.executable,
-            "-m",
-            "modelport",
-            "serve",
-            str(self.model_path),
-            "--name",
-            self.model_name,
-            "--format",
-            self.server_format,
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--grpc-port",
-            "-1",
-            "--workers",
-            "1",
-        ]
+    def serve(self, port: int) -> dict[str, Any]:
+        """What ``launch.py`` serves: the model and the server's settings (ServerSettings
+        fields). One worker, no gRPC: the gateway speaks REST to replicas."""
+        settings: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "http_port": port,
+            "enable_grpc": False,
+            "workers": 1,
+        }
         if self.max_batch_size is not None:
-            argv += ["--max-batch-size", str(self.max_batch_size)]
+            settings["max_batch_size"] = self.max_batch_size
         if self.max_latency_ms is not None:
-            argv += ["--max-latency-ms", str(self.max_latency_ms)]
-        return argv
+            settings["max_latency_ms"] = self.max_latency_ms
+        return {
+            "path": str(self.model_path),
+            "name": self.model_name,
+            "format": self.server_format,
+            "settings": settings,
+        }
 
     def environment(self) -> dict[str, str]:
         env = {**replica_base_env(), **self.env}
@@ -84,12 +78,12 @@ class ReplicaSpec:
         return env
 
     def launch_request(self, port: int) -> bytes:
-        """What ``launch.py`` reads: serve arguments, environment, key and confinement."""
+        """What ``launch.py`` reads: the model to serve, environment, key and confinement."""
         confinement = self.confinement
         if confinement is not None:
             confinement = dataclasses.replace(confinement, port=port)
         request: dict[str, Any] = {
-            "argv": self.argv(port)[3:],  # without "python -m modelport"
+            "serve": self.serve(port),
             "env": self.environment(),
             "key": self.key,
             "confinement": confinement.to_dict() if confinement else None,

@@ -30,8 +30,7 @@ from modelport.control.backends import confine, launch
 
 # What a replica would import anyway; a module that is not installed is simply skipped.
 PRELOAD = (
-    "modelport.cli.main",
-    "modelport.cli.serve",
+    "modelport.server.entry",
     "modelport.server.model_server",
     "modelport.server.worker",
     "modelport.server.rest",
