@@ -97,7 +97,13 @@ def launch(
 
 
 def start_and_read(
-    argv: list[str], patterns: dict[str, str], ready: str, timeout: float = 60.0
+    argv: list[str],
+    patterns: dict[str, str],
+    ready: str,
+    timeout: float = 60.0,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[subprocess.Popen[str], dict[str, str], list[str]]:
     """Start a CLI server and read its banner until a line contains ``ready``.
 
@@ -105,7 +111,7 @@ def start_and_read(
     have matched by then, else the process is killed and its output raised.
     """
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd or ROOT, env=env
     )
     lines: list[str] = []
     found: dict[str, str] = {}
