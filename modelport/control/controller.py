@@ -190,6 +190,7 @@ class Controller:
                     svc.error = str(exc)
             if svc.isvc is not None:
                 await self._reconcile_service(svc, runtimes)
+            svc.observed_generation = svc.generation  # its revision or its error is known now
         for key in [k for k in self.services if k not in versions]:
             await self._remove(self.services.pop(key))
 
@@ -316,25 +317,13 @@ class Controller:
         return max(promoted, key=lambda r: r.row.number, default=None)
 
     def _route(self, svc: ServiceRuntime, latest: RevisionRuntime, isvc: InferenceService) -> None:
-        """KServe's rollout rules: a ready latest revision takes canaryTrafficPercent (or all)
-        of the traffic; while it is not ready, or if it failed, traffic stays where it was."""
-        baseline = svc.revisions.get(latest.row.previous) if latest.row.previous else None
-        if baseline is not None and baseline.row.state != "ready":
-            baseline = None
-        percent = isvc.predictor.canary_traffic_percent
-        if latest.row.state == "ready":
-            if baseline is not None and percent is not None and percent < 100:
-                svc.traffic = [(latest.row.number, percent), (baseline.row.number, 100 - percent)]
-                svc.traffic = [t for t in svc.traffic if t[1] > 0] or [(latest.row.number, 0)]
-            else:
-                svc.traffic = [(latest.row.number, 100)]
-                if not latest.row.promoted:
-                    latest.row.promoted = 1
-                    self.store.update_revision(latest.row.id, promoted=1)
-        elif baseline is not None:
-            svc.traffic = [(baseline.row.number, 100)]
-        else:
-            svc.traffic = [(latest.row.number, 100)]
+        """Apply KServe's rollout rules (ServiceRuntime.desired_traffic); a ready latest
+        revision that takes all the traffic is rolled out (promoted)."""
+        svc.traffic = svc.desired_traffic(latest, isvc.predictor.canary_traffic_percent)
+        rolled_out = latest.row.state == "ready" and svc.traffic == [(latest.row.number, 100)]
+        if rolled_out and not latest.row.promoted:
+            latest.row.promoted = 1
+            self.store.update_revision(latest.row.id, promoted=1)
         for number, _ in svc.traffic:
             routed = svc.revisions[number]
             if routed.row.retired:  # rolled back to (canaryTrafficPercent: 0)

@@ -132,6 +132,10 @@ class ServiceRuntime:
     name: str
     isvc: InferenceService | None = None
     generation: int = 0
+    # The generation the controller has fully reconciled (its revision made, or its error
+    # recorded): status.observedGeneration. It trails ``generation`` while a changed spec's
+    # revision is being made, so the status never claims a spec the picture does not show.
+    observed_generation: int = 0
     key: str = ""  # the spec's revision key, computed when the spec is read
     error: str = ""
     revisions: dict[int, RevisionRuntime] = field(default_factory=dict)
@@ -140,6 +144,24 @@ class ServiceRuntime:
 
     def revision(self, number: int) -> RevisionRuntime | None:
         return self.revisions.get(number)
+
+    def desired_traffic(
+        self, latest: RevisionRuntime, canary_percent: int | None
+    ) -> list[tuple[int, int]]:
+        """KServe's rollout rules as (revision number, percent): a ready latest revision
+        takes canaryTrafficPercent (or all) of the traffic, the rest stays on the revision
+        that served all of it before (the baseline); while the latest revision is not ready,
+        or if it failed, traffic stays on the baseline."""
+        baseline = self.revisions.get(latest.row.previous) if latest.row.previous else None
+        if baseline is not None and baseline.row.state != "ready":
+            baseline = None
+        number = latest.row.number
+        if latest.row.state == "ready":
+            if baseline is not None and canary_percent is not None and canary_percent < 100:
+                split = [(number, canary_percent), (baseline.row.number, 100 - canary_percent)]
+                return [t for t in split if t[1] > 0] or [(number, 0)]
+            return [(number, 100)]
+        return [(baseline.row.number if baseline is not None else number, 100)]
 
     def pick(self) -> RevisionRuntime | None:
         """A revision for one request, by the traffic split."""
