@@ -25,7 +25,8 @@ its import changed::
 A V1 request reaches them as the decoded JSON dict; a V2 request as an
 :class:`~modelport.protocol.infer.InferRequest`. ``predict`` may return an
 :class:`~modelport.protocol.infer.InferResponse`, a dict, or an array-like, which the server
-wraps into the shape the protocol needs.
+wraps into the shape the protocol needs. With ``return_response_headers=True`` (KServe's
+switch) ``predict`` and ``postprocess`` also receive a ``response_headers`` dict to fill.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
-from modelport.errors import InvalidInput
+from modelport.errors import InferenceError, InvalidInput
+from modelport.predictor_config import PredictorConfig, PredictorProtocol, get_predictor_config
+
+__all__ = ["Headers", "InferenceVerb", "Model", "PredictorConfig", "PredictorProtocol"]
 
 Headers = dict[str, str]
 
@@ -45,13 +49,6 @@ class InferenceVerb(Enum):
 
     PREDICT = "predict"
     EXPLAIN = "explain"
-
-
-class PredictorProtocol(Enum):
-    """Wire protocol used to reach a remote predictor from a transformer."""
-
-    REST_V1 = "v1"
-    REST_V2 = "v2"
 
 
 class Model:
@@ -66,16 +63,22 @@ class Model:
         predictor_host: str | None = None,
         protocol: str = PredictorProtocol.REST_V1.value,
         timeout: float = 60.0,
+        *,
+        return_response_headers: bool = False,
     ) -> None:
         self.name = name
         self.ready = False
         self.version: str | None = None
-        # A transformer forwards to the predictor at this host:port (KServe's --predictor_host).
+        # A transformer forwards to the predictor at this host:port. KServe's older
+        # constructor took it here; newer code leaves it unset and ModelServer's
+        # --predictor_host applies (see predictor_config).
         self.predictor_host = predictor_host
         # Sent with every request to the predictor (the platform's replica key goes here).
         self.predictor_headers: dict[str, str] = {}
         self.protocol = protocol
         self.timeout = timeout
+        #: KServe's name: predict and postprocess get a response_headers dict to fill
+        self.required_response_headers = return_response_headers
         self._hooks: dict[str, _Hook] | None = None
         self._http_client: Any = None
 
@@ -115,15 +118,37 @@ class Model:
         """The OIP ``platform`` string reported in model metadata."""
         return ""
 
+    @property
+    def predictor_config(self) -> PredictorConfig:
+        """How this model reaches its predictor (KServe's ``Model.predictor_config``).
+
+        This model's own ``predictor_host``/``protocol``/``timeout`` when a host was given to
+        it, else the process-wide configuration ModelServer built from its flags. KServe
+        answers None outside a ModelServer; here it is then a configuration without a host,
+        so ``self.predictor_config.predictor_protocol`` always reads.
+        """
+        if self.predictor_host:
+            return PredictorConfig(
+                self.predictor_host,
+                self.protocol,
+                predictor_request_timeout_seconds=self.timeout,
+            )
+        shared = get_predictor_config()
+        if shared is not None:
+            return shared
+        return PredictorConfig(None, self.protocol, predictor_request_timeout_seconds=self.timeout)
+
     # ---- request path --------------------------------------------------------------------
 
     def preprocess(self, payload: Any, headers: Headers | None = None) -> Any:
         """Transform the decoded request before ``predict``; identity by default."""
         return payload
 
-    def predict(self, payload: Any, headers: Headers | None = None) -> Any:
-        """Run the model. The base class forwards to ``predictor_host`` when one is set."""
-        if not self.predictor_host:
+    def predict(
+        self, payload: Any, headers: Headers | None = None, response_headers: Headers | None = None
+    ) -> Any:
+        """Run the model. The base class forwards to the predictor when one is configured."""
+        if not self.predictor_config.predictor_host:
             raise InvalidInput(f"Model {self.name} does not implement predict.")
         return self._forward(payload, headers, verb=InferenceVerb.PREDICT)
 
@@ -134,8 +159,8 @@ class Model:
         return result
 
     def explain(self, payload: Any, headers: Headers | None = None) -> Any:
-        """Explain a prediction. The base class forwards to ``predictor_host`` when set."""
-        if not self.predictor_host:
+        """Explain a prediction. The base class forwards to the predictor when configured."""
+        if not self.predictor_config.predictor_host:
             raise InvalidInput(f"Model {self.name} does not support explain.")
         return self._forward(payload, headers, verb=InferenceVerb.EXPLAIN)
 
@@ -148,11 +173,19 @@ class Model:
     ) -> Any:
         """Run preprocess → predict (or explain) → postprocess, awaiting what is async."""
         hooks = self._hooks or self._resolve_hooks()
+        wants_headers = self.required_response_headers
+        if wants_headers and response_headers is None:
+            # KServe always hands such a model a dict; what the caller cannot send is dropped.
+            response_headers = {}
         payload = await hooks["preprocess"](body, headers)
-        stage = hooks["explain"] if verb is InferenceVerb.EXPLAIN else hooks["predict"]
-        result = await stage(payload, headers)
+        if verb is InferenceVerb.EXPLAIN:
+            result = await hooks["explain"](payload, headers)
+        elif wants_headers:
+            result = await hooks["predict"](payload, headers, response_headers)
+        else:
+            result = await hooks["predict"](payload, headers)
         post = hooks["postprocess"]
-        if post.takes_response_headers:
+        if wants_headers or post.takes_response_headers:
             return await post(result, headers, response_headers)
         return await post(result, headers)
 
@@ -167,17 +200,26 @@ class Model:
     async def _forward(self, payload: Any, headers: Headers | None, verb: InferenceVerb) -> Any:
         from modelport.model_client import forward_to_predictor
 
+        config = self.predictor_config
+        if config.predictor_protocol == PredictorProtocol.GRPC_V2.value:
+            raise InferenceError(
+                f"Model {self.name}: forwarding to the predictor over gRPC (grpc-v2) is not "
+                "supported; use --predictor_protocol v1 or v2."
+            )
         if self._http_client is None:
             import httpx
 
             self._http_client = httpx.AsyncClient(
-                timeout=self.timeout, headers=self.predictor_headers
+                timeout=config.predictor_request_timeout_seconds,
+                headers=self.predictor_headers,
+                # KServe's REST client retries failed connections this many times.
+                transport=httpx.AsyncHTTPTransport(retries=config.predictor_request_retries),
             )
         return await forward_to_predictor(
             self._http_client,
-            self.predictor_host or "",
+            config.predictor_base_url,
             self.name,
-            self.protocol,
+            config.predictor_protocol,
             payload,
             verb.value,
         )

@@ -4,10 +4,13 @@ KServe-compatible entry point: ``ModelServer(http_port=..., grpc_port=..., worke
 .start([model])``. Unset options fall back to the command-line flags KServe's model server
 accepts (``--http_port``, ``--grpc_port``, ``--workers``), parsed by
 :mod:`modelport.model_server`, so ``python my_model.py --http_port 9000`` works as on KServe.
+As KServe's does, the constructor also sets the process-wide predictor configuration from the
+``--predictor_*`` flags and, for a script, applies ``--configure_logging``/``--log_config_file``.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
@@ -18,7 +21,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from modelport.errors import ModelportError
+from modelport.logging import configure_logging
+from modelport.logging import logger as package_logger
 from modelport.model import Model
+from modelport.predictor_config import PredictorConfig, set_predictor_config
 from modelport.settings import ServerSettings
 
 log = logging.getLogger("modelport.server")
@@ -44,11 +50,19 @@ class ModelServer:
         enable_grpc: bool | None = None,
         *,
         settings: ServerSettings | None = None,
+        predictor_config: PredictorConfig | None = None,
         **_kserve_options: object,
     ) -> None:
         # KServe accepts options such as max_threads or enable_docs_url; they have no
         # meaning here and are ignored so existing scripts keep running.
         from modelport.model_server import args
+
+        if settings is None and args.configure_logging:
+            # A script started the KServe way gets KServe's logging (kserve/model_server.py);
+            # `modelport serve` passes settings and configures logging from --log-level itself.
+            if not package_logger.handlers:
+                configure_logging(args.log_config_file)
+        set_predictor_config(predictor_config or _predictor_config(args))
 
         overrides = {
             "http_port": http_port if http_port is not None else args.http_port,
@@ -127,6 +141,23 @@ class ModelServer:
         if code and supervisor.failure:
             raise StartupError(supervisor.failure)
         return code
+
+
+def _predictor_config(args: argparse.Namespace) -> PredictorConfig:
+    """KServe's PredictorConfig from the --predictor_* flags."""
+    protocol = args.predictor_protocol
+    if protocol == "v1":
+        # --protocol is the older spelling KServe still parses; honour it when the newer
+        # flag was left at its default.
+        protocol = args.protocol or "v1"
+    return PredictorConfig(
+        args.predictor_host,
+        protocol,
+        predictor_use_ssl=args.predictor_use_ssl,
+        predictor_request_timeout_seconds=args.predictor_request_timeout_seconds,
+        predictor_request_retries=args.predictor_request_retries,
+        predictor_health_check=args.enable_predictor_health_check,
+    )
 
 
 def _source_name(source: ModelSource) -> str:

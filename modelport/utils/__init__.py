@@ -1,0 +1,1 @@
+"""KServe's ``kserve.utils`` package path; see :mod:`modelport.utils.utils`."""
