@@ -56,7 +56,7 @@ class ServiceRouter:
         scope: Scope,
         receive: Receive,
         send: Send,
-        extra: list[tuple[bytes, bytes]],
+        identity_headers: list[tuple[bytes, bytes]],
         upstream: Upstream,
     ) -> None:
         svc = self.controller.lookup(namespace, name)
@@ -83,7 +83,7 @@ class ServiceRouter:
                     break
                 try:
                     # The replica answers only requests carrying its key.
-                    headers = [*extra, unit.entry.key_header]
+                    headers = [*identity_headers, unit.entry.key_header]
                     response = await upstream.open(
                         scope, body, headers, f"http://{unit.entry.address}"
                     )

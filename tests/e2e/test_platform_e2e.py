@@ -423,8 +423,10 @@ def test_rollback_with_canary_zero(
         def rolled_back() -> bool:
             item = c.get("/api/v1/namespaces/default/inferenceservices/rollback").json()
             traffic = item["status"]["components"]["predictor"]["traffic"]
+            # As KServe: the newest ready revision stays listed, at 0 % after a rollback.
             return [(t["revisionName"], t["percent"]) for t in traffic] == [
-                ("rollback-predictor-00001", 100)
+                ("rollback-predictor-00002", 0),
+                ("rollback-predictor-00001", 100),
             ]
 
         assert wait_for(rolled_back, 30)
