@@ -114,10 +114,16 @@ class DataPlane:
 
     # ---- inference -----------------------------------------------------------------------
 
-    async def infer(self, request: InferRequest, headers: Headers | None = None) -> InferResponse:
-        """V2 inference; the result is always an InferResponse."""
+    async def infer(
+        self,
+        request: InferRequest,
+        headers: Headers | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> InferResponse:
+        """V2 inference; the result is always an InferResponse. A model made with
+        ``return_response_headers=True`` fills ``response_headers`` (KServe's contract)."""
         entry = self._serving_entry(request.model_name, request.model_version)
-        result = await self._run(entry, request, headers, InferenceVerb.PREDICT)
+        result = await self._run(entry, request, headers, InferenceVerb.PREDICT, response_headers)
         response = to_v2_response(result, request, entry)
         if response.id is None:
             response.id = request.id
@@ -129,14 +135,20 @@ class DataPlane:
         body: dict[str, Any],
         headers: Headers | None = None,
         verb: InferenceVerb = InferenceVerb.PREDICT,
+        response_headers: dict[str, str] | None = None,
     ) -> Any:
         """V1 predict/explain; the result is a JSON-encodable value."""
         entry = self._serving_entry(name, None)
-        result = await self._run(entry, body, headers, verb)
+        result = await self._run(entry, body, headers, verb, response_headers)
         return to_v1_response(result)
 
     async def _run(
-        self, entry: Entry, payload: Any, headers: Headers | None, verb: InferenceVerb
+        self,
+        entry: Entry,
+        payload: Any,
+        headers: Headers | None,
+        verb: InferenceVerb,
+        response_headers: dict[str, str] | None = None,
     ) -> Any:
         if entry.inflight >= self.max_inflight:
             raise ServerOverloaded(entry.name, self.max_inflight)
@@ -152,7 +164,7 @@ class DataPlane:
             batcher = entry.extras.get("batcher") if verb is InferenceVerb.PREDICT else None
             if batcher is not None:
                 return await batcher.submit(payload)  # type: ignore[attr-defined]
-            return await _guard(model.name, model(payload, verb, headers))
+            return await _guard(model.name, model(payload, verb, headers, response_headers))
         finally:
             entry.inflight -= 1
             gauge.dec()  # type: ignore[attr-defined]

@@ -211,17 +211,19 @@ class RestApp:
                 )
             length = int(header_len)
         request = v2.decode_request(body, req.params["name"], req.params.get("version"), length)
-        response = await self.dp.infer(request, req.headers)
+        model_headers: dict[str, str] = {}
+        response = await self.dp.infer(request, req.headers, model_headers)
         binary_default = bool(request.parameters.get("binary_data_output", False))
         out, json_len = v2.encode_response(response, request.request_outputs, binary_default)
         if json_len is None:
-            return Reply(200, out)
+            return Reply(200, out, _json_headers(model_headers))
         return Reply(
             200,
             out,
             [
                 (b"content-type", b"application/octet-stream"),
                 (b"inference-header-content-length", str(json_len).encode()),
+                *_model_headers(model_headers),
             ],
         )
 
@@ -263,8 +265,11 @@ class RestApp:
 
     async def predict_v1(self, req: Request) -> Reply:
         body = v1.decode_request(await req.body())
-        result = await self.dp.predict_v1(req.params["name"], body, req.headers)
-        return Reply(200, v1.encode_response(result))
+        model_headers: dict[str, str] = {}
+        result = await self.dp.predict_v1(
+            req.params["name"], body, req.headers, InferenceVerb.PREDICT, model_headers
+        )
+        return Reply(200, v1.encode_response(result), _json_headers(model_headers))
 
     async def explain_v1(self, req: Request) -> Reply:
         body = v1.decode_request(await req.body())
@@ -289,6 +294,30 @@ class RestApp:
 
     async def root(self, req: Request) -> Reply:
         return json_reply({"status": "alive"})
+
+
+# The server frames the response; model code adds to it, never redefines it.
+_FRAMING = frozenset({"content-type", "content-length", "transfer-encoding", "connection"})
+
+
+def _json_headers(found: dict[str, str]) -> RawHeaders | None:
+    """A JSON reply's headers with the model's; None (the default) when it set none."""
+    return [(b"content-type", b"application/json"), *_model_headers(found)] if found else None
+
+
+def _model_headers(found: dict[str, str]) -> RawHeaders:
+    """Headers a model set (KServe's return_response_headers), those that are safe to send:
+    no framing header, no CR, LF or NUL (header injection), latin-1 only."""
+    out: RawHeaders = []
+    for name, value in found.items():
+        text = f"{name}{value}"
+        if str(name).lower() in _FRAMING or any(c in text for c in "\r\n\x00"):
+            continue
+        try:
+            out.append((str(name).lower().encode("latin-1"), str(value).encode("latin-1")))
+        except UnicodeEncodeError:
+            continue
+    return out
 
 
 def _error_reply(status: int, reason: str, retry: int | None = None) -> Reply:

@@ -107,16 +107,12 @@ def test_the_models_logger_lines_reach_the_server_log(served):
     assert wait_for(lambda: "predicted 1 rows for a v1 request" in served.log(), 10), served.log()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: the data plane drops a model's response_headers "
-    "(server/dataplane.py and server/rest.py do not return them yet)",
-)
 def test_response_headers_the_model_filled_reach_the_client(served):
     with served.client() as c:
         r = c.post("/v1/models/kserve-style:predict", json={"instances": [[1]]})
     assert r.status_code == 200
-    assert "prediction-time-latency" in r.headers
+    assert float(r.headers["prediction-time-latency"]) >= 0
+    assert r.headers["content-type"] == "application/json" and r.json()["predictions"]
 
 
 # ---- the samples' own start: python model.py --flags -------------------------------------------

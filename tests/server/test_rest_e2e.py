@@ -349,3 +349,19 @@ def test_unload_makes_model_unready_then_load_restores(iris_dir, start_server):
         assert c.post("/v2/repository/index").json()[0]["state"] == "UNAVAILABLE"
         assert c.post("/v2/repository/models/iris/load").json() == {"name": "iris", "load": True}
         assert c.post("/v2/models/iris/infer", json=v2_body()).status_code == 200
+
+
+def test_model_response_headers_cannot_frame_or_inject():
+    from modelport.server.rest import _model_headers
+
+    found = _model_headers(
+        {
+            "x-latency": "3",
+            "Content-Length": "0",  # the server frames the response
+            "content-type": "text/html",
+            "x-split": "a\r\nset-cookie: authservice_session=x",  # header injection
+            "x-nul": "a\x00b",
+            "x-wide": "☃",  # not latin-1
+        }
+    )
+    assert found == [(b"x-latency", b"3")]
