@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from modelport.gateway.app import Gateway, GatewayConfig
+from modelport.gateway.app import CALLBACK_PATHS, Gateway, GatewayConfig
 from modelport.gateway.authz import Authorizer
 from modelport.gateway.proxy import Upstream
 from modelport.gateway.sessions import SessionStore
@@ -35,15 +35,18 @@ def build_gateway(
     provider = Provider.create(issuer, session_factory(engine), config)
     configured = next((c for c in config.static_clients if c.id == gateway.client_id), None)
     if configured is not None and configured.secret:
-        # The Dex config registers the gateway's client (as Kubeflow's does): use its secret.
+        # The Dex config registers the gateway's client (as Kubeflow's does): use its secret,
+        # and let it come back to the callbacks this gateway answers on (Kubeflow's config
+        # names only its own gateway's, e.g. /oauth2/callback).
         gateway.client_secret = configured.secret
+        provider.allow_redirects(gateway.client_id, list(CALLBACK_PATHS))
     else:
         # Otherwise register it, with a secret only this process knows.
         gateway.client_secret = secrets.token_urlsafe(32)
         provider.directory.upsert_client(
             gateway.client_id,
             secret=gateway.client_secret,
-            redirect_uris=["/login/oidc", "/authservice/oidc/callback"],
+            redirect_uris=list(CALLBACK_PATHS),
             name="modelport gateway",
             source="gateway",
         )
