@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+
+if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
+    from modelport.identity.dex_config import DexConfig
 
 app = typer.Typer(
     help="The Dex-compatible OpenID Connect provider and its users.", no_args_is_help=True
@@ -27,7 +30,7 @@ TrustedProxies = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -37,16 +40,41 @@ PasswordStdin = Annotated[
 ]
 
 
-def load_config(path: Path | None):  # noqa: ANN201
+def load_config(path: Path | None) -> DexConfig:
     """The Dex config at ``path``; exits with the reason if unusable. Without one, Kubeflow's
     defaults: its Dex config sets ``oauth2.skipApprovalScreen: true`` (common/dex in
     kubeflow/manifests), and the seed's curl flow expects ``/dex/approval`` to answer 303."""
+    import os
+
     from modelport.identity.dex_config import ConfigError, DexConfig, load_dex_config
 
+    if path is None:
+        return DexConfig(skip_approval_screen=True)
     try:
-        return load_dex_config(path) if path else DexConfig(skip_approval_screen=True)
+        # As Dex does, idEnv/secretEnv/hashFromEnv name variables of this process's environment.
+        return load_dex_config(path, env=os.environ)
     except ConfigError as exc:
         _fail(f"{path}: {exc}")
+
+
+def config_notes(cfg: DexConfig, issuer: str, *, keep_issuer: str) -> list[str]:
+    """What a Dex config asks for that this process does not do, one start-up line each.
+
+    ``keep_issuer`` tells how to serve as the config's issuer instead (a flag to pass).
+    """
+    notes = []
+    if cfg.container:
+        notes.append(f"read the Dex config held in {cfg.container}")
+    if cfg.issuer and cfg.issuer.rstrip("/") != issuer.rstrip("/"):
+        # Dex serves at its configured issuer; here the issuer is where clients reach us, so
+        # tokens and discovery stay usable (a cluster-internal name would not resolve).
+        notes.append(
+            f"the config's issuer {cfg.issuer} is not used: the issuer is {issuer} "
+            f"(to keep the config's, {keep_issuer})"
+        )
+    if cfg.ignored:
+        notes.append(f"config keys not acted on: {', '.join(cfg.ignored)}")
+    return notes
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -101,14 +129,12 @@ def serve(
     sock = listen(host, port)
     bound = sock.getsockname()[1]
     issuer_url = (issuer or f"http://{host}:{bound}/dex").rstrip("/")
-    if cfg.issuer and cfg.issuer.rstrip("/") != issuer_url:
-        typer.echo(f"note: serving as issuer {issuer_url}, not the config's {cfg.issuer}", err=True)
     try:
         provider = Provider.create(issuer_url, _sessions(data_dir), cfg, algs=tuple(alg))
     except (UserError, ValueError) as exc:
         _fail(str(exc))
-    if cfg.ignored:
-        typer.echo(f"note: config keys not acted on: {', '.join(cfg.ignored)}", err=True)
+    for note in config_notes(cfg, issuer_url, keep_issuer=f"start with --issuer {cfg.issuer}"):
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"modelport identity provider: issuer {issuer_url}", err=False)
     typer.echo(f"  discovery {issuer_url}/.well-known/openid-configuration", err=False)
     uvicorn.Server(uvicorn.Config(create_app(provider), log_level="warning", access_log=False)).run(

@@ -1,27 +1,42 @@
 """Dex's own configuration file format, loaded as-is (the parts an embedded provider uses).
 
-Recognised: ``issuer``, ``staticPasswords`` (``email``, bcrypt ``hash``/``hashFromEnv``,
-``username``, ``userID``), ``staticClients`` (``id``/``idEnv``, ``secret``/``secretEnv``,
+Acted on: ``staticPasswords`` (``email``, bcrypt ``hash`` or ``hashFromEnv``, ``username``,
+``userID``, ``groups``), ``staticClients`` (``id`` or ``idEnv``, ``secret`` or ``secretEnv``,
 ``redirectURIs``, ``name``, ``public``, ``trustedPeers``), ``expiry`` (``idTokens``,
-``signingKeys``, ``deviceRequests``, ``refreshTokens.validIfNotUsedFor``/``absoluteLifetime``)
-and ``oauth2``
-(``skipApprovalScreen``, ``passwordConnector``). Everything else (storage, web, connectors
-other than the local password DB, ...) is kept in ``ignored`` and reported, not acted on.
-Reference: Dex's ``config.yaml.dist`` and ``cmd/dex/config.go``.
+``signingKeys``, ``refreshTokens.validIfNotUsedFor``/``absoluteLifetime``) and
+``oauth2.skipApprovalScreen``. ``issuer`` is read for the caller to compare with the issuer it
+serves. Keys that ask for what modelport does anyway (``enablePasswordDB: true``,
+``oauth2.passwordConnector: local``, Dex's default ``expiry.authRequests``/``deviceRequests``)
+count as acted on. Every other key (``storage``, ``web``, ``logger``, ``connectors``,
+``staticClients[0].logoURL``, ...) is listed by its path in ``ignored``, for the caller to report.
+
+A Kubernetes ConfigMap holding the file under ``data.config.yaml`` -- how Kubeflow ships it
+(kubeflow/manifests ``common/dex/base/config-map.yaml``, mounted by its Deployment as
+``/etc/dex/cfg/config.yaml``) -- is read as the file it holds.
+
+Reference: Dex v2.44/v2.45 ``cmd/dex/config.go`` (``Config``, ``password.UnmarshalJSON``) and
+``cmd/dex/serve.go`` (static clients' ``idEnv``/``secretEnv``).
 """
 
 from __future__ import annotations
 
-import os
+import base64
+import binascii
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# What Go's bcrypt.Cost accepts (version 2a/2b/2y, cost 4-31, 53 characters of salt and
+# hash), restricted to the versions the Python bcrypt library verifies.
+_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}")
+# The key Dex's Deployment mounts from its ConfigMap (kubeflow/manifests deployment.yaml).
+CONFIGMAP_KEY = "config.yaml"
 
 
 class ConfigError(ValueError):
@@ -43,38 +58,29 @@ def parse_duration(text: str) -> float:
     return total
 
 
-class _Strict(BaseModel):
+class _Entry(BaseModel):
+    # Unknown keys are kept (model_extra) so that they can be reported, not refused.
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
 
-_M = TypeVar("_M", bound=_Strict)
+_M = TypeVar("_M", bound=_Entry)
 
 
-class StaticPassword(_Strict):
-    """One ``staticPasswords`` entry."""
+class StaticPassword(_Entry):
+    """One ``staticPasswords`` entry (``hashFromEnv`` already resolved into ``hash``)."""
 
     email: str
     hash: str = ""
     hash_from_env: str | None = Field(None, alias="hashFromEnv")
     username: str = ""
     user_id: str = Field("", alias="userID")
-    # modelport extensions, ignored by Dex: group membership and admin rights.
+    # Dex ≥ 2.45 reads groups too; admin is a modelport extension Dex ignores.
     groups: list[str] = Field(default_factory=list)
     admin: bool = False
 
-    @model_validator(mode="after")
-    def _resolve_hash(self) -> StaticPassword:
-        if not self.hash and self.hash_from_env:
-            self.hash = os.environ.get(self.hash_from_env, "")
-            if not self.hash:
-                raise ValueError(f"hashFromEnv: variable {self.hash_from_env} is not set")
-        if not self.hash.startswith(("$2a$", "$2b$", "$2y$", "$argon2")):
-            raise ValueError("hash must be a bcrypt hash ($2a$/$2b$/$2y$) or an argon2 hash")
-        return self
 
-
-class StaticClient(_Strict):
-    """One ``staticClients`` entry."""
+class StaticClient(_Entry):
+    """One ``staticClients`` entry (``idEnv``/``secretEnv`` already resolved)."""
 
     id: str
     id_env: str | None = Field(None, alias="idEnv")
@@ -91,7 +97,7 @@ class Expiry(BaseModel):
 
     id_tokens: float = 24 * 3600
     signing_keys: float = 6 * 3600
-    device_requests: float = 5 * 60
+    device_requests: float = 5 * 60  # fixed: see FIXED_EXPIRY
     refresh_valid_if_not_used_for: float = 0.0  # 0 = no limit (Dex's default)
     refresh_absolute_lifetime: float = 0.0
 
@@ -105,77 +111,217 @@ class DexConfig(BaseModel):
     expiry: Expiry = Field(default_factory=Expiry)
     skip_approval_screen: bool = False
     password_connector: str | None = None
+    # Paths of the keys not acted on ("storage", "oauth2.responseTypes", ...), sorted.
     ignored: list[str] = Field(default_factory=list)
+    # Where the file held the config, when it was not the file itself ("ConfigMap dex").
+    container: str | None = None
 
 
-_KNOWN = {"issuer", "staticPasswords", "staticClients", "expiry", "oauth2", "enablePasswordDB"}
+_TOP = ("issuer", "staticPasswords", "staticClients", "expiry", "oauth2", "enablePasswordDB")
+_EXPIRY = {"idTokens": "id_tokens", "signingKeys": "signing_keys"}
+_REFRESH = {
+    "validIfNotUsedFor": "refresh_valid_if_not_used_for",
+    "absoluteLifetime": "refresh_absolute_lifetime",
+}
+# Lifetimes modelport keeps fixed at Dex's defaults (provider.AUTH_REQUEST_TTL_S,
+# oauth2/device.DEVICE_TTL_S): a file asking for exactly these is honoured, others reported.
+FIXED_EXPIRY = {"authRequests": 24 * 3600.0, "deviceRequests": 5 * 60.0}
 
 
-def load_dex_config(path: str | Path) -> DexConfig:
-    """Read a Dex YAML file; raises ConfigError naming the offending field."""
+def load_dex_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> DexConfig:
+    """Read a Dex YAML file (or a ConfigMap holding one); raises ConfigError naming the field.
+
+    ``env`` is where ``idEnv``, ``secretEnv`` and ``hashFromEnv`` are looked up (the caller
+    passes the process environment; nothing here reads it).
+    """
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_dex_config(raw or {})
+    return parse_dex_config(_yaml(text, str(path)), env=env)
 
 
-def parse_dex_config(raw: Any) -> DexConfig:
-    """Build a DexConfig from already-parsed YAML."""
+def parse_dex_config(raw: Any, *, env: Mapping[str, str] | None = None) -> DexConfig:
+    """Build a DexConfig from already-parsed YAML; see load_dex_config for ``env``."""
+    env = env if env is not None else {}
+    raw, container = _unwrap_configmap(raw or {})
     if not isinstance(raw, dict):
         raise ConfigError("the Dex configuration must be a mapping")
-    passwords = _entries("staticPasswords", StaticPassword, raw.get("staticPasswords"))
-    clients = _entries("staticClients", StaticClient, raw.get("staticClients"))
-    for client in clients:
-        if client.id_env and os.environ.get(client.id_env):
-            client.id = os.environ[client.id_env]
-        if client.secret is None and client.secret_env:
-            client.secret = os.environ.get(client.secret_env)
-            if client.secret is None:
-                raise ConfigError(
-                    f"staticClients[{client.id}].secretEnv: variable {client.secret_env} is not set"
-                )
-        if client.secret is None and not client.public:
-            raise ConfigError(f"staticClients[{client.id}]: a confidential client needs a secret")
-    expiry = _expiry(raw.get("expiry") or {})
-    oauth2 = raw.get("oauth2") or {}
-    if not isinstance(oauth2, dict):
-        raise ConfigError("oauth2 must be a mapping")
-    ignored = sorted(k for k in raw if k not in _KNOWN)
+    ignored = [key for key in raw if key not in _TOP]
+    passwords = _entries("staticPasswords", StaticPassword, raw.get("staticPasswords"), env)
+    clients = _entries("staticClients", StaticClient, raw.get("staticClients"), env)
+    _check_passwords(passwords)
+    _check_password_db(raw, passwords, ignored)
+    oauth2 = _mapping("oauth2", raw.get("oauth2"))
+    skip = oauth2.get("skipApprovalScreen", False)
+    if not isinstance(skip, bool):
+        raise ConfigError("oauth2.skipApprovalScreen must be true or false")
+    for key, value in oauth2.items():
+        # The password grant always checks modelport's own users: Dex's `local` connector.
+        if key != "skipApprovalScreen" and (key, value) != ("passwordConnector", "local"):
+            ignored.append(f"oauth2.{key}")
+    issuer = raw.get("issuer")
+    if issuer is not None and not isinstance(issuer, str):
+        raise ConfigError("issuer must be a URL")
+    for kind, entries in (("staticPasswords", passwords), ("staticClients", clients)):
+        for i, entry in enumerate(entries):
+            ignored.extend(f"{kind}[{i}].{key}" for key in entry.model_extra or {})
     return DexConfig(
-        issuer=raw.get("issuer"),
+        issuer=issuer,
         static_passwords=passwords,
         static_clients=clients,
-        expiry=expiry,
-        skip_approval_screen=bool(oauth2.get("skipApprovalScreen", False)),
+        expiry=_expiry(_mapping("expiry", raw.get("expiry")), ignored),
+        skip_approval_screen=skip,
         password_connector=oauth2.get("passwordConnector"),
-        ignored=ignored,
+        ignored=sorted(ignored),
+        container=container,
     )
 
 
-def _expiry(raw: Any) -> Expiry:
-    if not isinstance(raw, dict):
-        raise ConfigError("expiry must be a mapping")
+def _yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        # Only the position: PyYAML's own message quotes the line, which may hold a secret.
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
+
+
+def _unwrap_configmap(raw: Any) -> tuple[Any, str | None]:
+    """The Dex config a Kubernetes ConfigMap holds, and a name for where it was found."""
+    if not (isinstance(raw, dict) and raw.get("kind") == "ConfigMap" and "apiVersion" in raw):
+        return raw, None
+    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    name = f"ConfigMap {metadata.get('name', '(unnamed)')}"
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    text = data.get(CONFIGMAP_KEY)
+    if not isinstance(text, str):
+        raise ConfigError(
+            f"{name} has no data.{CONFIGMAP_KEY} (the key Dex's Deployment mounts as its config)"
+        )
+    return _yaml(text, f"{name} data.{CONFIGMAP_KEY}") or {}, name
+
+
+def _from_env(field: str, variable: Any, env: Mapping[str, str]) -> str:
+    if not isinstance(variable, str) or not variable:
+        raise ConfigError(f"{field} must name an environment variable")
+    value = env.get(variable, "")
+    if not value:
+        # Dex would carry on with an empty value (os.Getenv); an unset variable is a mistake.
+        raise ConfigError(f"{field}: variable {variable} is not set")
+    return value
+
+
+def _resolve_password(where: str, item: dict[str, Any], env: Mapping[str, str]) -> None:
+    # Dex's password.UnmarshalJSON: hashFromEnv is read only when hash is empty.
+    if not item.get("hash") and item.get("hashFromEnv"):
+        item["hash"] = _from_env(f"{where}.hashFromEnv", item["hashFromEnv"], env)
+
+
+def _resolve_client(where: str, item: dict[str, Any], env: Mapping[str, str]) -> None:
+    # Dex's serve.go: id and idEnv (likewise secret and secretEnv) are exclusive, one of
+    # id/idEnv is required, and so is a secret unless the client is public.
+    for plain, from_env in (("id", "idEnv"), ("secret", "secretEnv")):
+        if item.get(from_env):
+            if item.get(plain):
+                raise ConfigError(f"{where}: {plain} and {from_env} are exclusive")
+            item[plain] = _from_env(f"{where}.{from_env}", item[from_env], env)
+    if not item.get("id"):
+        raise ConfigError(f"{where}: id or idEnv is required")
+    if not item.get("secret") and item.get("public") is not True:
+        raise ConfigError(f"{where}: a confidential client needs a secret (secret or secretEnv)")
+
+
+_RESOLVERS = {"staticPasswords": _resolve_password, "staticClients": _resolve_client}
+
+
+def _entries(section: str, model: type[_M], raw: Any, env: Mapping[str, str]) -> list[_M]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{section} must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"{section}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        item = dict(item)
+        # Before validation: a client given only by idEnv has no id until this runs.
+        _RESOLVERS[section](where, item, env)
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{where}.{field}: {first['msg']}") from None
+    return out
+
+
+def _check_passwords(passwords: list[StaticPassword]) -> None:
+    for i, entry in enumerate(passwords):
+        where = f"staticPasswords[{i}]"
+        if not entry.hash:
+            raise ConfigError(f"{where}: no password hash provided (hash or hashFromEnv)")
+        usable = _usable_hash(entry.hash)
+        if usable is None:
+            # The value is never quoted: it may be a password pasted by mistake.
+            raise ConfigError(
+                f"{where}.{'hashFromEnv' if entry.hash_from_env else 'hash'}: "
+                "not a bcrypt hash ($2a$/$2b$/$2y$, or base64 of one) or an argon2 hash"
+            )
+        entry.hash = usable
+
+
+def _usable_hash(value: str) -> str | None:
+    """The hash as stored: bcrypt as-is, or base64-decoded bcrypt (Dex's legacy form)."""
+    if _BCRYPT.fullmatch(value) or value.startswith("$argon2"):
+        return value
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded if _BCRYPT.fullmatch(decoded) else None
+
+
+def _check_password_db(
+    raw: dict[str, Any], passwords: list[StaticPassword], ignored: list[str]
+) -> None:
+    enabled = raw.get("enablePasswordDB")
+    if enabled is True or enabled is None:
+        # Unset is allowed (unlike Dex): modelport's password users are always enabled.
+        return
+    if passwords:
+        # Dex's Config.Validate refuses this combination with the same words.
+        raise ConfigError("cannot specify static passwords without enabling password db")
+    ignored.append("enablePasswordDB")
+
+
+def _mapping(field: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{field} must be a mapping")
+    return value
+
+
+def _expiry(raw: dict[str, Any], ignored: list[str]) -> Expiry:
     fields: dict[str, float] = {}
-    names = {
-        "idTokens": "id_tokens",
-        "signingKeys": "signing_keys",
-        "deviceRequests": "device_requests",
-    }
-    for key, name in names.items():
-        if key in raw:
-            fields[name] = _duration(f"expiry.{key}", raw[key])
-    refresh = raw.get("refreshTokens") or {}
-    if "validIfNotUsedFor" in refresh:
-        fields["refresh_valid_if_not_used_for"] = _duration(
-            "expiry.refreshTokens.validIfNotUsedFor", refresh["validIfNotUsedFor"]
-        )
-    if "absoluteLifetime" in refresh:
-        fields["refresh_absolute_lifetime"] = _duration(
-            "expiry.refreshTokens.absoluteLifetime", refresh["absoluteLifetime"]
-        )
+    for key, value in raw.items():
+        if key in _EXPIRY:
+            fields[_EXPIRY[key]] = _duration(f"expiry.{key}", value)
+        elif key in FIXED_EXPIRY:
+            if _duration(f"expiry.{key}", value) != FIXED_EXPIRY[key]:
+                ignored.append(f"expiry.{key}")
+        elif key == "refreshTokens":
+            for sub, sub_value in _mapping("expiry.refreshTokens", value).items():
+                if sub in _REFRESH:
+                    fields[_REFRESH[sub]] = _duration(f"expiry.refreshTokens.{sub}", sub_value)
+                else:
+                    ignored.append(f"expiry.refreshTokens.{sub}")
+        else:
+            ignored.append(f"expiry.{key}")
     return Expiry(**fields)
 
 
@@ -184,19 +330,3 @@ def _duration(field: str, value: Any) -> float:
         return parse_duration(str(value))
     except ValueError as exc:
         raise ConfigError(f"{field}: {exc}") from None
-
-
-def _entries(section: str, model: type[_M], raw: Any) -> list[_M]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(f"{section} must be a list")
-    out = []
-    for i, item in enumerate(raw):
-        try:
-            out.append(model.model_validate(item))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{section}[{i}].{where}: {first['msg']}") from None
-    return out

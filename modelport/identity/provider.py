@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -132,6 +133,24 @@ class Provider:
             refresh_idle_s=config.expiry.refresh_valid_if_not_used_for,
             refresh_lifetime_s=config.expiry.refresh_absolute_lifetime,
         )
+
+    def allow_redirects(self, client_id: str, uris: Sequence[str]) -> None:
+        """Let a registered client also use these redirect URIs (until the config next loads).
+
+        For the gateway in front of this provider: Kubeflow's Dex config registers its own
+        gateway's callback for the client (``/oauth2/callback`` for oauth2-proxy since
+        Kubeflow 1.9, ``/authservice/oidc/callback`` in 1.7-1.8), and Dex matches redirect
+        URIs exactly (Dex v2.45.0 server/oauth2.go ``validateRedirectURI``), so the callbacks
+        this platform's gateway answers on must be added to that client. The gateway passes
+        relative paths: they resolve against this provider's own origin, nowhere else.
+        """
+        with self.sessions.begin() as db:
+            client = db.get(Client, client_id)
+            if client is None:
+                raise ValueError(f"no client {client_id!r} to allow redirects for")
+            extra = [uri for uri in uris if uri not in client.redirect_uris]
+            if extra:
+                client.redirect_uris = [*client.redirect_uris, *extra]
 
     # ---- policy --------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ staticPasswords:
   userID: "15841185641784"
 staticClients:
 - idEnv: OIDC_CLIENT_ID
-  id: kubeflow-oidc-authservice
   redirectURIs: ["/login/oidc"]
   name: 'Dex Login Application'
   secretEnv: OIDC_CLIENT_SECRET
@@ -38,11 +37,14 @@ expiry:
 """
 
 
-def test_kubeflow_dex_config_loads(tmp_path, monkeypatch):
-    monkeypatch.setenv("OIDC_CLIENT_SECRET", "pUBnBOY80SnXgjibTYM9ZWNzY2xreNGQok")
+def test_kubeflow_dex_config_loads(tmp_path):
+    env = {
+        "OIDC_CLIENT_ID": "kubeflow-oidc-authservice",
+        "OIDC_CLIENT_SECRET": "pUBnBOY80SnXgjibTYM9ZWNzY2xreNGQok",
+    }
     path = tmp_path / "dex.yaml"
     path.write_text(KUBEFLOW_STYLE)
-    cfg = load_dex_config(path)
+    cfg = load_dex_config(path, env=env)
     assert cfg.issuer == "http://dex.auth.svc.cluster.local:5556/dex"
     (user,) = cfg.static_passwords
     assert (user.email, user.username, user.user_id) == (
@@ -99,13 +101,12 @@ def test_bad_durations(text):
         parse_duration(text)
 
 
-def test_hash_from_env(monkeypatch):
+def test_hash_from_env():
     from modelport.identity.dex_config import parse_dex_config
 
-    monkeypatch.setenv(
-        "DEX_USER_PASSWORD", "$2y$12$4K/VkmDd1q1Orb3xAt82zu8gk7Ad6ReFR4LCP9UeYE90NLiN9Df72"
-    )
+    env = {"DEX_USER_PASSWORD": "$2y$12$4K/VkmDd1q1Orb3xAt82zu8gk7Ad6ReFR4LCP9UeYE90NLiN9Df72"}
     cfg = parse_dex_config(
-        {"staticPasswords": [{"email": "u@example.com", "hashFromEnv": "DEX_USER_PASSWORD"}]}
+        {"staticPasswords": [{"email": "u@example.com", "hashFromEnv": "DEX_USER_PASSWORD"}]},
+        env=env,
     )
-    assert cfg.static_passwords[0].hash.startswith("$2y$12$")
+    assert cfg.static_passwords[0].hash == env["DEX_USER_PASSWORD"]
