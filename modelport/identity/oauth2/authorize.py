@@ -92,7 +92,10 @@ def _authorize(provider: Provider, q: QueryParams) -> Response:
     if not response_types:
         return fail("invalid_request", "No response_type provided")
     if response_types != ["code"]:
-        return fail("unsupported_response_type", f"Unsupported response type {response_types}")
+        # Dex echoes what it got; a bounded part of it, or the redirect URL itself grows
+        # without bound (a 10,000-character response_type found by the fuzz test).
+        shown = str(response_types)[:80]
+        return fail("unsupported_response_type", f"Unsupported response type {shown}")
     challenge = q.get("code_challenge", "")
     # Dex: the method defaults to plain and must be supported even without a challenge.
     method = q.get("code_challenge_method") or "plain"
