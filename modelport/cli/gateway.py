@@ -12,6 +12,8 @@ from modelport.cli.identity import (
     DataDir,
     TrustedProxies,
     _fail,
+    config_notes,
+    keep_issuer_hint,
     listen,
     load_config,
 )
@@ -72,6 +74,8 @@ def gateway(
         settings.audiences = list(accept_audience)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
+    for note in config_notes(cfg, f"{base}/dex", keep_issuer=keep_issuer_hint(cfg.issuer)):
+        typer.echo(f"note: {note}", err=True)
     try:
         settings.trusted = _trusted_issuers(trust_issuer)
         app = build_gateway(data_dir, f"{base}/dex", upstream, cfg, settings)

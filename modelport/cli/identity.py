@@ -57,6 +57,14 @@ def load_config(path: Path | None) -> DexConfig:
         _fail(f"{path}: {exc}")
 
 
+def keep_issuer_hint(issuer: str | None) -> str:
+    """How to make the platform serve as a Dex config's issuer: it is always PUBLIC_URL/dex."""
+    base = (issuer or "").rstrip("/")
+    if base.endswith("/dex"):
+        return f"start with --public-url {base.removesuffix('/dex')}"
+    return "serve it at a URL ending in /dex and pass that URL without /dex as --public-url"
+
+
 def config_notes(cfg: DexConfig, issuer: str, *, keep_issuer: str) -> list[str]:
     """What a Dex config asks for that this process does not do, one start-up line each.
 

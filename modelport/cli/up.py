@@ -15,6 +15,7 @@ from modelport.cli.identity import (
     TrustedProxies,
     _fail,
     config_notes,
+    keep_issuer_hint,
     listen,
     load_config,
 )
@@ -123,7 +124,7 @@ def up(
     cfg = load_config(config)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
-    for note in config_notes(cfg, f"{base}/dex", keep_issuer=_keep_issuer(cfg.issuer)):
+    for note in config_notes(cfg, f"{base}/dex", keep_issuer=keep_issuer_hint(cfg.issuer)):
         typer.echo(f"note: {note}", err=True)
     with console.status("starting modelport") as status:
         try:
@@ -186,14 +187,6 @@ def up(
         runner = asyncio.Runner()
     with runner:
         runner.run(main())
-
-
-def _keep_issuer(issuer: str | None) -> str:
-    """How to make the platform serve as a Dex config's issuer: it is always PUBLIC_URL/dex."""
-    base = (issuer or "").rstrip("/")
-    if base.endswith("/dex"):
-        return f"start with --public-url {base.removesuffix('/dex')}"
-    return "serve it at a URL ending in /dex and pass that URL without /dex as --public-url"
 
 
 def _server_class():  # noqa: ANN202

@@ -183,3 +183,19 @@ def test_identity_serve_reports_the_same(tmp_path: Path, monkeypatch: pytest.Mon
     finally:
         server.proc.terminate()
         server.proc.wait(10)
+
+
+def test_gateway_reports_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from tests.gateway.conftest import start_gateway
+
+    for name, value in KUBEFLOW_ENV.items():
+        monkeypatch.setenv(name, value)
+    gw = start_gateway(tmp_path / "data", "http://127.0.0.1:9", VECTOR)
+    try:
+        notes = [line.strip() for line in gw.output if line.startswith("note: ")]
+        assert "note: config keys not acted on: logger, storage, web" in notes
+        (issuer,) = [n for n in notes if "issuer" in n]
+        assert "--public-url http://dex.auth.svc.cluster.local:5556" in issuer
+    finally:
+        gw.proc.terminate()
+        gw.proc.wait(10)
