@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.control.autoscaler import Autoscaler, ScalingPolicy
+from modelport.control.backends import Backend
 from modelport.control.backends.confine import Confinement
 from modelport.control.backends.isolation import Isolation
-from modelport.control.backends.process import (
-    ProcessBackend,
-    ReplicaSpec,
-    ZygoteBackend,
-)
+from modelport.control.backends.process import ReplicaSpec, ZygoteBackend
 from modelport.control.revisions import RevisionRuntime, ServiceRuntime, Unit
 from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import (
@@ -78,12 +75,12 @@ class Controller:
         store: Store,
         storage: Storage,
         config: ControllerConfig,
-        backend: ProcessBackend | ZygoteBackend | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
         self.config = config
-        self.backend = backend or ZygoteBackend()
+        self.backend: Backend = backend or ZygoteBackend()
         self.services: dict[tuple[str, str], ServiceRuntime] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -95,11 +92,7 @@ class Controller:
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        if isinstance(self.backend, ZygoteBackend):
-            try:
-                await self.backend.start_zygote()
-            except (OSError, RuntimeError) as exc:
-                log.warning("zygote unavailable (%s); replicas start as plain processes", exc)
+        await self.backend.open()
         await self.reconcile()
         self._task = asyncio.create_task(self._loop(), name="controller")
 
@@ -118,8 +111,7 @@ class Controller:
             for r in u.replicas
         ]
         await asyncio.gather(*stops, return_exceptions=True)
-        if isinstance(self.backend, ZygoteBackend):
-            await self.backend.close()
+        await self.backend.close()
 
     def wake(self) -> None:
         """Reconcile now instead of at the next tick (after apply/delete)."""

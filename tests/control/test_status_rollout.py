@@ -51,8 +51,16 @@ class FakeReplica:
 class FakeBackend:
     """Starts FakeReplicas and remembers them by model path."""
 
+    name = "fake"
+
     def __init__(self) -> None:
         self.started: list[FakeReplica] = []
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
 
     async def start(self, spec: ReplicaSpec) -> FakeReplica:
         replica = FakeReplica(spec)
@@ -90,7 +98,7 @@ class Rig:
         self.backend = FakeBackend()
         storage = Storage(tmp / "cache", tmp / "volumes")
         config = ControllerConfig(data_dir=tmp / "data")
-        backend: Any = self.backend  # duck-typed as the process backend
+        backend: Any = self.backend  # a Backend whose replicas are FakeReplicas
         self.controller = Controller(self.store, storage, config, backend)
         self.models: dict[str, Path] = {}
         for name in ("v1", "v2", "v3"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import secrets
 import signal
@@ -21,6 +22,8 @@ import aiohttp
 
 from modelport.control.backends.confine import Confinement
 from modelport.protocol.replica_key import REPLICA_KEY_HEADER
+
+log = logging.getLogger("modelport.controller")
 
 READY_POLL_S = 0.02
 
@@ -181,6 +184,12 @@ class ProcessBackend:
 
     name = "process"
 
+    async def open(self) -> None:
+        """Nothing to prepare: each start runs a new interpreter."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
     async def start(self, spec: ReplicaSpec) -> Replica:
         port = free_port()
         prepare_log(spec.log_file, port)
@@ -234,6 +243,13 @@ class ZygoteBackend:
         self._lock = asyncio.Lock()
         self._fallback = ProcessBackend()
         self._reader: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Start the zygote; without it, replicas start as plain processes (slower)."""
+        try:
+            await self.start_zygote()
+        except (OSError, RuntimeError) as exc:
+            log.warning("zygote unavailable (%s); replicas start as plain processes", exc)
 
     async def start_zygote(self) -> None:
         """Start the template and wait until it has imported everything."""
