@@ -11,10 +11,10 @@ from pathlib import Path
 from modelport.control.api import ApiContext, create_api
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
+from modelport.control.routing import ServiceRouter
 from modelport.control.storage import DEFAULT_MAX_DOWNLOAD_BYTES, Storage
 from modelport.control.store import Store
 from modelport.gateway.app import Gateway, GatewayConfig
-from modelport.gateway.routing import ServiceRouter
 from modelport.gateway.server import build_gateway
 from modelport.identity.dex_config import DexConfig
 from modelport.ui.home import STATIC_PREFIX, HomePage

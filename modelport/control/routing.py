@@ -1,5 +1,8 @@
 """Routing to InferenceService revisions: traffic split, and the activator that holds
-requests while a revision scales up from zero (Knative's activator, in process)."""
+requests while a revision scales up from zero (Knative's activator, in process).
+
+The gateway calls this through its Router protocol (gateway/app.py) and knows nothing of
+the control plane; the control plane uses the gateway's upstream connections."""
 
 from __future__ import annotations
 
