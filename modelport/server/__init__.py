@@ -1,0 +1,1 @@
+"""The data plane: ASGI app, gRPC servicer, repository, batching, workers and metrics."""
