@@ -41,7 +41,7 @@ class SKLearnModel(ArrayModel):
         if not self._allow_nan and array.dtype.kind == "f" and not np.isfinite(array).all():
             raise InvalidInput(f"Model {self.name}: input contains NaN or infinity.")
         # Inputs were checked above, so skip sklearn's per-call re-validation: on small inputs
-        # it costs far more than the math (see DESIGN.md, performance principles).
+        # it costs far more than the math (docs/architecture.md, performance).
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             return self._call(array)
 

@@ -1,8 +1,8 @@
 """Adaptive batching: merge concurrent requests to one model along the first axis.
 
-Requests wait at most ``max_latency`` for company; with a latency of 0 only requests that are
-already received (ready in the same event-loop turn) are merged, so a lone request is never
-delayed.
+Requests wait at most ``max_latency`` for company. With a latency of 0 the first request lets
+the event loop turn once (reading whatever has arrived on the sockets) and runs when a turn
+brings no newcomer, after at most four turns: a lone request is delayed by one loop turn.
 Results are split back by each request's row count, so every caller sees exactly what an
 unbatched call would have returned. A merged call that fails on input is retried request by
 request, so one bad request cannot fail its neighbours.
