@@ -14,14 +14,14 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
 
-# Where the platform serves the Kubernetes-style API; kubectl accepts a server URL with a path
-# and puts /api, /apis, /version under it. The prefix keeps those paths clear of the control
-# API (/api/v1) and of the model routes.
+# Where the platform serves the Kubernetes-style API (modelport.kube.KUBE_PREFIX, not imported:
+# this command stays free of the server's imports). kubectl accepts a server URL with a path
+# and puts /api, /apis, /version under it, clear of /api/v1 and the model routes.
 KUBE_PREFIX = "/k8s"
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 
@@ -55,16 +55,55 @@ def kubeconfig(
 
     base = platform_url(url)
     if credentials.load(base) is None:
-        typer.echo(f"error: not logged in to {base}; run `modelport login {base}` first", err=True)
-        raise typer.Exit(1)
+        _fail(f"not logged in to {base}; run `modelport login {base}` first")
     import yaml
 
-    config = build_kubeconfig(base, namespace=namespace, name=name or context_name(base))
+    cluster = fetch_cluster(base)
+    config = build_kubeconfig(
+        base, cluster=cluster, namespace=namespace, name=name or context_name(base)
+    )
     typer.echo(yaml.safe_dump(config, sort_keys=False), nl=False)
 
 
-def build_kubeconfig(base: str, *, namespace: str, name: str) -> dict[str, Any]:
-    """The kubeconfig document (clientcmd's v1 Config) for a platform URL."""
+def fetch_cluster(base: str) -> dict[str, str]:
+    """The platform's kubeconfig ``cluster`` entry: its HTTPS endpoint for kubectl and the CA
+    that signed it (kubectl sends no credentials to a plain-HTTP server)."""
+    import httpx
+
+    from modelport.client import LoginError, valid_token
+
+    try:
+        token = valid_token(base)
+        answer = httpx.get(
+            f"{base}{KUBE_PREFIX}/modelport/cluster",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=30,
+        )
+    except (LoginError, httpx.HTTPError) as exc:
+        _fail(f"cannot ask {base} for its Kubernetes-style API: {exc}")
+    if answer.status_code != 200:
+        _fail(f"{base} serves no Kubernetes-style API ({answer.status_code})")
+    cluster = answer.json().get("cluster")
+    if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str):
+        _fail(f"{base} answered without a cluster entry")
+    if cluster["server"].startswith("http://"):
+        typer.echo(
+            "warning: the API is served over plain HTTP; kubectl sends no credentials there",
+            err=True,
+        )
+    return {k: str(v) for k, v in cluster.items()}
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def build_kubeconfig(
+    base: str, *, cluster: dict[str, str], namespace: str, name: str
+) -> dict[str, Any]:
+    """The kubeconfig document (clientcmd's v1 Config) for a platform URL; the exec plugin
+    gets tokens from ``base``, kubectl talks to ``cluster['server']``."""
     exec_config: dict[str, Any] = {
         "apiVersion": EXEC_API_VERSION,
         "command": plugin_command()[0],
@@ -82,7 +121,7 @@ def build_kubeconfig(base: str, *, namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": base + KUBE_PREFIX}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": name, "user": {"exec": exec_config}}],
         "contexts": [
             {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}

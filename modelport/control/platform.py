@@ -7,6 +7,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from modelport.control.api import ApiContext, create_api
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
@@ -15,8 +16,10 @@ from modelport.control.routing import ServiceRouter
 from modelport.control.storage import DEFAULT_MAX_DOWNLOAD_BYTES, Storage
 from modelport.control.store import Store
 from modelport.gateway.app import Gateway, GatewayConfig
-from modelport.gateway.server import build_gateway
+from modelport.gateway.server import build_gateway, uvicorn_config
 from modelport.identity.dex_config import DexConfig
+from modelport.kube import KUBE_PREFIX, create_kube_api
+from modelport.kube.tls import TLSListener
 from modelport.ui.home import STATIC_PREFIX, HomePage
 
 DEFAULT_ADMIN = "admin@example.com"
@@ -32,14 +35,20 @@ class Platform:
     generated_password: str | None
     router: ServiceRouter
     isolation: Isolation
+    # HTTPS for kubectl beside a plain-HTTP platform (kube/tls.py says why).
+    kube_tls: TLSListener | None = None
 
     async def start(self) -> None:
         """Start what runs beside the HTTP server: payload logger, controller, replicas."""
         await self.router.logger.start()
         await self.controller.start()
+        if self.kube_tls is not None:
+            await self.kube_tls.start()
 
     async def stop(self) -> None:
         """Stop every replica and flush queued payload-log events."""
+        if self.kube_tls is not None:
+            await self.kube_tls.stop()
         await self.controller.stop()
         await self.router.logger.close()
         await self.gateway.upstream.close()
@@ -103,19 +112,32 @@ def build_platform(
     # The page for people at "/", its files under /_ui (the web UI will grow from here).
     gateway.home = HomePage()
     gateway.mounts[STATIC_PREFIX] = gateway.home
-    gateway.mounts["/api"] = create_api(
-        ApiContext(
-            store=store,
-            controller=controller,
-            authorizer=gateway.authorizer,
-            is_admin=is_admin,
-            domain=domain,
-            gateway_url=lambda: base_url,
-            model_roots=list(model_roots or []),
-            namespace_self_service=namespace_self_service,
-        )
+    api_context = ApiContext(
+        store=store,
+        controller=controller,
+        authorizer=gateway.authorizer,
+        is_admin=is_admin,
+        domain=domain,
+        gateway_url=lambda: base_url,
+        model_roots=list(model_roots or []),
+        namespace_self_service=namespace_self_service,
     )
-    return Platform(gateway, controller, store, admin_email, password, router, isolation)
+    gateway.mounts["/api"] = create_api(api_context)
+    # kubectl's paths (/api, /apis, /version) under a prefix of their own: a kubeconfig's
+    # server is PLATFORM_URL/k8s (modelport kubeconfig), clear of /api/v1 and the models.
+    kube_tls = None
+    if urlsplit(base_url).scheme == "http":
+        kube_tls = TLSListener(
+            gateway,
+            lambda app: uvicorn_config(app, gateway.config),
+            data_dir / "kube-tls",
+            urlsplit(base_url).hostname or "127.0.0.1",
+            KUBE_PREFIX,
+        )
+    gateway.mounts[KUBE_PREFIX] = create_kube_api(
+        api_context, endpoint=kube_tls.endpoint if kube_tls else None
+    )
+    return Platform(gateway, controller, store, admin_email, password, router, isolation, kube_tls)
 
 
 def _ensure_admin(gateway: Gateway) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelport.cli.kubeconfig import build_kubeconfig, context_name
 from tests.conftest import ROOT
 
 URL = "http://127.0.0.1:8765"
@@ -73,42 +74,54 @@ def test_kubeconfig_needs_a_login(tmp_path: Path):
     assert f"modelport login {URL}" in done.stderr
 
 
-def test_kubeconfig_names_server_context_namespace_and_plugin(tmp_path: Path):
+def test_kubeconfig_without_a_platform_fails_with_a_reason(tmp_path: Path):
     save_login(tmp_path)
-    done = run(tmp_path, "kubeconfig", "--url", URL, MODELPORT_NAMESPACE="team-a")
-    assert done.returncode == 0, done.stderr
-    config = yaml.safe_load(done.stdout)
-    name = config["current-context"]
-    assert name == "modelport-127-0-0-1-8765"
-    [cluster] = config["clusters"]
-    assert cluster["cluster"]["server"] == URL + "/k8s"
+    done = run(tmp_path, "kubeconfig", "--url", URL)
+    assert done.returncode == 1
+    assert f"cannot ask {URL}" in done.stderr
+
+
+CLUSTER = {"server": "https://127.0.0.1:8443/k8s", "certificate-authority-data": "Q0E="}
+
+
+def test_kubeconfig_names_server_context_namespace_and_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    save_login(tmp_path)
+    monkeypatch.setenv("MODELPORT_CONFIG_DIR", str(tmp_path))
+    name = context_name(URL)
+    config = build_kubeconfig(URL, cluster=CLUSTER, namespace="team-a", name=name)
+    assert config["current-context"] == name == "modelport-127-0-0-1-8765"
+    assert config["clusters"] == [{"name": name, "cluster": CLUSTER}]
     [context] = config["contexts"]
     assert context["context"] == {"cluster": name, "user": name, "namespace": "team-a"}
     [user] = config["users"]
     plugin = user["user"]["exec"]
     assert plugin["apiVersion"] == "client.authentication.k8s.io/v1"
+    assert plugin["interactiveMode"] == "Never"
     assert plugin["args"][-3:] == ["token", "--exec-credential", URL]
     assert plugin["env"] == [{"name": "MODELPORT_CONFIG_DIR", "value": str(tmp_path.resolve())}]
     # The plugin command runs as written, from any PATH, and prints the credential.
     argv = [plugin["command"], *plugin["args"]]
-    cred = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/nonexistent"} | {e["name"]: e["value"] for e in plugin["env"]},
-    )
+    env = {"PATH": "/nonexistent", **{e["name"]: e["value"] for e in plugin["env"]}}
+    cred = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     assert json.loads(cred.stdout)["status"]["token"] == "the-id-token", cred.stderr
+
+
+def test_the_prefix_is_the_platforms():
+    from modelport.cli.kubeconfig import KUBE_PREFIX as written
+    from modelport.kube import KUBE_PREFIX as served
+
+    assert written == served
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kubectl_reads_the_kubeconfig(tmp_path: Path):
-    save_login(tmp_path)
-    done = run(tmp_path, "kubeconfig", "--url", URL, "-n", "ns1", "--name", "mp")
+    config = build_kubeconfig(URL, cluster=CLUSTER, namespace="ns1", name="mp")
     path = tmp_path / "kubeconfig"
-    path.write_text(done.stdout)
+    path.write_text(yaml.safe_dump(config))
     view = subprocess.run(
-        ["kubectl", "config", "view", "--minify", "-o", "json"],
+        ["kubectl", "config", "view", "--minify", "--raw", "-o", "json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,4 +131,7 @@ def test_kubectl_reads_the_kubeconfig(tmp_path: Path):
     seen = json.loads(view.stdout)
     assert seen["current-context"] == "mp"
     assert seen["contexts"][0]["context"]["namespace"] == "ns1"
-    assert seen["clusters"][0]["cluster"]["server"] == URL + "/k8s"
+    assert seen["clusters"][0]["cluster"] == CLUSTER
+    assert (
+        seen["users"][0]["user"]["exec"]["command"] == config["users"][0]["user"]["exec"]["command"]
+    )
