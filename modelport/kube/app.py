@@ -258,7 +258,8 @@ class _KubeApi:
             body = await read_object(request)
         if body.get("kind") not in (None, "Namespace"):
             raise errors.bad_request(f"the kind in the body ({body.get('kind')}) is not Namespace")
-        name = (body.get("metadata") or {}).get("name")
+        metadata = body.get("metadata") or {}
+        name = metadata.get("name") if isinstance(metadata, dict) else None
         if not isinstance(name, str) or not name:
             raise errors.bad_request("metadata.name is required")
         authorizer = self.control.ctx.authorizer

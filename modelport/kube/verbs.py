@@ -235,6 +235,8 @@ class Verbs:
         async with self._writing:
             entry = await self._existing(rtype, namespace, name)
             wanted = options.get("preconditions") or {}
+            if not isinstance(wanted, dict):
+                raise errors.bad_request("preconditions must be a JSON object")
             if wanted.get("resourceVersion") not in (None, str(entry.rv)) or wanted.get(
                 "uid"
             ) not in (None, entry.obj["metadata"]["uid"]):
@@ -365,7 +367,10 @@ def _check_scope(
     kind = body.get("kind")
     if kind is not None and kind != rtype.kind:
         raise errors.bad_request(f"the kind in the body ({kind}) is not {rtype.kind}")
-    group = (body.get("apiVersion") or "").split("/")[0] if body.get("apiVersion") else None
+    api_version = body.get("apiVersion")
+    if api_version is not None and not isinstance(api_version, str):
+        raise errors.bad_request("apiVersion must be a string")
+    group = api_version.split("/")[0] if api_version else None
     if group is not None and group != rtype.group:
         raise errors.bad_request(
             f"the API version in the data ({body.get('apiVersion')}) does not match the "
