@@ -5,19 +5,24 @@ Shown: the stored document with the metadata kube-apiserver sets (``uid``,
 status KServe reports. Stored: what the client sent, without those server-set fields and
 without ``status`` (custom resources with a status subresource ignore status on writes, API
 conventions "Spec and Status"), so the same object applied through ``/api/v1`` and through
-kubectl is the same document.
+kubectl is the same document. Also the checks of a client's body against the request it
+came with (kind, apiVersion, namespace, name), in kube-apiserver's words.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from modelport.control.operations import Control, timestamp
 from modelport.control.runtimes import BUILTIN_RUNTIMES
+from modelport.control.spec import Problem
 from modelport.control.store import CLUSTER_RUNTIME, Resource
+from modelport.kube import errors
 from modelport.kube.cache import object_uid
+from modelport.kube.errors import KubeError
 from modelport.kube.resources import ResourceType
 
 # ObjectMeta fields only the server sets; what a client sends in them is dropped.
@@ -130,3 +135,64 @@ def namespace_object(name: str, owner: str, role: str, created_at: float) -> dic
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     }
+
+
+def body_metadata(body: dict[str, Any]) -> dict[str, Any]:
+    """A client body's ``metadata`` (400 unless a mapping)."""
+    metadata = body.get("metadata")
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise errors.bad_request("metadata must be a JSON object")
+    return metadata
+
+
+def generated_name(prefix: Any) -> str | None:
+    """``generateName``: the prefix and five random characters, as the API server adds."""
+    if not isinstance(prefix, str) or not prefix:
+        return None
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's rand.String alphabet
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(5))
+
+
+def invalid_field(rtype: ResourceType, field: str, message: str, name: str = "") -> KubeError:
+    """422 Invalid naming one field."""
+    return errors.invalid(rtype.kind, rtype.group, name, [Problem(field, message)], message)
+
+
+def check_scope(
+    body: dict[str, Any],
+    rtype: ResourceType,
+    namespace: str,
+    name: str | None = None,
+    *,
+    immutable: bool = False,
+) -> None:
+    """The body's kind, namespace and name must be the request's (400 or 422 otherwise)."""
+    metadata = body_metadata(body)
+    kind = body.get("kind")
+    if kind is not None and kind != rtype.kind:
+        raise errors.bad_request(f"the kind in the body ({kind}) is not {rtype.kind}")
+    api_version = body.get("apiVersion")
+    if api_version is not None and not isinstance(api_version, str):
+        raise errors.bad_request("apiVersion must be a string")
+    group = api_version.split("/")[0] if api_version else None
+    if group is not None and group != rtype.group:
+        raise errors.bad_request(
+            f"the API version in the data ({body.get('apiVersion')}) does not match the "
+            f"expected API version ({rtype.group_version})"
+        )
+    body.setdefault("apiVersion", rtype.group_version)
+    body.setdefault("kind", rtype.kind)
+    given_ns = metadata.get("namespace")
+    if rtype.namespaced and given_ns not in (None, "", namespace):
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    given = metadata.get("name")
+    if name is not None and given not in (None, "") and given != name:
+        if immutable:
+            raise invalid_field(rtype, "metadata.name", "field is immutable", name)
+        raise errors.bad_request(
+            f"the name of the object ({given}) does not match the name on the URL ({name})"
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import secrets
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelport.control.operations import Control, ControlError, Forbidden, kind_of
-from modelport.control.spec import Problem, SpecError, parse_document
+from modelport.control.spec import SpecError, parse_document
 from modelport.control.store import Resource
 from modelport.gateway.authz import EDIT, VIEW
 from modelport.gateway.sessions import Identity
@@ -26,7 +25,14 @@ from modelport.kube import errors
 from modelport.kube.cache import Entry, ObjectCache, object_uid
 from modelport.kube.encoding import decode, media_type, read_body, read_object, respond
 from modelport.kube.errors import KubeError
-from modelport.kube.objects import for_storage, is_builtin
+from modelport.kube.objects import (
+    body_metadata,
+    check_scope,
+    for_storage,
+    generated_name,
+    invalid_field,
+    is_builtin,
+)
 from modelport.kube.patch import APPLY, PATCH_TYPES, PatchError, apply_patch
 from modelport.kube.resources import ResourceType
 from modelport.kube.selectors import SelectorError, field_matcher, label_matcher
@@ -164,11 +170,11 @@ class Verbs:
     async def create(self, request: Request, rtype: ResourceType, namespace: str) -> Response:
         identity = self.identity(request)
         body = await read_object(request)
-        metadata = _metadata(body)
-        name = metadata.get("name") or _generated(metadata.get("generateName"))
+        metadata = body_metadata(body)
+        name = metadata.get("name") or generated_name(metadata.get("generateName"))
         if not isinstance(name, str) or not name:
-            raise _required(rtype, "metadata.name", "name or generateName is required")
-        _check_scope(body, rtype, namespace)
+            raise invalid_field(rtype, "metadata.name", "name or generateName is required")
+        check_scope(body, rtype, namespace)
         self.authorize(identity, rtype, namespace, name, "create")
         cache = self.caches[rtype]
         async with self._writing:
@@ -182,15 +188,15 @@ class Verbs:
     ) -> Response:
         identity = self.identity(request)
         body = await read_object(request)
-        _check_scope(body, rtype, namespace, name)
+        check_scope(body, rtype, namespace, name)
         self.authorize(identity, rtype, namespace, name, "update")
         async with self._writing:
             entry = await self._existing(rtype, namespace, name)
-            given = _metadata(body).get("resourceVersion")
+            given = body_metadata(body).get("resourceVersion")
             if not given:
                 # Custom resources refuse unconditional updates (apiextensions-apiserver's
                 # AllowUnconditionalUpdate is false): kubectl replace sends what it read.
-                raise _required(
+                raise invalid_field(
                     rtype, "metadata.resourceVersion", "must be specified for an update", name
                 )
             if str(given) != str(entry.rv):
@@ -220,8 +226,8 @@ class Verbs:
                 raise errors.bad_request(f"the patch cannot be applied: {exc}") from None
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patched object is not a JSON object")
-            _check_scope(patched, rtype, namespace, name, immutable=True)
-            given = _metadata(patched).get("resourceVersion")
+            check_scope(patched, rtype, namespace, name, immutable=True)
+            given = body_metadata(patched).get("resourceVersion")
             if given is not None and str(given) != str(entry.rv):
                 raise errors.conflict(rtype.plural, rtype.group, name)
             return await self._store(request, identity, rtype, namespace, name, patched, 200)
@@ -331,65 +337,6 @@ class Verbs:
         if current is not None:
             obj["metadata"]["resourceVersion"] = str(current.rv)
         return obj
-
-
-def _metadata(body: dict[str, Any]) -> dict[str, Any]:
-    metadata = body.get("metadata")
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise errors.bad_request("metadata must be a JSON object")
-    return metadata
-
-
-def _generated(prefix: Any) -> str | None:
-    """``generateName``: the prefix and five random characters, as the API server adds."""
-    if not isinstance(prefix, str) or not prefix:
-        return None
-    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's rand.String alphabet
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(5))
-
-
-def _required(rtype: ResourceType, field: str, message: str, name: str = "") -> KubeError:
-    return errors.invalid(rtype.kind, rtype.group, name, [Problem(field, message)], message)
-
-
-def _check_scope(
-    body: dict[str, Any],
-    rtype: ResourceType,
-    namespace: str,
-    name: str | None = None,
-    *,
-    immutable: bool = False,
-) -> None:
-    """The body's kind, namespace and name must be the request's (400 or 422 otherwise)."""
-    metadata = _metadata(body)
-    kind = body.get("kind")
-    if kind is not None and kind != rtype.kind:
-        raise errors.bad_request(f"the kind in the body ({kind}) is not {rtype.kind}")
-    api_version = body.get("apiVersion")
-    if api_version is not None and not isinstance(api_version, str):
-        raise errors.bad_request("apiVersion must be a string")
-    group = api_version.split("/")[0] if api_version else None
-    if group is not None and group != rtype.group:
-        raise errors.bad_request(
-            f"the API version in the data ({body.get('apiVersion')}) does not match the "
-            f"expected API version ({rtype.group_version})"
-        )
-    body.setdefault("apiVersion", rtype.group_version)
-    body.setdefault("kind", rtype.kind)
-    given_ns = metadata.get("namespace")
-    if rtype.namespaced and given_ns not in (None, "", namespace):
-        raise errors.bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-        )
-    given = metadata.get("name")
-    if name is not None and given not in (None, "") and given != name:
-        if immutable:
-            raise _required(rtype, "metadata.name", "field is immutable", name)
-        raise errors.bad_request(
-            f"the name of the object ({given}) does not match the name on the URL ({name})"
-        )
 
 
 def _dry_run(request: Request) -> bool:
