@@ -20,7 +20,7 @@ from modelport.control.namespaces import create_owned, creation_denied
 from modelport.control.operations import ApiContext, Control
 from modelport.kube import discovery, errors, openapi, protobuf
 from modelport.kube.cache import ObjectCache, Versions
-from modelport.kube.encoding import media_type, read_body, read_object, respond
+from modelport.kube.encoding import decode, media_type, read_body, read_object, respond
 from modelport.kube.errors import KubeError
 from modelport.kube.objects import (
     builtin_runtime_rows,
@@ -28,6 +28,7 @@ from modelport.kube.objects import (
     isvc_renderer,
     namespace_object,
 )
+from modelport.kube.patch import PATCH_TYPES, PatchError, apply_patch
 from modelport.kube.resources import (
     CLUSTER_SERVING_RUNTIMES,
     EVENTS,
@@ -82,7 +83,7 @@ def create_kube_api(
         Route("/api", api.core, methods=reads),
         Route("/api/v1", api.core_v1, methods=reads),
         Route("/api/v1/namespaces", api.namespaces, methods=writes),
-        Route("/api/v1/namespaces/{name}", api.namespace, methods=reads),
+        Route("/api/v1/namespaces/{name}", api.namespace, methods=["GET", "PATCH", "DELETE"]),
         Route("/api/v1/events", api.events, methods=reads),
         Route("/api/v1/namespaces/{namespace}/events", api.events, methods=reads),
         Route("/apis", api.groups, methods=reads),
@@ -234,6 +235,10 @@ class _KubeApi:
 
     async def namespace(self, request: Request) -> Response:
         name = request.path_params["name"]
+        if request.method == "DELETE":
+            raise errors.method_not_allowed(
+                "delete", "namespaces (a namespace and its owner stay; delete its objects)"
+            )
         found = [o for o in self._namespace_objects(request) if o["metadata"]["name"] == name]
         if not found:
             if self.control.ctx.authorizer.get_namespace(name) is None:
@@ -241,10 +246,28 @@ class _KubeApi:
             identity = self.verbs.identity(request)
             why = f"{identity.email} has no access to namespace {name}"
             raise errors.forbidden("namespaces", "", name, identity.email, "get", "", why)
+        if request.method == "PATCH":
+            return await self._patch_namespace(request, found[0])
         if wants_table(request.headers.get("accept", "")):
             rv = found[0]["metadata"]["resourceVersion"]
             return respond(table(NAMESPACES, found, resource_version=rv))
         return respond(found[0])
+
+    async def _patch_namespace(self, request: Request, current: dict[str, Any]) -> Response:
+        """Checked like any patch, then answered with the namespace as it is: there is
+        nothing of a namespace the platform keeps that a patch could change."""
+        content_type = media_type(request)
+        if content_type not in PATCH_TYPES:
+            raise errors.unsupported_media_type(content_type, list(PATCH_TYPES))
+        try:
+            patched = apply_patch(content_type, current, decode(await read_body(request)))
+        except PatchError as exc:
+            raise errors.bad_request(f"the patch cannot be applied: {exc}") from None
+        name = current["metadata"]["name"]
+        if not isinstance(patched, dict) or (patched.get("metadata") or {}).get("name") != name:
+            raise errors.bad_request("a patch cannot rename a namespace")
+        warning = "modelport keeps no labels or annotations on namespaces; nothing changed"
+        return respond(current, warnings=[warning] if patched != current else None)
 
     async def _create_namespace(self, request: Request) -> Response:
         """Self-service, as applying into a new namespace: the caller becomes its owner."""

@@ -35,6 +35,8 @@ from modelport.kube.resources import (
 )
 
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+# What kube-openapi answers it with: Go's mime parser refuses the "@" of the Accept form.
+V2_PROTOBUF_REPLY = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 # The gnostic openapi_v2.Document with only `swagger: "2.0"` (field 1, a length-delimited
 # string): protobuf's wire form, written out rather than generated for one field.
 V2_DOCUMENT_PB = b"\x0a\x032.0"
@@ -179,6 +181,7 @@ async def v3_document(request: Request) -> Response:
 
 async def v2(request: Request) -> Response:
     """``/openapi/v2``: protobuf for kubectl, JSON for whoever asks for it."""
-    if V2_PROTOBUF in request.headers.get("accept", ""):
-        return Response(V2_DOCUMENT_PB, media_type=V2_PROTOBUF)
+    accept = request.headers.get("accept", "")
+    if V2_PROTOBUF in accept or V2_PROTOBUF_REPLY in accept:
+        return Response(V2_DOCUMENT_PB, media_type=V2_PROTOBUF_REPLY)
     return respond(V2_DOCUMENT_JSON)

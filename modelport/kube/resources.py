@@ -80,7 +80,9 @@ NAMESPACES = ResourceType(
     "namespace",
     "Namespace",
     namespaced=False,
-    verbs=("create", "get", "list"),
+    # patch is accepted (kubectl apply patches a namespace it applied before) and changes
+    # nothing: the platform keeps no labels or annotations on namespaces.
+    verbs=("create", "get", "list", "patch"),
     short_names=("ns",),
 )
 # Always empty: `kubectl describe` lists an object's events and shows none.

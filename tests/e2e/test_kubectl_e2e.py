@@ -232,6 +232,16 @@ def test_runtime_kinds_and_namespaces(kubectl: Kubectl, tmp_path: Path):
     assert "default" in namespaces and "Active" in namespaces
     assert "namespace/kc-made created" in kubectl("create", "namespace", "kc-made").stdout
     assert "kc-made" in kubectl("get", "ns", "-o", "name").stdout
+    # A manifest with its namespace, applied twice, as projects keep them.
+    both = _yaml_file(
+        tmp_path,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kc-demo\n---\n"
+        + isvc_yaml("kc-demo-isvc", "s3://bucket/model", namespace="kc-demo"),
+    )
+    first = kubectl("apply", "-f", both).stdout
+    assert "namespace/kc-demo created" in first and "kc-demo-isvc created" in first
+    assert "kc-demo-isvc unchanged" in kubectl("apply", "-f", both).stdout
+    kubectl("delete", "isvc", "kc-demo-isvc", "-n", "kc-demo")
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,17 @@ def test_openapi_v3_describes_the_kinds_and_field_validation(kube: Kube):
 
 def test_openapi_v2_is_a_document_kubectl_can_read(kube: Kube):
     proto = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-    assert get(kube, "/openapi/v2", Accept=proto) == b"\x0a\x032.0"  # swagger: "2.0"
+
+    async def main() -> None:
+        async with kube.client(Accept=proto) as c:
+            r = await c.get("/openapi/v2")
+            assert r.content == b"\x0a\x032.0"  # swagger: "2.0"
+            # Without the "@", which Go's mime parser (kubectl) refuses in a Content-Type.
+            assert r.headers["content-type"] == (
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+            )
+
+    asyncio.run(main())
     assert get(kube, "/openapi/v2")["swagger"] == "2.0"
 
 
@@ -97,6 +107,25 @@ def test_namespaces_are_the_ones_the_caller_has_a_role_in(kube: Kube):
             assert r.status_code == 404 and r.json()["reason"] == "NotFound"
 
     asyncio.run(refused())
+
+
+def test_namespaces_take_patches_that_change_nothing_and_are_not_deleted(kube: Kube):
+    async def main() -> None:
+        merge = {"Content-Type": "application/merge-patch+json"}
+        async with kube.client(BOB) as c:
+            url = "/api/v1/namespaces/team-a"
+            before = (await c.get(url)).json()
+            r = await c.patch(url, json={"metadata": {"labels": {"a": "b"}}}, headers=merge)
+            assert r.status_code == 200 and r.json() == before
+            assert r.headers.get_list("warning")
+            r = await c.patch(url, json={"metadata": {"name": "x"}}, headers=merge)
+            assert r.status_code == 400
+            r = await c.patch("/api/v1/namespaces/default", json={}, headers=merge)
+            assert r.status_code == 403
+            r = await c.delete(url)
+            assert r.status_code == 405 and r.json()["reason"] == "MethodNotAllowed"
+
+    asyncio.run(main())
 
 
 def test_create_namespace_as_json_and_as_kubectls_protobuf(kube: Kube):
