@@ -50,11 +50,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Event:
-    """A watch event: ADDED, MODIFIED or DELETED, and the object at that resourceVersion."""
+    """A watch event: ADDED, MODIFIED or DELETED, the object at that resourceVersion and,
+    for MODIFIED, the object before (a watch with a selector needs both)."""
 
     rv: int
     type: str
     obj: dict[str, Any]
+    before: dict[str, Any] | None = None
 
 
 class Versions:
@@ -195,7 +197,8 @@ class ObjectCache:
             metadata["resourceVersion"] = str(rv)
             self._entries[key] = Entry(row, obj, digest, rv)
             if record:
-                self._record("ADDED" if entry is None else "MODIFIED", obj, rv)
+                before = entry.obj if entry is not None else None
+                self._record("ADDED" if entry is None else "MODIFIED", obj, rv, before)
         for key in [k for k in self._entries if k not in rows]:
             gone = self._entries.pop(key)
             if record:
@@ -204,12 +207,18 @@ class ObjectCache:
             self._primed = True
             self._floor = self.versions.value
 
-    def _record(self, kind: str, obj: dict[str, Any], rv: int | None = None) -> None:
+    def _record(
+        self,
+        kind: str,
+        obj: dict[str, Any],
+        rv: int | None = None,
+        before: dict[str, Any] | None = None,
+    ) -> None:
         if rv is None:
             # A deletion is a change of its own: the last state, at a new resourceVersion.
             rv = self.versions.next()
             obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(rv)}}
-        self._history.append(Event(rv, kind, obj))
+        self._history.append(Event(rv, kind, obj, before))
         while len(self._history) > HISTORY:
             self._floor = self._history.popleft().rv
         self._changed.set()

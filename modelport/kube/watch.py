@@ -7,13 +7,15 @@ lines (API conventions, "Watch"), as ``kubectl get -w``, ``kubectl wait`` and in
   Status, on which clients list again.
 - ``timeoutSeconds`` ends the stream (default and bound: 30 minutes, kube-apiserver's
   ``--min-request-timeout``); clients then watch again from the last resourceVersion seen.
+- With a label or field selector, an object that comes to match arrives as ADDED and one that
+  stops matching as DELETED.
 - Asked for Tables (kubectl get -w), each event carries a one-row Table.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -21,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from modelport.kube import errors
+from modelport.kube.cache import Event
 from modelport.kube.errors import KubeError
 from modelport.kube.resources import ResourceType
 from modelport.kube.tables import table, wants_table
@@ -82,14 +85,29 @@ async def watch(
                 return
             for event in events:
                 after = event.rv
-                if wanted(event.obj):
-                    yield line(event.type, event.obj)
+                kind = _seen_as(event, wanted)
+                if kind is not None:
+                    yield line(kind, event.obj)
 
     # Checked before the stream starts, so a resourceVersion too old is a plain 410.
     await cache.sync()
     if since is not None:
         cache.events_after(since)
     return StreamingResponse(stream(), media_type="application/json")
+
+
+def _seen_as(event: Event, wanted: Callable[[dict[str, Any]], bool]) -> str | None:
+    """The event as a watch with a selector sees it: an object that comes to match is
+    ADDED, one that stops matching is DELETED (kube-apiserver's cacheWatcher does the same)."""
+    now = wanted(event.obj)
+    if event.type != "MODIFIED" or event.before is None:
+        return event.type if now else None
+    was = wanted(event.before)
+    if was and now:
+        return "MODIFIED"
+    if now:
+        return "ADDED"
+    return "DELETED" if was else None
 
 
 def _resource_version(value: str | None) -> int | None:

@@ -4,6 +4,7 @@ changes made through this API and through another (the store directly, as /api/v
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -63,6 +64,28 @@ def test_watch_without_resource_version_starts_with_what_exists(kube: Kube):
             params = {"watch": "true", "timeoutSeconds": "0.5", "labelSelector": "team=x"}
             seen = events((await c.get(NS, params=params)).content)
         assert [(t, n) for t, n, _ in seen] == [("ADDED", "a")]
+
+    asyncio.run(main())
+
+
+def test_objects_entering_and_leaving_a_selector_are_added_and_deleted(kube: Kube):
+    async def main() -> None:
+        merge = {"Content-Type": "application/merge-patch+json"}
+        async with kube.client(ALICE) as c:
+            await c.post(NS, json=kube.isvc("a", team="x"))
+            rv = (await c.get(NS)).json()["metadata"]["resourceVersion"]
+            params = {"watch": "1", "resourceVersion": rv, "labelSelector": "team=y"}
+            watcher = asyncio.create_task(c.get(NS, params={**params, "timeoutSeconds": "1"}))
+            await asyncio.sleep(0.2)
+            for team in ("y", "y2", "y"):
+                label = {"metadata": {"labels": {"team": team, "n": str(time.monotonic_ns())}}}
+                await c.patch(f"{NS}/a", json=label, headers=merge)
+            seen = events((await watcher).content)
+        assert [(t, n) for t, n, _ in seen] == [
+            ("ADDED", "a"),
+            ("DELETED", "a"),
+            ("ADDED", "a"),
+        ]
 
     asyncio.run(main())
 
