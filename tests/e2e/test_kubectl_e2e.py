@@ -127,11 +127,18 @@ def test_the_kubectl_workflow(kubectl: Kubectl, iris_dir: Path, tmp_path: Path):
     assert any(line.split()[:2] == ["default", "kc-iris"] for line in everywhere[1:])
 
     assert "kc-iris unchanged" in kubectl("apply", "-f", manifest).stdout
+    assert kubectl("diff", "-f", manifest).returncode == 0  # server-side dry run: no change
     Path(manifest).write_text(
         Path(manifest)
         .read_text()
         .replace("  name: kc-iris\n", "  name: kc-iris\n  labels:\n    team: a\n")
     )
+    differs = kubectl("diff", "-f", manifest, check=False)
+    assert differs.returncode == 1 and "+    team: a" in differs.stdout
+    assert (
+        "configured (server dry run)" in kubectl("apply", "--dry-run=server", "-f", manifest).stdout
+    )
+    assert kubectl("get", "isvc", "-l", "team=a", "-o", "name").stdout == ""
     assert "kc-iris configured" in kubectl("apply", "-f", manifest).stdout
     assert kubectl("get", "isvc", "-l", "team=a", "-o", "name").stdout.strip() == (
         "inferenceservice.serving.kserve.io/kc-iris"
