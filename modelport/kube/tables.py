@@ -42,15 +42,14 @@ def _ready(obj: dict[str, Any]) -> Any:
 
 
 def _traffic(obj: dict[str, Any], field: str, *, latest: bool) -> Any:
-    # KServe's columns read traffic[?(@.latestRevision==true)] and traffic[?(@.tag=='prev')];
-    # modelport's canary split names no tag, so the revision that is not latest is "prev".
+    # KServe's columns: traffic[?(@.latestRevision==true)] and traffic[?(@.tag=='prev')].
     traffic = _path(obj, "status", "components", "predictor", "traffic") or []
     for entry in traffic:
         if not isinstance(entry, dict):
             continue
         if latest and entry.get("latestRevision") is True:
             return entry.get(field)
-        if not latest and (entry.get("tag") == "prev" or entry.get("latestRevision") is False):
+        if not latest and entry.get("tag") == "prev":
             return entry.get(field)
     return None
 

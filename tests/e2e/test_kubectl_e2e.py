@@ -210,6 +210,41 @@ def test_get_watch_shows_the_rollout(kubectl: Kubectl, iris_dir: Path, tmp_path:
     assert any("True" in row for row in rows), output
 
 
+@pytest.fixture(scope="module")
+def constant_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second sklearn model (always class 2), so the revisions differ."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+
+    x, y = load_iris(return_X_y=True)
+    path = tmp_path_factory.mktemp("constant")
+    joblib.dump(DummyClassifier(strategy="constant", constant=2).fit(x, y), path / "model.joblib")
+    return path
+
+
+def test_wait_after_an_update_waits_for_the_new_revision(
+    kubectl: Kubectl, iris_dir: Path, constant_dir: Path, tmp_path: Path
+):
+    first = _yaml_file(tmp_path, isvc_yaml("kc-roll", f"file://{iris_dir}"))
+    kubectl("apply", "-f", first)
+    kubectl("wait", "--for=condition=Ready", "isvc/kc-roll", "--timeout=90s")
+    canary = isvc_yaml("kc-roll", f"file://{constant_dir}", canaryTrafficPercent=30)
+    kubectl("apply", "-f", _yaml_file(tmp_path, canary))
+    # Right after the update: Ready must mean the new revision, as on KServe.
+    kubectl("wait", "--for=condition=Ready", "isvc/kc-roll", "--timeout=90s")
+    path = "{.status.components.predictor.latestReadyRevision}"
+    assert kubectl("get", "isvc", "kc-roll", "-o", f"jsonpath={path}").stdout == (
+        "kc-roll-predictor-00002"
+    )
+    table = kubectl("get", "isvc", "kc-roll").stdout.splitlines()
+    row = dict(zip(table[0].split(), table[1].split(), strict=False))
+    assert row["PREV"] == "70" and row["LATEST"] == "30", table
+    assert row["PREVROLLEDOUTREVISION"] == "kc-roll-predictor-00001", table
+    assert row["LATESTREADYREVISION"] == "kc-roll-predictor-00002", table
+    kubectl("delete", "isvc", "kc-roll")
+
+
 def test_explain_uses_the_openapi_schema(kubectl: Kubectl):
     explained = kubectl("explain", "isvc.spec.predictor").stdout
     assert "KIND:       InferenceService" in explained
