@@ -31,5 +31,8 @@ echo "==> ruff"
 ruff check modelport tests examples bench
 ruff format --check modelport tests examples bench
 
+echo "==> import layers (docs/architecture.md)"
+lint-imports
+
 echo "==> pytest"
 python -m pytest "$@"

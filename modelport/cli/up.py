@@ -107,9 +107,9 @@ def up(
 
     from rich.console import Console
 
-    from modelport.control.platform import build_platform
     from modelport.gateway.server import trusted_proxies, uvicorn_config
     from modelport.identity.users import UserError
+    from modelport.platform import build_platform
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"

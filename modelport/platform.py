@@ -1,5 +1,7 @@
 """The whole platform in one process (``modelport up``): identity provider, gateway with
-routing and activator, control API, and the controller that runs model servers."""
+routing and activator, control API, Kubernetes-style API, the page at ``/``, and the
+controller that runs model servers. It assembles every plane, so it sits above them all,
+below only the CLI (docs/architecture.md)."""
 
 from __future__ import annotations
 
