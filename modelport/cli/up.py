@@ -170,6 +170,13 @@ def up(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_exit)
         await platform.start()
+        endpoint = platform.kube_tls.endpoint() if platform.kube_tls is not None else None
+        if endpoint is not None:
+            console.print(
+                f"  kubectl: modelport kubeconfig > kubeconfig.yaml   (API at {endpoint.server})",
+                soft_wrap=True,
+            )
+            console.file.flush()
         try:
             await server.serve(sockets=[sock])
         finally:
