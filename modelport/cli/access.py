@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir, _fail
+from modelport.cli.failure import unusable
+from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir
 
 namespaces = typer.Typer(help="Namespaces, their owners and contributors.", no_args_is_help=True)
 tokens = typer.Typer(
@@ -48,7 +49,7 @@ def create_namespace(
     try:
         _authorizer(data_dir).create_namespace(name, owner)
     except AuthzError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(f"namespace {name} created, owner {owner.lower()}")
 
 
@@ -67,7 +68,7 @@ def add_contributor(
     try:
         _authorizer(data_dir).set_contributor(name, email, role)
     except AuthzError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(f"{email.lower()} can now {role} namespace {name}")
 
 
@@ -79,7 +80,7 @@ def remove_contributor(name: str, email: str, data_dir: DataDir = DEFAULT_DATA_D
     try:
         _authorizer(data_dir).remove_contributor(name, email)
     except AuthzError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(f"{email.lower()} removed from namespace {name}")
 
 
@@ -116,7 +117,7 @@ def create_token(
     try:
         seconds = _ttl(ttl) if ttl else 0.0
     except ValueError as exc:
-        _fail(f"--ttl: {exc}")
+        unusable(f"--ttl: {exc}")
     try:
         value = _authorizer(data_dir).create_token(
             owner,
@@ -127,7 +128,7 @@ def create_token(
             admin=_is_admin(data_dir, owner),
         )
     except AuthzError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(value)
 
 
@@ -163,5 +164,5 @@ def revoke_token(token_id: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     try:
         _authorizer(data_dir).revoke_token(token_id.removeprefix("mpt_").split("_")[0])
     except AuthzError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(f"revoked {token_id}")

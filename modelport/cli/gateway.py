@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modelport.cli.failure import unusable
 from modelport.cli.identity import (
     DEFAULT_DATA_DIR,
     DataDir,
     TrustedProxies,
-    _fail,
     config_notes,
     keep_issuer_hint,
     listen,
@@ -69,7 +69,7 @@ def gateway(
             auth_disabled=no_auth, trusted_proxies=trusted_proxies(trusted_proxy)
         )
     except ValueError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     if accept_audience:
         settings.audiences = list(accept_audience)
     sock = listen(host, port)
@@ -80,7 +80,7 @@ def gateway(
         settings.trusted = _trusted_issuers(trust_issuer)
         app = build_gateway(data_dir, f"{base}/dex", upstream, cfg, settings)
     except (UserError, ValueError) as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     if no_auth:
         typer.echo("WARNING: --no-auth: every request is forwarded unauthenticated", err=True)
     typer.echo(f"modelport gateway: {base} -> {upstream}")
@@ -97,7 +97,7 @@ def _trusted_issuers(specs: list[str]) -> list[TrustedIssuer]:
     for spec in specs:
         url, sep, audience = spec.rpartition("=")
         if not sep or not url or not audience:
-            _fail(f"--trust-issuer {spec!r}: use URL=AUDIENCE")
+            unusable(f"--trust-issuer {spec!r}: use URL=AUDIENCE")
         trusted.append(TrustedIssuer(url.rstrip("/"), audience))
     for t in trusted:
         try:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from modelport.cli.failure import unusable
 
 if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
     from modelport.identity.dex_config import DexConfig
@@ -30,11 +32,6 @@ TrustedProxies = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
@@ -54,7 +51,7 @@ def load_config(path: Path | None) -> DexConfig:
         # As Dex does, idEnv/secretEnv/hashFromEnv name variables of this process's environment.
         return load_dex_config(path, env=os.environ)
     except ConfigError as exc:
-        _fail(f"{path}: {exc}")
+        unusable(f"{path}: {exc}")
 
 
 def keep_issuer_hint(issuer: str | None) -> str:
@@ -99,7 +96,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.bind((host, port))
     except OSError as exc:
-        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
+        unusable(f"cannot bind {host}:{port}: {exc.strerror}")
     sock.listen(2048)
     return sock
 
@@ -140,7 +137,7 @@ def serve(
     try:
         provider = Provider.create(issuer_url, _sessions(data_dir), cfg, algs=tuple(alg))
     except (UserError, ValueError) as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     for note in config_notes(cfg, issuer_url, keep_issuer=f"start with --issuer {cfg.issuer}"):
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"modelport identity provider: issuer {issuer_url}", err=False)
@@ -173,7 +170,7 @@ def add_user(
             email, password, username=username, groups=group, admin=admin
         )
     except (UserError, WeakPassword) as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(f"added {email.strip().lower()}")
 
 
@@ -203,7 +200,7 @@ def passwd(
     try:
         Directory(_sessions(data_dir)).set_password(email, password)
     except (UserError, WeakPassword) as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     typer.echo(f"password changed for {email.strip().lower()}")
 
 
@@ -216,7 +213,7 @@ def delete(email: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     try:
         Directory(_sessions(data_dir)).delete_user(email)
     except UserError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     # API tokens live in the access store: they go with the account (sessions and JWTs
     # already stopped working in delete_user).
     revoked = _authorizer(data_dir).revoke_tokens_of(email.strip())

@@ -14,10 +14,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+
+from modelport.cli.failure import fail
 
 # Where the platform serves the Kubernetes-style API (modelport.kube.KUBE_PREFIX, not imported:
 # this command stays free of the server's imports). kubectl accepts a server URL with a path
@@ -55,7 +57,7 @@ def kubeconfig(
 
     base = platform_url(url)
     if credentials.load(base) is None:
-        _fail(f"not logged in to {base}; run `modelport login {base}` first")
+        fail(f"not logged in to {base}; run `modelport login {base}` first")
     import yaml
 
     cluster = fetch_cluster(base)
@@ -80,23 +82,18 @@ def fetch_cluster(base: str) -> dict[str, str]:
             timeout=30,
         )
     except (LoginError, httpx.HTTPError) as exc:
-        _fail(f"cannot ask {base} for its Kubernetes-style API: {exc}")
+        fail(f"cannot ask {base} for its Kubernetes-style API: {exc}")
     if answer.status_code != 200:
-        _fail(f"{base} serves no Kubernetes-style API ({answer.status_code})")
+        fail(f"{base} serves no Kubernetes-style API ({answer.status_code})")
     cluster = answer.json().get("cluster")
     if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str):
-        _fail(f"{base} answered without a cluster entry")
+        fail(f"{base} answered without a cluster entry")
     if cluster["server"].startswith("http://"):
         typer.echo(
             "warning: the API is served over plain HTTP; kubectl sends no credentials there",
             err=True,
         )
     return {k: str(v) for k, v in cluster.items()}
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def build_kubeconfig(

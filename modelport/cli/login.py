@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from modelport.cli.failure import fail
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 Url = Annotated[
     str,
@@ -14,11 +16,6 @@ Url = Annotated[
         envvar="MODELPORT_URL", help="Platform URL [env MODELPORT_URL].", show_default=True
     ),
 ]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def login(
@@ -44,7 +41,7 @@ def login(
         try:
             login_with_device(url, show)
         except LoginError as exc:
-            _fail(f"login to {url} failed: {exc}")
+            fail(f"login to {url} failed: {exc}")
         typer.echo(f"logged in to {url}")
         return
     user = username or typer.prompt("Email")
@@ -55,7 +52,7 @@ def login(
     try:
         login_with_password(url, user, password)
     except LoginError as exc:
-        _fail(f"login to {url} failed: {exc}")
+        fail(f"login to {url} failed: {exc}")
     typer.echo(f"logged in to {url} as {user.strip().lower()}")
 
 
@@ -76,7 +73,7 @@ def token(
     try:
         value = valid_token(url)
     except LoginError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not exec_credential:
         typer.echo(value)

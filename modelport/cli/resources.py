@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from modelport.cli.failure import fail
 from modelport.cli.login import DEFAULT_URL
 
 UrlOption = Annotated[
@@ -41,11 +42,6 @@ KINDS = {
     "namespaces": "namespaces",
     "ns": "namespaces",
 }
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def platform_url(given: str | None) -> str:
@@ -118,10 +114,10 @@ def _call(
         except urllib.error.HTTPError as exc:
             answer = _Answer(exc.code, exc.read())
     except LoginError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        _fail(f"cannot reach {base}: {reason}")
+        fail(f"cannot reach {base}: {reason}")
     if answer.status >= 400:
         try:
             body = answer.json()
@@ -130,8 +126,8 @@ def _call(
         problems = body.get("problems") or []
         if problems:
             lines = [f"  {p['path']}: {p['message']}" for p in problems]
-            _fail("invalid spec:\n" + "\n".join(lines))
-        _fail(f"{body.get('error', answer.text)} ({answer.status})")
+            fail("invalid spec:\n" + "\n".join(lines))
+        fail(f"{body.get('error', answer.text)} ({answer.status})")
     return answer
 
 
@@ -147,7 +143,7 @@ def apply(
         try:
             data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         except OSError as exc:
-            _fail(f"{name}: {exc.strerror}")
+            fail(f"{name}: {exc.strerror}")
         params = {"namespace": namespace} if namespace else {}
         body = _call(url, "POST", "/api/v1/apply", content=data, params=params).json()
         for r in body["results"]:
@@ -170,7 +166,7 @@ def get(
     """List objects, like kubectl get (NAME URL READY PREV LATEST AGE for isvc)."""
     resource = KINDS.get(kind.lower())
     if resource is None:
-        _fail(f"unknown kind {kind!r}; use isvc, servingruntimes, clusterservingruntimes or ns")
+        fail(f"unknown kind {kind!r}; use isvc, servingruntimes, clusterservingruntimes or ns")
     last = None
     while True:
         items = _fetch(resource, name, namespace, all_namespaces, url)
@@ -201,7 +197,7 @@ def _fetch(
     if name:
         items = [i for i in items if (i.get("metadata") or {}).get("name") == name]
         if not items:
-            _fail(f"{resource} {name} not found")
+            fail(f"{resource} {name} not found")
     return items
 
 
@@ -215,7 +211,7 @@ def _render(resource: str, items: list[dict[str, Any]], output: str | None, wide
             items[0] if len(items) == 1 else {"items": items}, sort_keys=False
         ).rstrip()
     if output not in (None, "wide"):
-        _fail(f"unknown output format {output!r}; use yaml, json or wide")
+        fail(f"unknown output format {output!r}; use yaml, json or wide")
     if resource == "namespaces":
         rows = [["NAME", "OWNER", "ROLE"]] + [[i["name"], i["owner"], i["role"]] for i in items]
     elif resource == "inferenceservices":
@@ -286,7 +282,7 @@ def describe(
 ) -> None:
     """Show an InferenceService's status: conditions, traffic, revisions, URL."""
     if KINDS.get(kind.lower()) != "inferenceservices":
-        _fail("describe supports isvc only")
+        fail("describe supports isvc only")
     ns = namespace or "default"
     item = _call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()
     meta = item["metadata"]
@@ -339,21 +335,21 @@ def delete(
         try:
             docs = [d for d in yaml.safe_load_all(Path(filename).read_text()) if d]
         except (OSError, yaml.YAMLError) as exc:
-            _fail(f"{filename}: {exc}")
+            fail(f"{filename}: {exc}")
         for d in docs:
             meta = d.get("metadata") or {} if isinstance(d, dict) else {}
             resource = KINDS.get(str(d.get("kind", "")).lower()) if isinstance(d, dict) else None
             if resource is None or not meta.get("name"):
-                _fail(f"{filename}: cannot tell what to delete from a document")
+                fail(f"{filename}: cannot tell what to delete from a document")
             ns = meta.get("namespace") or namespace or "default"
             targets.append((resource, ns, meta["name"]))
     elif kind and name:
         resource = KINDS.get(kind.lower())
         if resource is None or resource == "namespaces":
-            _fail(f"cannot delete kind {kind!r}")
+            fail(f"cannot delete kind {kind!r}")
         targets.append((resource, namespace or "default", name))
     else:
-        _fail("give KIND NAME or -f FILE")
+        fail("give KIND NAME or -f FILE")
     for resource, ns, obj in targets:
         path = (
             f"/api/v1/clusterservingruntimes/{obj}"
@@ -397,17 +393,17 @@ def infer(
         try:
             raw = Path(data[1:]).read_bytes()
         except OSError as exc:
-            _fail(f"{data[1:]}: {exc.strerror}")
+            fail(f"{data[1:]}: {exc.strerror}")
     else:
         raw = data.encode()
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        _fail(f"the request body is not JSON: {exc}")
+        fail(f"the request body is not JSON: {exc}")
     if protocol is None:
         protocol = "v1" if isinstance(body, dict) and "instances" in body else "v2"
     if protocol not in ("v1", "v2"):
-        _fail("--protocol must be v1 or v2")
+        fail("--protocol must be v1 or v2")
     ns = namespace or "default"
     path = (
         f"/serving/{ns}/{name}/v1/models/{name}:predict"

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from modelport.cli.failure import unusable
 from modelport.errors import ModelportError
 
 
@@ -77,9 +78,9 @@ def serve(
 
     model_path = Path(path.removeprefix("file://")).expanduser()
     if not model_path.exists():
-        _fail(f"model path {model_path} does not exist")
+        unusable(f"model path {model_path} does not exist")
     if model_format is not None and model_format not in FORMATS:
-        _fail(f"unknown format {model_format!r}; choose one of {', '.join(FORMATS)}")
+        unusable(f"unknown format {model_format!r}; choose one of {', '.join(FORMATS)}")
     try:
         fmt = model_format or detect_format(model_path)
         settings = ServerSettings(
@@ -96,17 +97,12 @@ def serve(
             log_level=log_level.lower(),
         )
     except ModelportError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     except ValidationError as exc:
         first = exc.errors()[0]
-        _fail(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+        unusable(f"invalid --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
     try:
         code = serve_path(model_path, name or model_path.stem, fmt, settings)
     except StartupError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     raise typer.Exit(code)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
+from modelport.cli.failure import unusable
 from modelport.cli.identity import (
     DEFAULT_DATA_DIR,
     DataDir,
     TrustedProxies,
-    _fail,
     config_notes,
     keep_issuer_hint,
     listen,
@@ -120,7 +120,7 @@ def up(
     try:
         proxies = trusted_proxies(trusted_proxy)
     except ValueError as exc:
-        _fail(str(exc))
+        unusable(str(exc))
     cfg = load_config(config)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
@@ -144,7 +144,7 @@ def up(
                 trusted_proxies=proxies,
             )
         except (UserError, ValueError) as exc:
-            _fail(str(exc))
+            unusable(str(exc))
         console.print(f"[green]✓[/] identity provider  {base}/dex")
         for holds, sentence in platform.isolation.report():
             mark = "[green]✓[/]" if holds else "[yellow]![/]"
