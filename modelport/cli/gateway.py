@@ -64,20 +64,17 @@ def gateway(
     from modelport.identity.users import UserError
 
     cfg = load_config(config)
-    try:
-        settings = GatewayConfig(
-            auth_disabled=no_auth, trusted_proxies=trusted_proxies(trusted_proxy)
-        )
-    except ValueError as exc:
-        unusable(str(exc))
-    if accept_audience:
-        settings.audiences = list(accept_audience)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     for note in config_notes(cfg, f"{base}/dex", keep_issuer=keep_issuer_hint(cfg.issuer)):
         typer.echo(f"note: {note}", err=True)
     try:
-        settings.trusted = _trusted_issuers(trust_issuer)
+        settings = GatewayConfig(
+            auth_disabled=no_auth,
+            trusted_proxies=trusted_proxies(trusted_proxy),
+            trusted=_trusted_issuers(trust_issuer),
+            **({"audiences": list(accept_audience)} if accept_audience else {}),
+        )
         app = build_gateway(data_dir, f"{base}/dex", upstream, cfg, settings)
     except (UserError, ValueError) as exc:
         unusable(str(exc))

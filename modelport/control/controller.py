@@ -56,7 +56,6 @@ class ControllerConfig:
     domain: str = "example.com"
     # Knative's scale-to-zero-grace-period; lower in tests.
     scale_to_zero_grace_s: float = 30.0
-    stable_window_s: float | None = None
     ready_timeout_s: float = READY_TIMEOUT_S
     # Bounds on what specs can ask of this machine, whatever their min/maxReplicas say.
     max_replicas_total: int = 256
@@ -299,8 +298,6 @@ class Controller:
             isvc.annotations,
         )
         policy.scale_to_zero_grace_s = self.config.scale_to_zero_grace_s
-        if self.config.stable_window_s is not None and not _sets_window(isvc.annotations):
-            policy.stable_window_s = self.config.stable_window_s
         return policy
 
     def _rolled_out(self, svc: ServiceRuntime) -> RevisionRuntime | None:
@@ -659,7 +656,3 @@ def _initial_scale(isvc: InferenceService) -> int:
     except ValueError:
         return 1
     return 0 if value == 0 and isvc.predictor.min_replicas == 0 else max(value, 1)
-
-
-def _sets_window(annotations: dict[str, str]) -> bool:
-    return "autoscaling.knative.dev/window" in annotations

@@ -59,7 +59,7 @@ class Router(Protocol):
     ) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class GatewayConfig:
     """How the gateway registers itself with the provider and treats requests."""
 

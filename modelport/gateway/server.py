@@ -3,6 +3,7 @@ uvicorn settings any process serving a gateway uses (``modelport gateway``, ``mo
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -38,11 +39,11 @@ def build_gateway(
         # The Dex config registers the gateway's client (as Kubeflow's does): use its secret,
         # and let it come back to the callbacks this gateway answers on (Kubeflow's config
         # names only its own gateway's, e.g. /oauth2/callback).
-        gateway.client_secret = configured.secret
+        gateway = dataclasses.replace(gateway, client_secret=configured.secret)
         provider.allow_redirects(gateway.client_id, list(CALLBACK_PATHS))
     else:
         # Otherwise register it, with a secret only this process knows.
-        gateway.client_secret = secrets.token_urlsafe(32)
+        gateway = dataclasses.replace(gateway, client_secret=secrets.token_urlsafe(32))
         provider.directory.upsert_client(
             gateway.client_id,
             secret=gateway.client_secret,
