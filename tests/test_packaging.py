@@ -21,3 +21,13 @@ def test_every_data_file_ships_in_the_wheel():
     assert data, "the package has data files (templates, static files, the proto)"
     missing = [f for f in data if not any(fnmatch.fnmatch(f, g) for g in globs)]
     assert missing == []
+
+
+def test_one_version_everywhere():
+    from importlib.metadata import version
+
+    import modelport
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in config["project"] and "version" in config["project"]["dynamic"]
+    assert version("modelport") == modelport.__version__
