@@ -14,9 +14,13 @@ import typer
 from modelport.cli.failure import unusable
 from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir
 
-namespaces = typer.Typer(help="Namespaces, their owners and contributors.", no_args_is_help=True)
+namespaces = typer.Typer(
+    rich_markup_mode=None, help="Namespaces, their owners and contributors.", no_args_is_help=True
+)
 tokens = typer.Typer(
-    help="API tokens for machines, scoped to a namespace and role.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="API tokens for machines, scoped to a namespace and role.",
+    no_args_is_help=True,
 )
 
 

@@ -14,10 +14,14 @@ if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it s
     from modelport.identity.dex_config import DexConfig
 
 app = typer.Typer(
-    help="The Dex-compatible OpenID Connect provider and its users.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="The Dex-compatible OpenID Connect provider and its users.",
+    no_args_is_help=True,
 )
 users = typer.Typer(
-    help="Manage password users (stored in DATA_DIR/identity.db).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Manage password users (stored in DATA_DIR/identity.db).",
+    no_args_is_help=True,
 )
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the identity database lives.")]

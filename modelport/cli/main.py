@@ -9,6 +9,7 @@ from modelport.cli.serve import serve
 from modelport.cli.up import up
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="modelport",
     help="Self-hostable model serving: KServe V1 and Open Inference Protocol V2, REST and gRPC.",
     no_args_is_help=True,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import os
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,94 +21,105 @@ from modelport.cli.identity import (
     load_config,
 )
 
+if TYPE_CHECKING:  # the CLI stays quick to start: these import the whole platform
+    from rich.console import Console
+
+    from modelport.platform import Platform
+
 
 class OnOff(enum.StrEnum):
     on = "on"
     off = "off"
 
 
+ConfigFile = Annotated[
+    Path | None, typer.Option(help="A Dex config file (staticPasswords, staticClients, ...).")
+]
+Domain = Annotated[str, typer.Option(help="Services answer at Host: NAME.NAMESPACE.DOMAIN.")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL of the control-plane store [default: SQLite in DATA_DIR].",
+    ),
+]
+PublicUrl = Annotated[str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")]
+ModelRoots = Annotated[
+    list[Path],
+    typer.Option(
+        "--model-root",
+        help="A local directory non-admin users may deploy models from (repeatable); "
+        "admins may use any local path.",
+    ),
+]
+Grace = Annotated[
+    float,
+    typer.Option(
+        "--scale-to-zero-grace",
+        help="Seconds an idle service with minReplicas 0 keeps its last replica.",
+    ),
+]
+SelfService = Annotated[
+    OnOff,
+    typer.Option(
+        "--namespace-self-service",
+        help="on: signed-in people may create a namespace by deploying into it (as "
+        "Kubeflow's registration flow allows); off: only admins create namespaces. "
+        "Service accounts and API tokens never do.",
+    ),
+]
+IsolationSwitch = Annotated[
+    OnOff,
+    typer.Option(
+        "--isolation",
+        help="Confine each replica (Landlock, and a uid per namespace when root); off only "
+        "to debug a model that fails under it: its code then reads everything you can.",
+    ),
+]
+NamespaceReplicas = Annotated[
+    int,
+    typer.Option(
+        "--max-replicas-per-namespace",
+        min=1,
+        help="Replicas one namespace may run at once, across its services.",
+    ),
+]
+MaxDownloadGb = Annotated[
+    float,
+    typer.Option(
+        "--max-download-gb",
+        min=0.001,
+        help="Largest model download (http, s3, gs) in GiB; bigger ones fail their revision.",
+    ),
+]
+
+
 def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free port.")] = 8000,
     data_dir: DataDir = DEFAULT_DATA_DIR,
-    config: Annotated[
-        Path | None, typer.Option(help="A Dex config file (staticPasswords, staticClients, ...).")
-    ] = None,
-    domain: Annotated[
-        str, typer.Option(help="Services answer at Host: NAME.NAMESPACE.DOMAIN.")
-    ] = "example.com",
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="SQLAlchemy URL of the control-plane store [default: SQLite in DATA_DIR].",
-        ),
-    ] = None,
-    public_url: Annotated[
-        str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")
-    ] = None,
-    model_root: Annotated[
-        list[Path],
-        typer.Option(
-            "--model-root",
-            help="A local directory non-admin users may deploy models from (repeatable); "
-            "admins may use any local path.",
-        ),
-    ] = [],  # noqa: B006
-    scale_to_zero_grace: Annotated[
-        float,
-        typer.Option(
-            "--scale-to-zero-grace",
-            help="Seconds an idle service with minReplicas 0 keeps its last replica.",
-        ),
-    ] = 30.0,
-    namespace_self_service: Annotated[
-        OnOff,
-        typer.Option(
-            "--namespace-self-service",
-            help="on: signed-in people may create a namespace by deploying into it (as "
-            "Kubeflow's registration flow allows); off: only admins create namespaces. "
-            "Service accounts and API tokens never do.",
-        ),
-    ] = OnOff.on,
-    isolation: Annotated[
-        OnOff,
-        typer.Option(
-            "--isolation",
-            help="Confine each replica (Landlock, and a uid per namespace when root); off only "
-            "to debug a model that fails under it: its code then reads everything you can.",
-        ),
-    ] = OnOff.on,
-    namespace_replicas: Annotated[
-        int,
-        typer.Option(
-            "--max-replicas-per-namespace",
-            min=1,
-            help="Replicas one namespace may run at once, across its services.",
-        ),
-    ] = 32,
+    config: ConfigFile = None,
+    domain: Domain = "example.com",
+    database_url: DatabaseUrl = None,
+    public_url: PublicUrl = None,
+    model_root: ModelRoots = [],  # noqa: B006
+    scale_to_zero_grace: Grace = 30.0,
+    namespace_self_service: SelfService = OnOff.on,
+    isolation: IsolationSwitch = OnOff.on,
+    namespace_replicas: NamespaceReplicas = 32,
     trusted_proxy: TrustedProxies = [],  # noqa: B006
-    max_download_gb: Annotated[
-        float,
-        typer.Option(
-            "--max-download-gb",
-            min=0.001,
-            help="Largest model download (http, s3, gs) in GiB; bigger ones fail their revision.",
-        ),
-    ] = 20.0,
+    max_download_gb: MaxDownloadGb = 20.0,
 ) -> None:
     """Run the platform: identity provider, gateway, control API and controller.
 
     The first admin comes from MODELPORT_ADMIN_EMAIL / MODELPORT_ADMIN_PASSWORD; without
     them a password is generated and printed once.
     """
-    import asyncio
     import logging
-    import signal
 
     from rich.console import Console
 
-    from modelport.gateway.server import trusted_proxies, uvicorn_config
+    from modelport.gateway.server import trusted_proxies
     from modelport.identity.users import UserError
     from modelport.platform import build_platform
 
@@ -145,12 +157,23 @@ def up(
             )
         except (UserError, ValueError) as exc:
             unusable(str(exc))
-        console.print(f"[green]✓[/] identity provider  {base}/dex")
-        for holds, sentence in platform.isolation.report():
-            mark = "[green]✓[/]" if holds else "[yellow]![/]"
-            console.print(f"{mark} isolation          {sentence}", soft_wrap=True)
-        services = len(platform.store.list("InferenceService"))
-        console.print(f"[green]✓[/] control plane      {services} InferenceService(s) in store")
+        _started(console, platform, base)
+    _banner(console, platform, base)
+    _run(console, platform, sock, base)
+
+
+def _started(console: Console, platform: Platform, base: str) -> None:
+    """What runs and what holds on this host, one line each."""
+    console.print(f"[green]✓[/] identity provider  {base}/dex")
+    for holds, sentence in platform.isolation.report():
+        mark = "[green]✓[/]" if holds else "[yellow]![/]"
+        console.print(f"{mark} isolation          {sentence}", soft_wrap=True)
+    services = len(platform.store.list("InferenceService"))
+    console.print(f"[green]✓[/] control plane      {services} InferenceService(s) in store")
+
+
+def _banner(console: Console, platform: Platform, base: str) -> None:
+    """The generated password (once), where the platform is and how to use it."""
     if platform.generated_password:
         console.print(
             f"\nadmin user: {platform.admin_email}\n"
@@ -163,6 +186,15 @@ def up(
         f"  deploy:  modelport apply -f isvc.yaml   (MODELPORT_URL={base})", soft_wrap=True
     )
     console.file.flush()
+
+
+def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -> None:
+    """Serve until SIGINT/SIGTERM, then stop every replica."""
+    import asyncio
+    import signal
+
+    from modelport.gateway.server import uvicorn_config
+
     server = _server_class()(uvicorn_config(platform.gateway, platform.gateway.config))
 
     async def main() -> None:

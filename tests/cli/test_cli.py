@@ -50,3 +50,10 @@ def test_invalid_option_value_is_one_line_error(iris_dir):
     proc = run("serve", str(iris_dir), "--workers", "0")
     assert proc.returncode == 2
     assert "workers" in proc.stderr
+
+
+def test_help_shows_defaults_written_in_brackets():
+    # Help texts say "[default: …]" themselves; Rich markup would swallow it as a tag.
+    assert "[default: SQLite in DATA_DIR]" in " ".join(run("up", "--help").stdout.split())
+    serve = " ".join(run("serve", "--help").stdout.split())
+    assert "[default: 32 for scikit-learn/XGBoost/LightGBM, else 1]" in serve
