@@ -20,9 +20,8 @@ from pathlib import Path
 
 from modelport.control.autoscaler import Autoscaler, ScalingPolicy
 from modelport.control.backends import Backend
-from modelport.control.backends.confine import Confinement
 from modelport.control.backends.isolation import Isolation
-from modelport.control.backends.process import ReplicaSpec, ZygoteBackend
+from modelport.control.backends.process import ZygoteBackend
 from modelport.control.revisions import RevisionRuntime, ServiceRuntime, Unit
 from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import (
@@ -33,6 +32,7 @@ from modelport.control.spec import (
 )
 from modelport.control.storage import Storage, StorageError
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Revision, Store
+from modelport.control.units import LaunchFailed, UnitLauncher, stop_unit
 
 log = logging.getLogger("modelport.controller")
 
@@ -80,6 +80,9 @@ class Controller:
         self.storage = storage
         self.config = config
         self.backend: Backend = backend or ZygoteBackend()
+        self.launcher = UnitLauncher(
+            self.backend, config.data_dir, config.ready_timeout_s, config.isolation
+        )
         self.services: dict[tuple[str, str], ServiceRuntime] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -374,7 +377,7 @@ class Controller:
             del rev.units[want:]
             for unit in surplus:
                 rev.slots.discard(unit.slot)
-                self._background(_stop_unit(unit))
+                self._background(stop_unit(unit))
 
     def _replica_count(self, namespace: str | None = None) -> int:
         """Replicas running or starting, on the whole platform or in one namespace."""
@@ -397,7 +400,7 @@ class Controller:
                 continue
             rev.units.remove(unit)
             rev.slots.discard(unit.slot)
-            self._background(_stop_unit(unit))
+            self._background(stop_unit(unit))
             lines = [line for line in dead[0].last_lines(3) if line.strip()]
             rev.message = f"replica exited with code {dead[0].returncode}" + (
                 f": {lines[-1].strip()}" if lines else ""
@@ -417,7 +420,7 @@ class Controller:
             rev.units.remove(unit)
             rev.slots.discard(unit.slot)
             rev.message = "replica stopped answering; replaced"
-            await _stop_unit(unit)
+            await stop_unit(unit)
         self.wake()
 
     def _failed_start(
@@ -487,73 +490,22 @@ class Controller:
         formats: tuple[ServingRuntime, ServingRuntime | None],
         slot: int,
     ) -> None:
-        predictor_rt, transformer_rt = formats
-        logs = self.config.data_dir / "logs" / svc.namespace / svc.name
-        number = f"{rev.row.number:05d}"
-        unit: Unit | None = None
-        ok = False
         try:
-            assert rev.predictor_path is not None
-            spec = _replica_spec(
-                svc.name,
-                rev.isvc.predictor,
-                predictor_rt,
-                rev.predictor_path,
-                logs / f"{svc.name}-predictor-{number}-{slot}.log",
-            )
-            spec.confinement = await self._confine(
-                svc, rev.isvc.predictor, rev.predictor_path, f"predictor-{number}-{slot}"
-            )
-            predictor = await self.backend.start(spec)
-            unit = Unit(predictor, slot=slot)
-            timeout = self.config.ready_timeout_s
-            ok = await predictor.wait_ready(timeout)
-            if ok and rev.isvc.transformer is not None and transformer_rt is not None:
-                assert rev.transformer_path is not None
-                tspec = _replica_spec(
-                    svc.name,
-                    rev.isvc.transformer,
-                    transformer_rt,
-                    rev.transformer_path,
-                    logs / f"{svc.name}-transformer-{number}-{slot}.log",
-                )
-                tspec.predictor_host = predictor.address
-                tspec.predictor_protocol = rev.isvc.predictor.protocol_version
-                tspec.predictor_key = predictor.key
-                tspec.confinement = await self._confine(
-                    svc, rev.isvc.transformer, rev.transformer_path, f"transformer-{number}-{slot}"
-                )
-                unit.transformer = await self.backend.start(tspec)
-                ok = await unit.transformer.wait_ready(timeout)
+            unit = await self.launcher.launch(svc.namespace, svc.name, rev, formats, slot)
         except asyncio.CancelledError:
             rev.slots.discard(slot)
-            if unit is not None:
-                await _stop_unit(unit)
             raise
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            # The backend could not start a process at all (fork failed, zygote gone).
+        except LaunchFailed as exc:
             rev.slots.discard(slot)
-            rev.message = f"could not start a replica: {type(exc).__name__}: {exc}"
+            rev.message = str(exc)
             self._failed_start(svc, rev, time.monotonic(), counted=True)
+            self.wake()
             return
         finally:
             rev.starting -= 1
         if self._stopping or rev.row.retired:
             rev.slots.discard(slot)
-            await _stop_unit(unit)
-            return
-        if not ok:
-            rev.slots.discard(slot)
-            failed = next((r for r in unit.replicas if r.returncode is not None), unit.entry)
-            lines = [line for line in failed.last_lines(3) if line.strip()]
-            rev.message = (
-                f"replica exited with code {failed.returncode}"
-                if failed.returncode is not None
-                else "replica did not become ready in time"
-            ) + (f": {lines[-1].strip()}" if lines else "")
-            await _stop_unit(unit)
-            self._failed_start(svc, rev, time.monotonic(), counted=True)
-            self.wake()
+            await stop_unit(unit)
             return
         unit.ready_at = time.monotonic()
         rev.units.append(unit)
@@ -562,22 +514,6 @@ class Controller:
             self._set_state(rev, "ready", "")
         rev.ready_event.set()
         self.wake()
-
-    async def _confine(
-        self, svc: ServiceRuntime, component: Component, model: Path, part: str
-    ) -> Confinement | None:
-        """What this replica may reach: its model, and a private folder made fresh."""
-        isolation = self.config.isolation
-        if isolation is None:
-            return None
-        private = await asyncio.to_thread(isolation.private_dir, svc.namespace, svc.name, part)
-        return isolation.confinement(
-            svc.namespace,
-            [model],
-            private,
-            memory_bytes=component.memory_limit,
-            cpu_limit=component.cpu_limit,
-        )
 
     def _set_state(self, rev: RevisionRuntime, state: str, message: str) -> None:
         rev.changed_at = time.time()
@@ -592,7 +528,7 @@ class Controller:
         stops = []
         for rev in svc.revisions.values():
             rev.row.retired = 1
-            stops += [_stop_unit(unit) for unit in rev.units]
+            stops += [stop_unit(unit) for unit in rev.units]
             rev.units.clear()
             rev.ready_event.set()
         svc.traffic = []
@@ -613,29 +549,6 @@ class Controller:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _replica_spec(
-    service: str, component: Component, runtime: ServingRuntime, path: Path, log_file: Path
-) -> ReplicaSpec:
-    batcher = component.batcher
-    return ReplicaSpec(
-        model_name=service,
-        model_path=path,
-        server_format=runtime.server_format,
-        log_file=log_file,
-        # Container args are for the image's own server and are not passed on (reported
-        # as not acted on); environment variables are, as the model code may read them.
-        env={**runtime.env, **component.env},
-        max_batch_size=batcher.max_batch_size if batcher else None,
-        max_latency_ms=batcher.max_latency_ms if batcher else None,
-    )
-
-
-async def _stop_unit(unit: Unit | None) -> None:
-    if unit is None:
-        return
-    await asyncio.gather(*(r.stop() for r in unit.replicas), return_exceptions=True)
 
 
 def _progress(rev: RevisionRuntime, uri: str) -> Callable[[int, int | None], None]:
