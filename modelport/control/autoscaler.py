@@ -115,26 +115,7 @@ class ScalingPolicy:
         ``serving.kserve.io/targetUtilizationPercentage`` are declared in its constants.go but
         read by no current KServe code, so they are not read here either.
         """
-        if container_concurrency < 0:
-            raise ValueError(
-                f"containerConcurrency must be at least 0, was {container_concurrency}"
-            )
-        if min_replicas < 0:
-            raise ValueError(f"minReplicas must be at least 0, was {min_replicas}")
-        if max_replicas < 0:
-            raise ValueError(f"maxReplicas must be at least 0, was {max_replicas}")
-        if max_replicas and min_replicas > max_replicas:
-            raise ValueError(
-                f"minReplicas ({min_replicas}) cannot be greater than maxReplicas ({max_replicas})"
-            )
-        if scale_metric and scale_metric not in METRICS:
-            raise ValueError(
-                f"scaleMetric {scale_metric!r} is not supported: the autoscaler (Knative KPA) "
-                "scales on 'concurrency' or 'rps'"
-            )
-        if scale_target is not None and scale_target < TARGET_MIN:
-            raise ValueError(f"scaleTarget must be at least 1, was {scale_target}")
-
+        _check_fields(scale_metric, scale_target, container_concurrency, min_replicas, max_replicas)
         ann = dict(annotations)
         # SetAutoScalingAnnotations writes these keys before Knative reads them.
         if scale_target is not None:
@@ -144,39 +125,8 @@ class ScalingPolicy:
         ann[_MIN_SCALE[0]] = str(min_replicas)
         if max_replicas:
             ann[_MAX_SCALE[0]] = str(max_replicas)
-
-        metric = "concurrency"
-        if (found := _get(ann, _METRIC)) is not None:
-            key, metric = found
-            if metric not in METRICS:
-                raise ValueError(f"{key}: {metric!r} is not one of 'concurrency', 'rps'")
-
-        # ResolveMetricTarget (target.go).
-        if metric == "rps":
-            total = RPS_TARGET_DEFAULT
-        else:
-            total = float(container_concurrency or CONCURRENCY_TARGET_DEFAULT)
-        wanted = _float(ann, _TARGET, low=TARGET_MIN)
-        if wanted is not None:
-            total = wanted
-            if metric == "concurrency" and container_concurrency:
-                # Never aim above what one replica accepts.
-                total = min(wanted, float(container_concurrency))
-        utilization = _float(ann, _UTILIZATION, low=1.0, high=100.0)
-
-        low = _int(ann, _MIN_SCALE) or 0
-        high = _int(ann, _MAX_SCALE) or 0
-        if high and high < low:
-            raise ValueError(f"{_MAX_SCALE[0]}={high} is less than {_MIN_SCALE[0]}={low}")
-        activation = _int(ann, _ACTIVATION_SCALE)
-        if activation is not None:
-            if activation < 2:
-                raise ValueError(f"{_ACTIVATION_SCALE[0]}={activation} must be greater than 1")
-            if activation < low:
-                raise ValueError(f"{_MIN_SCALE[0]}={low} is greater than activation-scale")
-            if high and activation > high:
-                raise ValueError(f"{_MAX_SCALE[0]}={high} is less than activation-scale")
-
+        metric, total = _metric_target(ann, container_concurrency)
+        low, high, activation = _scale_bounds(ann)
         policy = cls(
             metric=metric,
             target=total,
@@ -184,26 +134,96 @@ class ScalingPolicy:
             max_replicas=high,
             activation_scale=activation or 1,
         )
-        if utilization is not None:
-            policy.target_utilization = utilization / 100
-        window = _duration(ann, _WINDOW, low=WINDOW_MIN_S, high=WINDOW_MAX_S, whole=True)
-        if window is not None:
-            policy.stable_window_s = window
-        pct = _float(ann, _PANIC_WINDOW, low=PANIC_WINDOW_PCT_MIN, high=PANIC_WINDOW_PCT_MAX)
-        if pct is not None:
-            policy.panic_window_pct = pct
-        threshold = _float(
-            ann, _PANIC_THRESHOLD, low=PANIC_THRESHOLD_PCT_MIN, high=PANIC_THRESHOLD_PCT_MAX
-        )
-        if threshold is not None:
-            policy.panic_threshold_pct = threshold
-        retention = _duration(ann, _RETENTION, low=0.0, high=WINDOW_MAX_S)
-        if retention is not None:
-            policy.scale_to_zero_retention_s = retention
-        delay = _duration(ann, _SCALE_DOWN_DELAY, low=0.0, high=WINDOW_MAX_S, whole=True)
-        if delay is not None:
-            policy.scale_down_delay_s = delay
+        _read_windows(policy, ann)
         return policy
+
+
+def _check_fields(
+    scale_metric: str | None,
+    scale_target: int | None,
+    container_concurrency: int,
+    min_replicas: int,
+    max_replicas: int,
+) -> None:
+    """The spec fields' own bounds (KServe's validation), ValueError naming the field."""
+    if container_concurrency < 0:
+        raise ValueError(f"containerConcurrency must be at least 0, was {container_concurrency}")
+    if min_replicas < 0:
+        raise ValueError(f"minReplicas must be at least 0, was {min_replicas}")
+    if max_replicas < 0:
+        raise ValueError(f"maxReplicas must be at least 0, was {max_replicas}")
+    if max_replicas and min_replicas > max_replicas:
+        raise ValueError(
+            f"minReplicas ({min_replicas}) cannot be greater than maxReplicas ({max_replicas})"
+        )
+    if scale_metric and scale_metric not in METRICS:
+        raise ValueError(
+            f"scaleMetric {scale_metric!r} is not supported: the autoscaler (Knative KPA) "
+            "scales on 'concurrency' or 'rps'"
+        )
+    if scale_target is not None and scale_target < TARGET_MIN:
+        raise ValueError(f"scaleTarget must be at least 1, was {scale_target}")
+
+
+def _metric_target(ann: dict[str, str], container_concurrency: int) -> tuple[str, float]:
+    """The metric and the per-replica target, as Knative's ResolveMetricTarget (target.go)."""
+    metric = "concurrency"
+    if (found := _get(ann, _METRIC)) is not None:
+        key, metric = found
+        if metric not in METRICS:
+            raise ValueError(f"{key}: {metric!r} is not one of 'concurrency', 'rps'")
+    if metric == "rps":
+        total = RPS_TARGET_DEFAULT
+    else:
+        total = float(container_concurrency or CONCURRENCY_TARGET_DEFAULT)
+    wanted = _float(ann, _TARGET, low=TARGET_MIN)
+    if wanted is not None:
+        total = wanted
+        if metric == "concurrency" and container_concurrency:
+            # Never aim above what one replica accepts.
+            total = min(wanted, float(container_concurrency))
+    return metric, total
+
+
+def _scale_bounds(ann: dict[str, str]) -> tuple[int, int, int | None]:
+    """min-scale, max-scale (0: none) and activation-scale, checked against each other."""
+    low = _int(ann, _MIN_SCALE) or 0
+    high = _int(ann, _MAX_SCALE) or 0
+    if high and high < low:
+        raise ValueError(f"{_MAX_SCALE[0]}={high} is less than {_MIN_SCALE[0]}={low}")
+    activation = _int(ann, _ACTIVATION_SCALE)
+    if activation is not None:
+        if activation < 2:
+            raise ValueError(f"{_ACTIVATION_SCALE[0]}={activation} must be greater than 1")
+        if activation < low:
+            raise ValueError(f"{_MIN_SCALE[0]}={low} is greater than activation-scale")
+        if high and activation > high:
+            raise ValueError(f"{_MAX_SCALE[0]}={high} is less than activation-scale")
+    return low, high, activation
+
+
+def _read_windows(policy: ScalingPolicy, ann: dict[str, str]) -> None:
+    """Utilization, the stable and panic windows, retention and scale-down delay."""
+    utilization = _float(ann, _UTILIZATION, low=1.0, high=100.0)
+    if utilization is not None:
+        policy.target_utilization = utilization / 100
+    window = _duration(ann, _WINDOW, low=WINDOW_MIN_S, high=WINDOW_MAX_S, whole=True)
+    if window is not None:
+        policy.stable_window_s = window
+    pct = _float(ann, _PANIC_WINDOW, low=PANIC_WINDOW_PCT_MIN, high=PANIC_WINDOW_PCT_MAX)
+    if pct is not None:
+        policy.panic_window_pct = pct
+    threshold = _float(
+        ann, _PANIC_THRESHOLD, low=PANIC_THRESHOLD_PCT_MIN, high=PANIC_THRESHOLD_PCT_MAX
+    )
+    if threshold is not None:
+        policy.panic_threshold_pct = threshold
+    retention = _duration(ann, _RETENTION, low=0.0, high=WINDOW_MAX_S)
+    if retention is not None:
+        policy.scale_to_zero_retention_s = retention
+    delay = _duration(ann, _SCALE_DOWN_DELAY, low=0.0, high=WINDOW_MAX_S, whole=True)
+    if delay is not None:
+        policy.scale_down_delay_s = delay
 
 
 class Autoscaler:
