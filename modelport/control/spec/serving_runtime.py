@@ -29,55 +29,11 @@ def _runtime(
         )
     reader.only(doc, "", ("apiVersion", "kind", "metadata", "spec"))
     spec = reader.mapping(doc.get("spec"), "spec", required=True) or {}
-    formats: list[SupportedFormat] = []
-    for i, item in enumerate(
-        reader.list(spec.get("supportedModelFormats"), "spec.supportedModelFormats")
-    ):
-        where = f"spec.supportedModelFormats[{i}]"
-        entry = reader.mapping(item, where)
-        if entry is None:
-            continue
-        fmt_name = reader.string(entry, "name", where, required=True)
-        version = reader.string(entry, "version", where)
-        auto_select = reader.boolean(entry, "autoSelect", where)
-        priority = reader.integer(entry, "priority", where, minimum=1, maximum=_INT32)
-        reader.only(entry, where, ("name", "version", "autoSelect", "priority"))
-        if fmt_name:
-            formats.append(SupportedFormat(fmt_name.lower(), version, bool(auto_select), priority))
-    protocols: list[str] = []
-    for i, item in enumerate(reader.strings(spec.get("protocolVersions"), "spec.protocolVersions")):
-        if item not in RUNTIME_PROTOCOLS:
-            reader.problem(
-                f"spec.protocolVersions[{i}]",
-                f"must be one of {', '.join(RUNTIME_PROTOCOLS)}, got {_short(item)!r}",
-            )
-        else:
-            protocols.append(item)
+    formats = _formats(reader, spec)
+    protocols = _protocols(reader, spec)
     disabled = bool(reader.boolean(spec, "disabled", "spec"))
     multi_model = bool(reader.boolean(spec, "multiModel", "spec"))
-    args: list[str] = []
-    env: dict[str, str] = {}
-    containers = reader.list(spec.get("containers"), "spec.containers")
-    main = next(
-        (
-            i
-            for i, c in enumerate(containers)
-            if isinstance(c, dict) and c.get("name") == PREDICTOR_CONTAINER
-        ),
-        0,
-    )
-    for i, item in enumerate(containers):
-        where = f"spec.containers[{i}]"
-        if i != main:
-            reader.ignore(where)
-            continue
-        container = reader.mapping(item, where)
-        if container is not None:
-            # The image, its command and its args belong to a server modelport does not
-            # run; the environment reaches the model code.
-            args = reader.strings(container.get("args"), f"{where}.args")
-            env = reader.env(container.get("env"), f"{where}.env")
-            reader.only(container, where, ("name", "env"))
+    args, env = _container(reader, spec)
     reader.only(
         spec,
         "spec",
@@ -108,6 +64,69 @@ def _runtime(
         multi_model=multi_model,
         multi_node=spec.get("workerSpec") is not None,
     )
+
+
+def _formats(reader: _Reader, spec: dict[str, Any]) -> list[SupportedFormat]:
+    """``spec.supportedModelFormats``, names lower-cased."""
+    formats: list[SupportedFormat] = []
+    for i, item in enumerate(
+        reader.list(spec.get("supportedModelFormats"), "spec.supportedModelFormats")
+    ):
+        where = f"spec.supportedModelFormats[{i}]"
+        entry = reader.mapping(item, where)
+        if entry is None:
+            continue
+        fmt_name = reader.string(entry, "name", where, required=True)
+        version = reader.string(entry, "version", where)
+        auto_select = reader.boolean(entry, "autoSelect", where)
+        priority = reader.integer(entry, "priority", where, minimum=1, maximum=_INT32)
+        reader.only(entry, where, ("name", "version", "autoSelect", "priority"))
+        if fmt_name:
+            formats.append(SupportedFormat(fmt_name.lower(), version, bool(auto_select), priority))
+    return formats
+
+
+def _protocols(reader: _Reader, spec: dict[str, Any]) -> list[str]:
+    """``spec.protocolVersions``, each one KServe knows."""
+    protocols: list[str] = []
+    for i, item in enumerate(reader.strings(spec.get("protocolVersions"), "spec.protocolVersions")):
+        if item not in RUNTIME_PROTOCOLS:
+            reader.problem(
+                f"spec.protocolVersions[{i}]",
+                f"must be one of {', '.join(RUNTIME_PROTOCOLS)}, got {_short(item)!r}",
+            )
+        else:
+            protocols.append(item)
+    return protocols
+
+
+def _container(reader: _Reader, spec: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Args and environment of the predictor container (``kserve-container``, else the
+    first); the other containers are reported as not acted on."""
+    args: list[str] = []
+    env: dict[str, str] = {}
+    containers = reader.list(spec.get("containers"), "spec.containers")
+    main = next(
+        (
+            i
+            for i, c in enumerate(containers)
+            if isinstance(c, dict) and c.get("name") == PREDICTOR_CONTAINER
+        ),
+        0,
+    )
+    for i, item in enumerate(containers):
+        where = f"spec.containers[{i}]"
+        if i != main:
+            reader.ignore(where)
+            continue
+        container = reader.mapping(item, where)
+        if container is not None:
+            # The image, its command and its args belong to a server modelport does not
+            # run; the environment reaches the model code.
+            args = reader.strings(container.get("args"), f"{where}.args")
+            env = reader.env(container.get("env"), f"{where}.env")
+            reader.only(container, where, ("name", "env"))
+    return args, env
 
 
 def _same_priority(reader: _Reader, formats: list[SupportedFormat]) -> None:
