@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -103,27 +104,31 @@ def build_platform(
             isolation=isolation,
         ),
     )
-    directory = gateway.provider.directory
-
-    def is_admin(email: str) -> bool:
-        user = directory.get_user(email)
-        return bool(user and user.admin)
-
     router = ServiceRouter(controller)
     gateway.router = router
-    # The page for people at "/", its files under /_ui (the web UI will grow from here).
-    gateway.home = HomePage()
-    gateway.mounts[STATIC_PREFIX] = gateway.home
     api_context = ApiContext(
         store=store,
         controller=controller,
         authorizer=gateway.authorizer,
-        is_admin=is_admin,
+        is_admin=_admin_check(gateway),
         domain=domain,
         gateway_url=lambda: base_url,
         model_roots=list(model_roots or []),
         namespace_self_service=namespace_self_service,
     )
+    kube_tls = _mount_apps(gateway, api_context, data_dir, base_url)
+    return Platform(gateway, controller, store, admin_email, password, router, isolation, kube_tls)
+
+
+def _mount_apps(
+    gateway: Gateway, api_context: ApiContext, data_dir: Path, base_url: str
+) -> TLSListener | None:
+    """The authenticated applications: the page at "/" with its files under /_ui, the
+    control API at /api, the Kubernetes-style API at /k8s (and on its own https port when
+    the platform's URL is http: kubectl sends credentials only over https)."""
+    # The page for people at "/", its files under /_ui (the web UI will grow from here).
+    gateway.home = HomePage()
+    gateway.mounts[STATIC_PREFIX] = gateway.home
     gateway.mounts["/api"] = create_api(api_context)
     # kubectl's paths (/api, /apis, /version) under a prefix of their own: a kubeconfig's
     # server is PLATFORM_URL/k8s (modelport kubeconfig), clear of /api/v1 and the models.
@@ -139,7 +144,17 @@ def build_platform(
     gateway.mounts[KUBE_PREFIX] = create_kube_api(
         api_context, endpoint=kube_tls.endpoint if kube_tls else None
     )
-    return Platform(gateway, controller, store, admin_email, password, router, isolation, kube_tls)
+    return kube_tls
+
+
+def _admin_check(gateway: Gateway) -> Callable[[str], bool]:
+    directory = gateway.provider.directory
+
+    def is_admin(email: str) -> bool:
+        user = directory.get_user(email)
+        return bool(user and user.admin)
+
+    return is_admin
 
 
 def _ensure_admin(gateway: Gateway) -> tuple[str, str | None]:

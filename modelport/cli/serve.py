@@ -10,63 +10,67 @@ import typer
 from modelport.cli.failure import unusable
 from modelport.errors import ModelportError
 
+ModelPath = Annotated[
+    str, typer.Argument(help="Model file or directory (local path or file:// URI).")
+]
+Name = Annotated[
+    str | None,
+    typer.Option(
+        "--name", help="Name to serve the model under (default: the file or directory name)."
+    ),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="sklearn, xgboost, lightgbm, onnx, pytorch or custom (default: detected).",
+    ),
+]
+HttpPort = Annotated[int, typer.Option("--http-port", help="REST port; 0 picks a free port.")]
+GrpcPort = Annotated[
+    int, typer.Option("--grpc-port", help="gRPC port; 0 picks a free port, -1 disables gRPC.")
+]
+MaxBatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--max-batch-size",
+        help="Adaptive batching: most requests merged into one model call; 1 turns it off "
+        "[default: 32 for scikit-learn/XGBoost/LightGBM, else 1].",
+        show_default=False,
+    ),
+]
+MaxLatencyMs = Annotated[
+    float,
+    typer.Option("--max-latency-ms", help="Adaptive batching: longest wait for a batch to fill."),
+]
+MaxInflight = Annotated[
+    int,
+    typer.Option("--max-inflight", help="Requests per worker in flight before answering 503."),
+]
+MaxBodyMb = Annotated[
+    float, typer.Option("--max-body-mb", help="Largest request body accepted, in MiB.")
+]
+PredictProba = Annotated[
+    bool,
+    typer.Option("--predict-proba", help="scikit-learn: return predict_proba instead of predict."),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug logs one line per request.")]
+
 
 def serve(
-    path: Annotated[
-        str, typer.Argument(help="Model file or directory (local path or file:// URI).")
-    ],
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", help="Name to serve the model under (default: the file or directory name)."
-        ),
-    ] = None,
-    model_format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="sklearn, xgboost, lightgbm, onnx, pytorch or custom (default: detected).",
-        ),
-    ] = None,
+    path: ModelPath,
+    name: Name = None,
+    model_format: Format = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    http_port: Annotated[
-        int, typer.Option("--http-port", help="REST port; 0 picks a free port.")
-    ] = 8080,
-    grpc_port: Annotated[
-        int, typer.Option("--grpc-port", help="gRPC port; 0 picks a free port, -1 disables gRPC.")
-    ] = 8081,
+    http_port: HttpPort = 8080,
+    grpc_port: GrpcPort = 8081,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the ports.")] = 1,
-    max_batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--max-batch-size",
-            help="Adaptive batching: most requests merged into one model call; 1 turns it off "
-            "[default: 32 for scikit-learn/XGBoost/LightGBM, else 1].",
-            show_default=False,
-        ),
-    ] = None,
-    max_latency_ms: Annotated[
-        float,
-        typer.Option(
-            "--max-latency-ms", help="Adaptive batching: longest wait for a batch to fill."
-        ),
-    ] = 0.0,
-    max_inflight: Annotated[
-        int,
-        typer.Option("--max-inflight", help="Requests per worker in flight before answering 503."),
-    ] = 512,
-    max_body_mb: Annotated[
-        float, typer.Option("--max-body-mb", help="Largest request body accepted, in MiB.")
-    ] = 64.0,
-    predict_proba: Annotated[
-        bool,
-        typer.Option(
-            "--predict-proba", help="scikit-learn: return predict_proba instead of predict."
-        ),
-    ] = False,
-    log_level: Annotated[
-        str, typer.Option("--log-level", help="debug logs one line per request.")
-    ] = "info",
+    max_batch_size: MaxBatchSize = None,
+    max_latency_ms: MaxLatencyMs = 0.0,
+    max_inflight: MaxInflight = 512,
+    max_body_mb: MaxBodyMb = 64.0,
+    predict_proba: PredictProba = False,
+    log_level: LogLevel = "info",
 ) -> None:
     """Serve one model over REST (V1 + V2) and gRPC (V2)."""
     from pydantic import ValidationError
