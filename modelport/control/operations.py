@@ -146,7 +146,7 @@ class Control:
             if needed == EDIT and identity.token_role != EDIT:
                 raise Forbidden("This API token has the view role; this request needs edit.")
             return
-        denied = self.ctx.authorizer.check(
+        denied = self.ctx.authorizer.refusal(
             identity.email, namespace, needed, admin=self.admin(identity)
         )
         if denied:

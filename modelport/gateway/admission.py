@@ -93,7 +93,7 @@ class Admission:
         if self.cache.get(key) is not None:
             return None
         user = self.provider.directory.get_user(identity.email)
-        verdict = self.authorizer.check(
+        verdict = self.authorizer.refusal(
             identity.email, namespace, needed, admin=bool(user and user.admin)
         )
         if verdict is None:  # only grants are cached: a new grant works at once

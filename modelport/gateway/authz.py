@@ -171,8 +171,11 @@ class Authorizer:
                 roles[name] = EDIT
         return roles
 
-    def check(self, email: str, namespace: str, needed: str, *, admin: bool = False) -> str | None:
-        """None when allowed, else a message saying why not (for a 403)."""
+    def refusal(
+        self, email: str, namespace: str, needed: str, *, admin: bool = False
+    ) -> str | None:
+        """Why ``email`` may not act with role ``needed`` in ``namespace`` (the 403's
+        message); None when it may."""
         if admin:
             return None
         if self.get_namespace(namespace) is None:
@@ -200,7 +203,7 @@ class Authorizer:
         if role not in ROLES:
             raise AuthzError(f"Unknown role {role!r}; use view or edit.")
         # A token can never grant more than its creator holds.
-        problem = self.check(owner, namespace, role, admin=admin)
+        problem = self.refusal(owner, namespace, role, admin=admin)
         if problem:
             raise AuthzError(problem)
         token_id = secrets.token_hex(8)
@@ -267,6 +270,6 @@ class Authorizer:
         if row.by_admin:
             if self.get_namespace(row.namespace) is None:
                 return None
-        elif self.check(row.owner, row.namespace, row.role) is not None:
+        elif self.refusal(row.owner, row.namespace, row.role) is not None:
             return None
         return TokenGrant(row.token_id, row.owner, row.namespace, row.role)

@@ -19,15 +19,15 @@ def test_roles(authz):
     authz.create_namespace("team-a", "Owner@Example.com")
     authz.set_contributor("team-a", "viewer@example.com", "view")
     authz.set_contributor("team-a", "editor@example.com", "edit")
-    assert authz.check("owner@example.com", "team-a", "edit") is None
-    assert authz.check("editor@example.com", "team-a", "edit") is None
-    assert authz.check("viewer@example.com", "team-a", "view") is None
-    assert "only view" in authz.check("viewer@example.com", "team-a", "edit")
-    assert "no access" in authz.check("stranger@example.com", "team-a", "view")
-    assert authz.check("stranger@example.com", "team-a", "edit", admin=True) is None
-    assert "does not exist" in authz.check("owner@example.com", "team-b", "view")
+    assert authz.refusal("owner@example.com", "team-a", "edit") is None
+    assert authz.refusal("editor@example.com", "team-a", "edit") is None
+    assert authz.refusal("viewer@example.com", "team-a", "view") is None
+    assert "only view" in authz.refusal("viewer@example.com", "team-a", "edit")
+    assert "no access" in authz.refusal("stranger@example.com", "team-a", "view")
+    assert authz.refusal("stranger@example.com", "team-a", "edit", admin=True) is None
+    assert "does not exist" in authz.refusal("owner@example.com", "team-b", "view")
     authz.remove_contributor("team-a", "viewer@example.com")
-    assert authz.check("viewer@example.com", "team-a", "view") is not None
+    assert authz.refusal("viewer@example.com", "team-a", "view") is not None
 
 
 @pytest.mark.parametrize("name", ["", "UPPER", "-lead", "trail-", "a" * 64, "dots.no", "x_y"])
