@@ -52,7 +52,7 @@ def kubeconfig(
     Save it and point kubectl at it: modelport kubeconfig > ~/.kube/modelport.yaml;
     export KUBECONFIG=~/.kube/modelport.yaml; kubectl get isvc
     """
-    from modelport.cli.resources import platform_url
+    from modelport.cli.platform_api import platform_url
     from modelport.client import credentials
 
     base = platform_url(url)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from modelport.cli.failure import fail
-from modelport.cli.login import DEFAULT_URL
+from modelport.cli.platform_api import call
 
 UrlOption = Annotated[
     str | None,
@@ -44,93 +42,6 @@ KINDS = {
 }
 
 
-def platform_url(given: str | None) -> str:
-    """--url / MODELPORT_URL, else the only platform logged in to, else the default."""
-    if given:
-        return given.rstrip("/")
-    from modelport.client import credentials
-
-    saved = list(credentials.load_all())
-    return saved[0].rstrip("/") if len(saved) == 1 else DEFAULT_URL
-
-
-def _bearer(base: str) -> str:
-    """The token to send: MODELPORT_TOKEN (an API token), else the saved login's."""
-    token = os.environ.get("MODELPORT_TOKEN")
-    if token:
-        return token
-    from modelport.client import credentials
-
-    entry = credentials.load(base)
-    if entry and entry.get("expires_at", 0) - 60 > time.time():
-        return str(entry["id_token"])
-    # Missing or about to expire: the session module refreshes it (and explains failures).
-    from modelport.client.session import valid_token
-
-    return valid_token(base)
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-
-def _call(
-    url: str | None,
-    method: str,
-    path: str,
-    *,
-    content: bytes | None = None,
-    params: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> _Answer:
-    """One request to the platform (urllib: these commands start in well under 200 ms)."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    from modelport.client.errors import LoginError
-
-    base = platform_url(url)
-    target = base + urllib.parse.quote(path, safe="/:@")
-    if params:
-        target += "?" + urllib.parse.urlencode(params)
-    try:
-        request = urllib.request.Request(target, data=content, method=method)
-        request.add_header("Authorization", f"Bearer {_bearer(base)}")
-        for k, v in (headers or {}).items():
-            request.add_header(k, v)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-                answer = _Answer(response.status, response.read())
-        except urllib.error.HTTPError as exc:
-            answer = _Answer(exc.code, exc.read())
-    except LoginError as exc:
-        fail(str(exc))
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        fail(f"cannot reach {base}: {reason}")
-    if answer.status >= 400:
-        try:
-            body = answer.json()
-        except ValueError:
-            body = {"error": answer.text.strip() or f"HTTP {answer.status}"}
-        problems = body.get("problems") or []
-        if problems:
-            lines = [f"  {p['path']}: {p['message']}" for p in problems]
-            fail("invalid spec:\n" + "\n".join(lines))
-        fail(f"{body.get('error', answer.text)} ({answer.status})")
-    return answer
-
-
 def apply(
     filename: Annotated[
         list[str], typer.Option("--filename", "-f", help="YAML/JSON file, or - for stdin.")
@@ -145,7 +56,7 @@ def apply(
         except OSError as exc:
             fail(f"{name}: {exc.strerror}")
         params = {"namespace": namespace} if namespace else {}
-        body = _call(url, "POST", "/api/v1/apply", content=data, params=params).json()
+        body = call(url, "POST", "/api/v1/apply", content=data, params=params).json()
         for r in body["results"]:
             typer.echo(f"{r['kind'].lower()}.serving.kserve.io/{r['name']} {r['action']}")
             for field in r.get("ignored") or []:
@@ -184,16 +95,16 @@ def _fetch(
 ) -> list[dict[str, Any]]:
     ns = namespace or "default"
     if resource == "namespaces":
-        return _call(url, "GET", "/api/v1/namespaces").json()["items"]
+        return call(url, "GET", "/api/v1/namespaces").json()["items"]
     if resource == "clusterservingruntimes":
         path = "/api/v1/clusterservingruntimes"
     elif resource == "inferenceservices" and name:
-        return [_call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()]
+        return [call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()]
     elif everywhere and resource == "inferenceservices":
         path = "/api/v1/inferenceservices"
     else:
         path = f"/api/v1/namespaces/{ns}/{resource}"
-    items = _call(url, "GET", path).json()["items"]
+    items = call(url, "GET", path).json()["items"]
     if name:
         items = [i for i in items if (i.get("metadata") or {}).get("name") == name]
         if not items:
@@ -284,7 +195,7 @@ def describe(
     if KINDS.get(kind.lower()) != "inferenceservices":
         fail("describe supports isvc only")
     ns = namespace or "default"
-    item = _call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()
+    item = call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()
     meta = item["metadata"]
     status = item.get("status") or {}
     lines = [
@@ -356,7 +267,7 @@ def delete(
             if resource == "clusterservingruntimes"
             else f"/api/v1/namespaces/{ns}/{resource}/{obj}"
         )
-        _call(url, "DELETE", path)
+        call(url, "DELETE", path)
         typer.echo(f"{resource.removesuffix('s')}.serving.kserve.io/{obj} deleted")
 
 
@@ -369,7 +280,7 @@ def logs(
 ) -> None:
     """Print the last lines of the service's model server logs."""
     ns = namespace or "default"
-    text = _call(
+    text = call(
         url,
         "GET",
         f"/api/v1/namespaces/{ns}/inferenceservices/{name}/logs",
@@ -410,5 +321,5 @@ def infer(
         if protocol == "v1"
         else f"/serving/{ns}/{name}/v2/models/{name}/infer"
     )
-    response = _call(url, "POST", path, content=raw, headers={"Content-Type": "application/json"})
+    response = call(url, "POST", path, content=raw, headers={"Content-Type": "application/json"})
     typer.echo(json.dumps(response.json(), indent=2))
