@@ -28,7 +28,7 @@ from modelport.control.operations import (
     Unauthenticated,
     parse,
 )
-from modelport.control.runtimes import BUILTIN_RUNTIMES
+from modelport.control.serving_runtimes import BUILTIN_RUNTIMES
 from modelport.control.spec import Problem
 from modelport.control.status import replicas
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource

@@ -22,8 +22,8 @@ from modelport.control.autoscaler import Autoscaler, ScalingPolicy
 from modelport.control.backends import Backend
 from modelport.control.backends.isolation import Isolation
 from modelport.control.backends.process import ZygoteBackend
-from modelport.control.revisions import RevisionRuntime, ServiceRuntime, Unit
-from modelport.control.runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
+from modelport.control.revisions import RevisionState, ServiceState, Unit
+from modelport.control.serving_runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import (
     Component,
     InferenceService,
@@ -83,7 +83,7 @@ class Controller:
         self.launcher = UnitLauncher(
             self.backend, config.data_dir, config.ready_timeout_s, config.isolation
         )
-        self.services: dict[tuple[str, str], ServiceRuntime] = {}
+        self.services: dict[tuple[str, str], ServiceState] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,10 +133,10 @@ class Controller:
 
     # ---- routing (used by the gateway) --------------------------------------------------
 
-    def lookup(self, namespace: str, name: str) -> ServiceRuntime | None:
+    def lookup(self, namespace: str, name: str) -> ServiceState | None:
         return self.services.get((namespace, name))
 
-    async def activate(self, revision: RevisionRuntime, timeout: float) -> Unit | None:
+    async def activate(self, revision: RevisionState, timeout: float) -> Unit | None:
         """Wait for a ready unit of ``revision``, scaling it from zero if needed (activator)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -168,7 +168,7 @@ class Controller:
                 await self._remove(self.services.pop(key))
                 svc = None
             if svc is None:
-                svc = self.services[key] = ServiceRuntime(*key)
+                svc = self.services[key] = ServiceState(*key)
             svc.created_at = created_at
             if svc.generation != generation:
                 row = await asyncio.to_thread(self.store.get, ISVC, *key)
@@ -211,7 +211,7 @@ class Controller:
                     found.append(runtime)
         return found + list(BUILTIN_RUNTIMES)
 
-    async def _reconcile_service(self, svc: ServiceRuntime, runtimes: list[ServingRuntime]) -> None:
+    async def _reconcile_service(self, svc: ServiceState, runtimes: list[ServingRuntime]) -> None:
         isvc = svc.isvc
         assert isvc is not None
         try:
@@ -266,7 +266,7 @@ class Controller:
             )
         return predictor, transformer
 
-    def _load_revisions(self, svc: ServiceRuntime) -> None:
+    def _load_revisions(self, svc: ServiceState) -> None:
         """Pick up revisions from the store after a restart of the platform."""
         if svc.revisions:
             return
@@ -279,12 +279,12 @@ class Controller:
                 continue
             self._track(svc, row, isvc)
 
-    def _track(self, svc: ServiceRuntime, row: Revision, isvc: InferenceService) -> RevisionRuntime:
+    def _track(self, svc: ServiceState, row: Revision, isvc: InferenceService) -> RevisionState:
         try:
             policy = self._policy(isvc.predictor, isvc)
         except ValueError:
             policy = ScalingPolicy()  # the service's current spec decides; see reconcile
-        rev = RevisionRuntime(row, isvc, Autoscaler(policy))
+        rev = RevisionState(row, isvc, Autoscaler(policy))
         svc.revisions[row.number] = rev
         return rev
 
@@ -303,13 +303,13 @@ class Controller:
         policy.scale_to_zero_grace_s = self.config.scale_to_zero_grace_s
         return policy
 
-    def _rolled_out(self, svc: ServiceRuntime) -> RevisionRuntime | None:
+    def _rolled_out(self, svc: ServiceState) -> RevisionState | None:
         """The revision that carries all traffic when no canary runs: the newest promoted."""
         promoted = [r for r in svc.revisions.values() if r.row.state == "ready" and r.row.promoted]
         return max(promoted, key=lambda r: r.row.number, default=None)
 
-    def _route(self, svc: ServiceRuntime, latest: RevisionRuntime, isvc: InferenceService) -> None:
-        """Apply KServe's rollout rules (ServiceRuntime.desired_traffic); a ready latest
+    def _route(self, svc: ServiceState, latest: RevisionState, isvc: InferenceService) -> None:
+        """Apply KServe's rollout rules (ServiceState.desired_traffic); a ready latest
         revision that takes all the traffic is rolled out (promoted)."""
         svc.traffic = svc.desired_traffic(latest, isvc.predictor.canary_traffic_percent)
         rolled_out = latest.row.state == "ready" and svc.traffic == [(latest.row.number, 100)]
@@ -326,8 +326,8 @@ class Controller:
 
     async def _scale(
         self,
-        svc: ServiceRuntime,
-        rev: RevisionRuntime,
+        svc: ServiceState,
+        rev: RevisionState,
         formats: tuple[ServingRuntime, ServingRuntime | None],
         *,
         latest: bool,
@@ -388,7 +388,7 @@ class Controller:
             for r in svc.revisions.values()
         )
 
-    def _reap(self, svc: ServiceRuntime, rev: RevisionRuntime, now: float) -> None:
+    def _reap(self, svc: ServiceState, rev: RevisionState, now: float) -> None:
         """Drop units whose processes exited (backing off before starting again), and
         re-check live ones the gateway found refusing connections."""
         for unit in list(rev.units):
@@ -409,7 +409,7 @@ class Controller:
                 rev.failures = 0  # it ran fine for a while: start the backoff over
             self._failed_start(svc, rev, now, counted=not unit.ready_at)
 
-    async def _reprobe(self, svc: ServiceRuntime, rev: RevisionRuntime, unit: Unit) -> None:
+    async def _reprobe(self, svc: ServiceState, rev: RevisionState, unit: Unit) -> None:
         """A replica that refused a connection is usually a worker being respawned by its
         supervisor: ready again within a second or two. If not, replace it."""
         ok = all(await asyncio.gather(*(r.wait_ready(REPROBE_TIMEOUT_S) for r in unit.replicas)))
@@ -424,7 +424,7 @@ class Controller:
         self.wake()
 
     def _failed_start(
-        self, svc: ServiceRuntime, rev: RevisionRuntime, now: float, *, counted: bool
+        self, svc: ServiceState, rev: RevisionState, now: float, *, counted: bool
     ) -> None:
         rev.failures += 1
         delay = min(BACKOFF_BASE_S * 2 ** (rev.failures - 1), BACKOFF_MAX_S)
@@ -435,7 +435,7 @@ class Controller:
         if counted and rev.row.state == "pending" and rev.failures >= MAX_START_FAILURES:
             self._set_state(rev, "failed", rev.message)
 
-    async def _ensure_fetched(self, svc: ServiceRuntime, rev: RevisionRuntime) -> bool:
+    async def _ensure_fetched(self, svc: ServiceState, rev: RevisionState) -> bool:
         if rev.predictor_path is not None:
             return True
         if rev.fetching:
@@ -444,7 +444,7 @@ class Controller:
         self._background(self._fetch(svc, rev))
         return False
 
-    async def _fetch(self, svc: ServiceRuntime, rev: RevisionRuntime) -> None:
+    async def _fetch(self, svc: ServiceState, rev: RevisionState) -> None:
         uris = [rev.isvc.predictor.storage_uri]
         if rev.isvc.transformer is not None:
             uris.append(rev.isvc.transformer.storage_uri)
@@ -476,8 +476,8 @@ class Controller:
 
     def _spawn(
         self,
-        svc: ServiceRuntime,
-        rev: RevisionRuntime,
+        svc: ServiceState,
+        rev: RevisionState,
         formats: tuple[ServingRuntime, ServingRuntime | None],
     ) -> None:
         rev.starting += 1
@@ -485,8 +485,8 @@ class Controller:
 
     async def _start_unit(
         self,
-        svc: ServiceRuntime,
-        rev: RevisionRuntime,
+        svc: ServiceState,
+        rev: RevisionState,
         formats: tuple[ServingRuntime, ServingRuntime | None],
         slot: int,
     ) -> None:
@@ -515,7 +515,7 @@ class Controller:
         rev.ready_event.set()
         self.wake()
 
-    def _set_state(self, rev: RevisionRuntime, state: str, message: str) -> None:
+    def _set_state(self, rev: RevisionState, state: str, message: str) -> None:
         rev.changed_at = time.time()
         rev.row.state = state
         rev.row.message = message[:2000]
@@ -524,7 +524,7 @@ class Controller:
         if state == "failed":
             rev.ready_event.set()  # wake the activator's waiters: they get a 503
 
-    async def _remove(self, svc: ServiceRuntime) -> None:
+    async def _remove(self, svc: ServiceState) -> None:
         stops = []
         for rev in svc.revisions.values():
             rev.row.retired = 1
@@ -551,7 +551,7 @@ class Controller:
         task.add_done_callback(self._tasks.discard)
 
 
-def _progress(rev: RevisionRuntime, uri: str) -> Callable[[int, int | None], None]:
+def _progress(rev: RevisionState, uri: str) -> Callable[[int, int | None], None]:
     """Show a download's progress in the revision's status message (``describe``)."""
 
     def show(done: int, total: int | None) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from modelport.control.controller import Controller
 from modelport.control.namespaces import create_owned, creation_denied
-from modelport.control.runtimes import ServingRuntime, resolve_runtime
+from modelport.control.serving_runtimes import ServingRuntime, resolve_runtime
 from modelport.control.spec import InferenceService, Problem, SpecError, parse_documents
 from modelport.control.status import build_status
 from modelport.control.storage import check_uri, local_path

@@ -42,7 +42,7 @@ class Unit:
 
 
 @dataclass
-class RevisionRuntime:
+class RevisionState:
     """What the controller knows about one revision while the platform runs."""
 
     row: Revision
@@ -125,7 +125,7 @@ class RevisionRuntime:
 
 
 @dataclass
-class ServiceRuntime:
+class ServiceState:
     """A service's revisions and its current traffic split."""
 
     namespace: str
@@ -138,15 +138,15 @@ class ServiceRuntime:
     observed_generation: int = 0
     key: str = ""  # the spec's revision key, computed when the spec is read
     error: str = ""
-    revisions: dict[int, RevisionRuntime] = field(default_factory=dict)
+    revisions: dict[int, RevisionState] = field(default_factory=dict)
     traffic: list[tuple[int, int]] = field(default_factory=list)  # (revision number, percent)
     created_at: float = 0.0
 
-    def revision(self, number: int) -> RevisionRuntime | None:
+    def revision(self, number: int) -> RevisionState | None:
         return self.revisions.get(number)
 
     def desired_traffic(
-        self, latest: RevisionRuntime, canary_percent: int | None
+        self, latest: RevisionState, canary_percent: int | None
     ) -> list[tuple[int, int]]:
         """KServe's rollout rules as (revision number, percent): a ready latest revision
         takes canaryTrafficPercent (or all) of the traffic, the rest stays on the revision
@@ -163,7 +163,7 @@ class ServiceRuntime:
             return [(number, 100)]
         return [(baseline.row.number if baseline is not None else number, 100)]
 
-    def pick(self) -> RevisionRuntime | None:
+    def pick(self) -> RevisionState | None:
         """A revision for one request, by the traffic split."""
         if not self.traffic:
             return None

@@ -11,7 +11,7 @@ import uuid
 import orjson
 
 from modelport.control.controller import Controller
-from modelport.control.revisions import RevisionRuntime
+from modelport.control.revisions import RevisionState
 from modelport.gateway.connections import BadTarget, UpstreamError
 from modelport.gateway.payload_logger import PayloadLogger, wants
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
@@ -34,7 +34,7 @@ class ServiceRouter:
         self.logger = logger or PayloadLogger()
 
     def _tap(
-        self, namespace: str, name: str, revision: RevisionRuntime, scope: Scope
+        self, namespace: str, name: str, revision: RevisionState, scope: Scope
     ) -> _LoggingTap | None:
         spec = revision.isvc.predictor.logger
         if spec is None or not spec.url:

@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from modelport.control.revisions import RevisionRuntime, ServiceRuntime
+from modelport.control.revisions import RevisionState, ServiceState
 
 # The conditions Ready depends on, in KServe's order (inference_service_status.go:
 # conditionSet = apis.NewLivingConditionSet(PredictorReady, IngressReady)).
@@ -36,7 +36,7 @@ def service_url(name: str, namespace: str, domain: str) -> str:
 
 
 def build_status(
-    svc: ServiceRuntime | None, name: str, namespace: str, domain: str, gateway_url: str
+    svc: ServiceState | None, name: str, namespace: str, domain: str, gateway_url: str
 ) -> dict[str, Any]:
     """The ``status`` of one InferenceService, as KServe would write it."""
     if svc is None or not svc.revisions:
@@ -79,20 +79,20 @@ def is_ready(status: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
 
 
-def replicas(svc: ServiceRuntime | None) -> int:
+def replicas(svc: ServiceState | None) -> int:
     if svc is None:
         return 0
     return sum(len(r.ready_units()) for r in svc.revisions.values())
 
 
-def latest_ready(svc: ServiceRuntime) -> RevisionRuntime | None:
+def latest_ready(svc: ServiceState) -> RevisionState | None:
     """Knative's LatestReadyRevisionName: the newest revision that became ready. Retired
     ones are left out: the controller no longer routes to them, as Knative would."""
     ready = [r for r in svc.revisions.values() if r.row.state == "ready" and not r.row.retired]
     return max(ready, key=lambda r: r.row.number, default=None)
 
 
-def traffic_targets(svc: ServiceRuntime, flagged: RevisionRuntime) -> list[dict[str, Any]]:
+def traffic_targets(svc: ServiceState, flagged: RevisionState) -> list[dict[str, Any]]:
     """``status.traffic`` as the Knative Route KServe programs reports it.
 
     KServe's ksvc_reconciler.go sends ``canaryTrafficPercent`` to a ``latestRevision: true``
@@ -120,7 +120,7 @@ def traffic_targets(svc: ServiceRuntime, flagged: RevisionRuntime) -> list[dict[
     return targets
 
 
-def rolled_out(svc: ServiceRuntime) -> tuple[RevisionRuntime | None, RevisionRuntime | None]:
+def rolled_out(svc: ServiceState) -> tuple[RevisionState | None, RevisionState | None]:
     """(latestRolledoutRevision, previousRolledoutRevision): revisions that carried all of
     the traffic, newest first. A rollback to an earlier one (all traffic on it again) makes
     it the latest rolled out, as KServe's PropagateStatus does; KServe then also leaves
@@ -138,7 +138,7 @@ def rolled_out(svc: ServiceRuntime) -> tuple[RevisionRuntime | None, RevisionRun
 
 
 def _predictor_condition(
-    svc: ServiceRuntime, latest: RevisionRuntime, ready: RevisionRuntime | None, now: str
+    svc: ServiceState, latest: RevisionState, ready: RevisionState | None, now: str
 ) -> dict[str, Any]:
     """PredictorReady: the Knative Service's Ready, i.e. its latest created revision's
     state (ConfigurationsReady) and whether traffic has moved to it (RoutesReady)."""
@@ -182,7 +182,7 @@ def _ready_condition(dependents: list[dict[str, Any]], now: str) -> dict[str, An
     return _condition("Ready", "True", now)
 
 
-def _initial_status(svc: ServiceRuntime | None) -> dict[str, Any]:
+def _initial_status(svc: ServiceState | None) -> dict[str, Any]:
     """Before the controller made a revision: Unknown, or False if the spec cannot run."""
     now = _timestamp(svc.created_at if svc is not None and svc.created_at else time.time())
     status, reason = "Unknown", "Pending"
@@ -202,7 +202,7 @@ def _initial_status(svc: ServiceRuntime | None) -> dict[str, Any]:
     return out
 
 
-def _model_status(svc: ServiceRuntime, latest: RevisionRuntime) -> dict[str, Any]:
+def _model_status(svc: ServiceState, latest: RevisionState) -> dict[str, Any]:
     """KServe's ModelStatus: the routed revisions' state (active), the latest created
     revision's (target) and how far the transition got (UpdateModelRevisionStates)."""
     routed = [svc.revisions[n] for n, p in svc.traffic if p > 0 and n in svc.revisions]
@@ -230,7 +230,7 @@ def _model_status(svc: ServiceRuntime, latest: RevisionRuntime) -> dict[str, Any
     return out
 
 
-def _number(rev: RevisionRuntime) -> int:
+def _number(rev: RevisionState) -> int:
     return rev.row.number
 
 

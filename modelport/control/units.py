@@ -11,8 +11,8 @@ from modelport.control.backends import Backend
 from modelport.control.backends.confine import Confinement
 from modelport.control.backends.isolation import Isolation
 from modelport.control.backends.process import Replica, ReplicaSpec
-from modelport.control.revisions import RevisionRuntime, Unit
-from modelport.control.runtimes import ServingRuntime
+from modelport.control.revisions import RevisionState, Unit
+from modelport.control.serving_runtimes import ServingRuntime
 from modelport.control.spec import Component
 
 
@@ -37,7 +37,7 @@ class UnitLauncher:
         self,
         namespace: str,
         service: str,
-        rev: RevisionRuntime,
+        rev: RevisionState,
         formats: tuple[ServingRuntime, ServingRuntime | None],
         slot: int,
     ) -> Unit:
@@ -95,7 +95,7 @@ class UnitLauncher:
         service: str,
         component: Component,
         runtime: ServingRuntime,
-        rev: RevisionRuntime,
+        rev: RevisionState,
         part: str,
         slot: int,
     ) -> ReplicaSpec:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelport.control.operations import Control, timestamp
-from modelport.control.runtimes import BUILTIN_RUNTIMES
+from modelport.control.serving_runtimes import BUILTIN_RUNTIMES
 from modelport.control.spec import Problem
 from modelport.control.store import CLUSTER_RUNTIME, Resource
 from modelport.kube import errors

@@ -1,4 +1,4 @@
-"""Built-in runtimes and KServe's runtime selection (modelport.control.runtimes)."""
+"""Built-in runtimes and KServe's runtime selection (modelport.control.serving_runtimes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from modelport.control.runtimes import (
+from modelport.control.serving_runtimes import (
     BUILTIN_RUNTIMES,
     ServingRuntime,
     SupportedFormat,

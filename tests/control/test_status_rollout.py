@@ -16,7 +16,7 @@ from typing import Any
 
 from modelport.control.backends.process import ReplicaSpec
 from modelport.control.controller import Controller, ControllerConfig
-from modelport.control.revisions import ServiceRuntime
+from modelport.control.revisions import ServiceState
 from modelport.control.status import build_status
 from modelport.control.storage import Storage
 from modelport.control.store import ISVC, Store
@@ -113,7 +113,7 @@ class Rig:
         return row.generation
 
     @property
-    def svc(self) -> ServiceRuntime | None:
+    def svc(self) -> ServiceState | None:
         return self.controller.lookup("default", "iris")
 
     def status(self) -> dict[str, Any]:
