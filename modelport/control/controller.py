@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelport.control.autoscaler import Autoscaler, ScalingPolicy
+from modelport.control.autoscaler import Autoscaler
 from modelport.control.backends import Backend
 from modelport.control.backends.isolation import Isolation
 from modelport.control.backends.process import ZygoteBackend
 from modelport.control.revisions import RevisionState, ServiceState, Unit
+from modelport.control.scaling_policy import ScalingPolicy
 from modelport.control.serving_runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import (
     Component,

@@ -10,7 +10,7 @@ import math
 BUCKET_S = 1.0
 
 
-class _Buckets:
+class Buckets:
     """Knative's TimedFloat64Buckets: the metric in 1 s buckets, averaged linearly.
 
     Two departures, because Knative records exactly one scrape per second and callers here
@@ -75,9 +75,9 @@ class _Buckets:
         # Knative rounds to 6 digits (roundToNDigits) so float noise does not add a replica.
         return round(total / (end - start + 1), 6)
 
-    def resized(self, window_s: float) -> _Buckets:
+    def resized(self, window_s: float) -> Buckets:
         """The same history in a window of another length (Knative's ResizeWindow)."""
-        out = _Buckets(window_s)
+        out = Buckets(window_s)
         if self._last is None or self._first is None:
             return out
         start = max(self._first, self._last - min(self._n, out._n) + 1)

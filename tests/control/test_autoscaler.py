@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from modelport.control.autoscaler import Autoscaler, ScalingPolicy, parse_duration
+from modelport.control.autoscaler import Autoscaler
+from modelport.control.scaling_policy import ScalingPolicy, parse_duration
 
 K = "autoscaling.knative.dev/"
 
