@@ -32,7 +32,7 @@ switch) ``predict`` and ``postprocess`` also receive a ``response_headers`` dict
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -233,10 +233,11 @@ class _Hook:
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
+        params: Mapping[str, inspect.Parameter]
         try:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
+            params = {}
         self.takes_response_headers = "response_headers" in params
 
     async def __call__(self, *args: Any) -> Any:

@@ -27,6 +27,8 @@ def _token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
         body = response.json()
     except ValueError:
         raise LoginError(f"{url} answered {response.status_code} without JSON") from None
+    if not isinstance(body, dict):
+        raise LoginError(f"{url} answered {response.status_code} without a JSON object")
     if response.status_code != 200:
         raise LoginError(body.get("error_description") or body.get("error") or "login refused")
     return body

@@ -38,6 +38,7 @@ def fields(data: bytes) -> list[tuple[int, Any]]:
     while at < len(data):
         key, at = _varint(data, at)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, at = _varint(data, at)
         elif wire == 2:

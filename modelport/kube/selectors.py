@@ -94,7 +94,7 @@ def label_matcher(selector: str | None) -> Matcher:
 
 def field_matcher(selector: str | None) -> Matcher:
     """Whether an object's name and namespace satisfy every field requirement."""
-    tests: list[Callable[[dict[str, Any]], bool]] = []
+    tests: list[Matcher] = []
     for part in _split(selector or ""):
         for op in ("!=", "==", "="):
             if op in part:
@@ -109,12 +109,17 @@ def field_matcher(selector: str | None) -> Matcher:
                 '"metadata.namespace"'
             )
         attr = field.split(".", 1)[1]
-        if op == "!=":
-            tests.append(lambda o, a=attr, v=value: (o.get("metadata") or {}).get(a, "") != v)
-        else:
-            tests.append(lambda o, a=attr, v=value: (o.get("metadata") or {}).get(a, "") == v)
+        tests.append(_field_test(attr, value, negated=op == "!="))
 
     def matches(obj: dict[str, Any]) -> bool:
         return all(test(obj) for test in tests)
 
     return matches
+
+
+def _field_test(attr: str, value: str, *, negated: bool) -> Matcher:
+    def test(obj: dict[str, Any]) -> bool:
+        equal: bool = (obj.get("metadata") or {}).get(attr, "") == value
+        return equal != negated
+
+    return test

@@ -22,7 +22,7 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,7 @@ class TLSListener:
 
         class Server(uvicorn.Server):
             @contextlib.contextmanager
-            def capture_signals(self):  # noqa: ANN202
+            def capture_signals(self) -> Iterator[None]:
                 yield  # the platform's own listener handles signals
 
         self._server = Server(config)

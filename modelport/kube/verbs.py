@@ -35,10 +35,12 @@ from modelport.kube.objects import (
 )
 from modelport.kube.patch import APPLY, PATCH_TYPES, PatchError, apply_patch
 from modelport.kube.resources import ResourceType
-from modelport.kube.selectors import SelectorError, field_matcher, label_matcher
+from modelport.kube.selectors import Matcher, SelectorError, field_matcher, label_matcher
 from modelport.kube.tables import table, wants_table
 
 READ_VERBS = ("get", "list", "watch")
+# Named out here: inside Verbs, ``list`` is the list verb.
+Objects = list[dict[str, Any]]
 
 
 class Verbs:
@@ -137,14 +139,12 @@ class Verbs:
 
     async def select(
         self, request: Request, identity: Identity, rtype: ResourceType, namespace: str | None
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[Objects, str]:
         """The objects a list returns (selectors applied) and the list's resourceVersion."""
         matches = self.matcher(request)
         if namespace is not None:
             self.authorize(identity, rtype, namespace, None, "list")
-            visible: list[str] | None = None
-        else:
-            visible = self.control.visible(identity) if rtype.namespaced else None
+        visible = self.control.visible(identity) if namespace is None and rtype.namespaced else None
         cache = self.caches[rtype]
         await cache.sync()
         rv = str(cache.versions.value)
@@ -157,13 +157,17 @@ class Verbs:
         ]
         return objects, rv
 
-    def matcher(self, request: Request) -> Any:
+    def matcher(self, request: Request) -> Matcher:
         try:
             labels = label_matcher(request.query_params.get("labelSelector"))
             fields = field_matcher(request.query_params.get("fieldSelector"))
         except SelectorError as exc:
             raise errors.bad_request(str(exc)) from None
-        return lambda obj: labels(obj) and fields(obj)
+
+        def matches(obj: dict[str, Any]) -> bool:
+            return labels(obj) and fields(obj)
+
+        return matches
 
     # ---- writing ------------------------------------------------------------------------
 

@@ -105,5 +105,5 @@ def create_model(
         raise UnsupportedModelFormat(
             f"The {fmt} runtime needs {exc.name}, which is not installed.{hint}"
         ) from None
-    cls = getattr(module, class_name)
-    return cls(name, path, **options)
+    model: Model = getattr(module, class_name)(name, path, **options)
+    return model

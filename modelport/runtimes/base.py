@@ -71,7 +71,9 @@ class ArrayModel(Model, ABC):
     def predict_array(self, array: np.ndarray) -> np.ndarray:
         """Run the library on one batch of rows."""
 
-    def predict(self, payload: Any, headers: Headers | None = None) -> Any:
+    def predict(
+        self, payload: Any, headers: Headers | None = None, response_headers: Headers | None = None
+    ) -> Any:
         if isinstance(payload, InferRequest):
             result = self.predict_array(request_array(payload))
             return InferResponse(

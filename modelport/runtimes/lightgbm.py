@@ -24,7 +24,8 @@ class LightGBMModel(ArrayModel):
 
     def predict_array(self, array: np.ndarray) -> np.ndarray:
         check_features(self.name, array, self._n_features)
-        return self._booster.predict(array, num_threads=self._threads)
+        # A dense array in gives a dense array out (sparse only for sparse contributions).
+        return np.asarray(self._booster.predict(array, num_threads=self._threads))
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [{"name": "input-0", "datatype": "FP64", "shape": [-1, self._n_features]}]

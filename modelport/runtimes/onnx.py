@@ -65,15 +65,19 @@ class ONNXModel(ArrayModel):
 
     def predict_array(self, array: np.ndarray) -> np.ndarray:
         first = self._inputs[0]
-        return self._run(self._output_names[:1], {first.name: _cast(first, array)})[0]
+        output: np.ndarray = self._run(self._output_names[:1], {first.name: _cast(first, array)})[0]
+        return output
 
     def _run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
         try:
-            return self._session.run(names, feed)
+            results: list[Any] = self._session.run(names, feed)
+            return results
         except (InvalidArgument, ValueError) as exc:
             raise InvalidInput(f"Model {self.name}: {exc}") from None
 
-    def predict(self, payload: Any, headers: Headers | None = None) -> Any:
+    def predict(
+        self, payload: Any, headers: Headers | None = None, response_headers: Headers | None = None
+    ) -> Any:
         if not isinstance(payload, InferRequest):
             return super().predict(payload, headers)
         results = self._run(self._output_names, self._feed(payload))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class SKLearnModel(ArrayModel):
         self._n_features: int | None = getattr(estimator, "n_features_in_", None)
         self._allow_nan = _allows_nan(estimator)
         use_proba = bool(self.options.get("predict_proba")) and hasattr(estimator, "predict_proba")
+        self._call: Callable[[np.ndarray], np.ndarray]
         self._call = estimator.predict_proba if use_proba else estimator.predict
 
     def predict_array(self, array: np.ndarray) -> np.ndarray:

@@ -38,12 +38,11 @@ class TorchScriptModel(ArrayModel):
             array = array.copy()
         with torch.inference_mode():
             try:
-                out = self._module(torch.from_numpy(np.ascontiguousarray(array)))
+                result = self._module(torch.from_numpy(np.ascontiguousarray(array)))
             except RuntimeError as exc:
                 # TorchScript reports shape and dtype mismatches of the input this way.
                 raise InvalidInput(f"Model {self.name}: {str(exc).splitlines()[0]}") from None
-        if isinstance(out, tuple | list):
-            out = out[0]
+        out: torch.Tensor = result[0] if isinstance(result, tuple | list) else result
         return out.detach().numpy()
 
     @property
