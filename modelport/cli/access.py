@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelport.cli.failure import unusable
 from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir
+
+if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
+    from modelport.gateway.authz import Authorizer
 
 namespaces = typer.Typer(
     rich_markup_mode=None, help="Namespaces, their owners and contributors.", no_args_is_help=True
@@ -24,7 +27,7 @@ tokens = typer.Typer(
 )
 
 
-def _authorizer(data_dir: Path):  # noqa: ANN202
+def _authorizer(data_dir: Path) -> Authorizer:
     from modelport.gateway.authz import Authorizer
     from modelport.identity.db import make_engine
 

@@ -57,6 +57,8 @@ def gateway(
     ] = False,
 ) -> None:
     """Serve the authenticating gateway with its identity provider at /dex."""
+    import dataclasses
+
     import uvicorn
 
     from modelport.gateway.app import GatewayConfig
@@ -73,8 +75,9 @@ def gateway(
             auth_disabled=no_auth,
             trusted_proxies=trusted_proxies(trusted_proxy),
             trusted=_trusted_issuers(trust_issuer),
-            **({"audiences": list(accept_audience)} if accept_audience else {}),
         )
+        if accept_audience:
+            settings = dataclasses.replace(settings, audiences=list(accept_audience))
         app = build_gateway(data_dir, f"{base}/dex", upstream, cfg, settings)
     except (UserError, ValueError) as exc:
         unusable(str(exc))

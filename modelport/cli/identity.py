@@ -11,6 +11,7 @@ import typer
 from modelport.cli.failure import unusable
 
 if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
+    from modelport.identity.db import Sessions
     from modelport.identity.dex_config import DexConfig
 
 app = typer.Typer(
@@ -105,7 +106,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _sessions(data_dir: Path):  # noqa: ANN202
+def _sessions(data_dir: Path) -> Sessions:
     from modelport.identity.db import make_engine, session_factory
 
     return session_factory(make_engine(f"sqlite:///{data_dir.resolve()}/identity.db"))
@@ -230,4 +231,5 @@ def _read_password(from_stdin: bool) -> str:
 
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password

@@ -95,7 +95,7 @@ def _fetch(
 ) -> list[dict[str, Any]]:
     ns = namespace or "default"
     if resource == "namespaces":
-        return call(url, "GET", "/api/v1/namespaces").json()["items"]
+        return _items(url, "/api/v1/namespaces")
     if resource == "clusterservingruntimes":
         path = "/api/v1/clusterservingruntimes"
     elif resource == "inferenceservices" and name:
@@ -104,11 +104,16 @@ def _fetch(
         path = "/api/v1/inferenceservices"
     else:
         path = f"/api/v1/namespaces/{ns}/{resource}"
-    items = call(url, "GET", path).json()["items"]
+    items = _items(url, path)
     if name:
         items = [i for i in items if (i.get("metadata") or {}).get("name") == name]
         if not items:
             fail(f"{resource} {name} not found")
+    return items
+
+
+def _items(url: str | None, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = call(url, "GET", path).json()["items"]
     return items
 
 
@@ -154,7 +159,9 @@ def _render(resource: str, items: list[dict[str, Any]], output: str | None, wide
 def _isvc_row(item: dict[str, Any], wide: bool, with_ns: bool) -> list[str]:
     meta = item.get("metadata") or {}
     status = item.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions", []) if c["type"] == "Ready"), {}
+    )
     traffic = ((status.get("components") or {}).get("predictor") or {}).get("traffic") or []
     latest = next((str(t["percent"]) for t in traffic if t.get("latestRevision")), "")
     prev = next((str(t["percent"]) for t in traffic if not t.get("latestRevision")), "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +23,7 @@ from modelport.cli.identity import (
 )
 
 if TYPE_CHECKING:  # the CLI stays quick to start: these import the whole platform
+    import uvicorn
     from rich.console import Console
 
     from modelport.platform import Platform
@@ -195,12 +197,15 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
 
     from modelport.gateway.server import uvicorn_config
 
-    server = _server_class()(uvicorn_config(platform.gateway, platform.gateway.config))
+    server = _server(uvicorn_config(platform.gateway, platform.gateway.config))
+
+    def request_exit() -> None:
+        server.should_exit = True
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.request_exit)
+            loop.add_signal_handler(sig, request_exit)
         await platform.start()
         endpoint = platform.kube_tls.endpoint() if platform.kube_tls is not None else None
         if endpoint is not None:
@@ -228,7 +233,7 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
         runner.run(main())
 
 
-def _server_class():  # noqa: ANN202
+def _server(config: uvicorn.Config) -> uvicorn.Server:
     import contextlib
 
     import uvicorn
@@ -238,10 +243,7 @@ def _server_class():  # noqa: ANN202
         has shut down, which would end the process before the replicas are stopped."""
 
         @contextlib.contextmanager
-        def capture_signals(self):  # noqa: ANN202
+        def capture_signals(self) -> Iterator[None]:
             yield
 
-        def request_exit(self) -> None:
-            self.should_exit = True
-
-    return Server
+    return Server(config)
