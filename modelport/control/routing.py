@@ -6,12 +6,15 @@ the control plane; the control plane uses the gateway's upstream connections."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import dataclass
 
 import orjson
 
+from modelport.control.concurrency import ConcurrencyLimiter, SlotUnavailable, unit_limit
 from modelport.control.controller import Controller
-from modelport.control.revisions import RevisionState
+from modelport.control.revisions import RevisionState, Unit
 from modelport.gateway.connections import BadTarget, UpstreamError
 from modelport.gateway.payload_logger import PayloadLogger, wants
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
@@ -29,9 +32,16 @@ ATTEMPTS = 3
 class ServiceRouter:
     """The gateway's :class:`~modelport.gateway.app.Router` for ``modelport up``."""
 
-    def __init__(self, controller: Controller, logger: PayloadLogger | None = None) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        logger: PayloadLogger | None = None,
+        limiter: ConcurrencyLimiter | None = None,
+    ) -> None:
         self.controller = controller
         self.logger = logger or PayloadLogger()
+        # containerConcurrency: requests past a replica's limit wait here, not at the replica.
+        self.limiter = limiter or ConcurrencyLimiter()
 
     def _tap(
         self, namespace: str, name: str, revision: RevisionState, scope: Scope
@@ -41,16 +51,14 @@ class ServiceRouter:
             return None
         headers = {k.lower(): v for k, v in scope["headers"]}
         request_id = headers.get(b"ce-id", b"").decode("latin-1") or str(uuid.uuid4())
-        fields = {
-            "request_id": request_id,
-            "content_type": headers.get(b"content-type", b"").decode("latin-1"),
-            "inference_service": name,
-            "namespace": namespace,
-            "component": "predictor",
-            "endpoint": revision.name,
-            "source": f"http://modelport/{namespace}/{revision.name}",
-        }
-        return _LoggingTap(self.logger, spec.mode, spec.url, fields)
+        exchange = _Exchange(
+            request_id=request_id,
+            content_type=headers.get(b"content-type", b"").decode("latin-1"),
+            inference_service=name,
+            namespace=namespace,
+            endpoint=revision.name,
+        )
+        return _LoggingTap(self.logger, spec.mode, spec.url, exchange)
 
     async def forward(
         self,
@@ -71,17 +79,25 @@ class ServiceRouter:
             why = svc.error or "it has no revision that can serve yet"
             await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
             return
+        # Counted from here, also while waiting for a replica or a slot: that is demand the
+        # autoscaler must see (Knative's queue-proxy counts a request before its breaker).
         revision.begin()
         try:
             body = await upstream.read_body(receive)
             timeout = revision.isvc.predictor.timeout_s or DEFAULT_TIMEOUT_S
+            deadline = time.monotonic() + timeout
             tap = self._tap(namespace, name, revision, scope)
             if tap is not None:
                 tap.request(body)
+            limit = unit_limit(revision)
             # A replica that just died refuses connections until the controller reaps it;
             # such a request never reached it, so another replica (or a fresh one) may take it.
             for _attempt in range(ATTEMPTS):
-                unit = revision.pick() or await self.controller.activate(revision, timeout)
+                try:
+                    unit = await self._replica(revision, limit, deadline)
+                except SlotUnavailable as exc:
+                    await _error(send, 503, f"InferenceService {name}: {exc}.", retry=True)
+                    return
                 if unit is None:
                     break
                 try:
@@ -100,6 +116,11 @@ class ServiceRouter:
                 except (OSError, UpstreamError) as exc:
                     await _error(send, 502, f"Model server failed: {exc}.")
                     return
+                finally:
+                    if limit:
+                        # The response is read whole: the replica is done with this request
+                        # whatever happens next (a slow or vanished client holds no slot).
+                        self.limiter.release(revision, unit)
                 await relay(response, send, tap, CONFINED)
                 return
             why = revision.message or "no replica became ready in time"
@@ -107,24 +128,65 @@ class ServiceRouter:
         finally:
             revision.end()
 
+    async def _replica(self, revision: RevisionState, limit: int, deadline: float) -> Unit | None:
+        """A ready unit for one request, woken from zero by the activator if need be; with a
+        containerConcurrency ``limit``, one with a free slot, taken (the caller releases it).
+        None when no replica became ready in time; SlotUnavailable when no slot freed."""
+        if not limit:
+            unit = revision.pick()
+            if unit is not None:
+                return unit
+            return await self.controller.activate(revision, deadline - time.monotonic())
+        if not revision.ready_units():
+            # From zero, requests wait at the activator as any would, then queue for slots.
+            if await self.controller.activate(revision, deadline - time.monotonic()) is None:
+                return None
+        return await self.limiter.acquire(revision, limit, deadline, self.controller.wake)
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """What the payload logger records about one request besides its body."""
+
+    request_id: str
+    content_type: str
+    inference_service: str
+    namespace: str
+    endpoint: str
+
 
 class _LoggingTap:
     """Hands an exchange to the payload logger as KServe's agent does: the request always,
     the response only if it was a 200, both with the request's id and Content-Type."""
 
-    def __init__(self, logger: PayloadLogger, mode: str, url: str, fields: dict[str, str]):
+    def __init__(self, logger: PayloadLogger, mode: str, url: str, exchange: _Exchange):
         self.logger = logger
         self.mode = mode
         self.url = url
-        self.fields = fields
+        self.exchange = exchange
 
     def request(self, body: bytes) -> None:
         if wants(self.mode, "request"):
-            self.logger.log(url=self.url, kind="request", body=body, **self.fields)
+            self._log("request", body)
 
     def response(self, status: int, body: bytes) -> None:
         if status == 200 and wants(self.mode, "response"):
-            self.logger.log(url=self.url, kind="response", body=body, **self.fields)
+            self._log("response", body)
+
+    def _log(self, kind: str, body: bytes) -> None:
+        e = self.exchange
+        self.logger.log(
+            url=self.url,
+            kind=kind,
+            body=body,
+            request_id=e.request_id,
+            content_type=e.content_type,
+            inference_service=e.inference_service,
+            namespace=e.namespace,
+            component="predictor",
+            endpoint=e.endpoint,
+            source=f"http://modelport/{e.namespace}/{e.endpoint}",
+        )
 
 
 async def _error(send: Send, status: int, message: str, retry: bool = False) -> None:
