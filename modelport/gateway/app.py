@@ -114,7 +114,7 @@ class Gateway:
         self.sessions = sessions
         self.upstream = upstream
         self.config = config
-        cache = DecisionCache()
+        cache = DecisionCache(provider.clock)
         self.authn = Authenticator(
             provider,
             sessions,

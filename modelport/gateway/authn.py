@@ -4,7 +4,6 @@ database work or signature check per request."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, NamedTuple
 
 from modelport.gateway.authz import TOKEN_PREFIX, Authorizer
@@ -13,6 +12,7 @@ from modelport.gateway.exchange import cookies, request_headers
 from modelport.gateway.proxy import Scope
 from modelport.gateway.sessions import COOKIE, Identity, SessionStore
 from modelport.gateway.trusted import TrustedIssuer, unverified_issuer
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.provider import Provider
 from modelport.identity.tokens import InvalidToken
 
@@ -25,21 +25,22 @@ class DecisionCache:
     """Positive decisions for CACHE_TTL_S. A revocation made by another process (the CLI)
     takes effect within that time, a new grant at once, a logout here at once (clear)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         # key -> (monotonic expiry, value); a plain dict, because this lookup runs on every
         # request and cachetools' TTLCache costs several µs per get in pure Python.
         self._entries: dict[Any, tuple[float, Any]] = {}
 
     def get(self, key: Any) -> Any:
         hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
+        if hit is None or hit[0] < self._clock.monotonic():
             return None
         return hit[1]
 
     def put(self, key: Any, value: Any) -> None:
         if len(self._entries) >= CACHE_MAX_ENTRIES:
             self._entries.clear()  # bounded memory; everything is re-derivable
-        self._entries[key] = (time.monotonic() + CACHE_TTL_S, value)
+        self._entries[key] = (self._clock.monotonic() + CACHE_TTL_S, value)
 
     def clear(self) -> None:
         self._entries.clear()

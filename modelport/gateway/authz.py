@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Float, String, select
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from modelport.gateway.sessions import Base
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 
 VIEW = "view"
 EDIT = "edit"
@@ -94,8 +94,9 @@ def _digest(secret: str) -> str:
 class Authorizer:
     """Namespace membership, decisions, and API tokens, in the gateway's database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> None:
         Base.metadata.create_all(engine)
+        self.clock = clock
         self._sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
 
     # ---- namespaces ----------------------------------------------------------------------
@@ -109,7 +110,7 @@ class Authorizer:
         with self._sessions.begin() as db:
             if db.get(Namespace, name) is not None:
                 raise AuthzError(f"Namespace {name} already exists.")
-            ns = Namespace(name=name, owner=owner.lower(), created_at=time.time())
+            ns = Namespace(name=name, owner=owner.lower(), created_at=self.clock.time())
             db.add(ns)
         return ns
 
@@ -208,7 +209,7 @@ class Authorizer:
             raise AuthzError(problem)
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.clock.time()
         with self._sessions.begin() as db:
             db.add(
                 ApiToken(
@@ -262,7 +263,7 @@ class Authorizer:
             row = db.get(ApiToken, token_id)
         if row is None or row.revoked:
             return None
-        if row.expires_at and row.expires_at < time.time():
+        if row.expires_at and row.expires_at < self.clock.time():
             return None
         if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
             return None

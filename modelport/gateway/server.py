@@ -17,6 +17,7 @@ from modelport.gateway.authz import Authorizer
 from modelport.gateway.proxy import Upstream
 from modelport.gateway.sessions import SessionStore
 from modelport.identity.app import create_app
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import make_engine, session_factory
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.provider import Provider
@@ -28,12 +29,14 @@ def build_gateway(
     upstream: str,
     config: DexConfig | None = None,
     gateway: GatewayConfig | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Gateway:
     """A gateway in front of ``upstream`` with its own provider at ``issuer``."""
     config = config or DexConfig()
     gateway = gateway or GatewayConfig()
     engine = make_engine(f"sqlite:///{data_dir.resolve()}/identity.db")
-    provider = Provider.create(issuer, session_factory(engine), config)
+    provider = Provider.create(issuer, session_factory(engine), config, clock=clock)
     configured = next((c for c in config.static_clients if c.id == gateway.client_id), None)
     if configured is not None and configured.secret:
         # The Dex config registers the gateway's client (as Kubeflow's does): use its secret,
@@ -54,10 +57,10 @@ def build_gateway(
     return Gateway(
         provider,
         create_app(provider),
-        SessionStore(engine),
+        SessionStore(engine, clock=clock),
         Upstream(upstream, max_body=gateway.max_body),
         gateway,
-        Authorizer(engine),
+        Authorizer(engine, clock=clock),
     )
 
 

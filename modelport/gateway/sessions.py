@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import JSON, Float, String, Text, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import User
 from modelport.identity.revocation import issued_too_early
 
@@ -91,7 +91,9 @@ class Identity:
 class SessionStore:
     """Create, look up and end login sessions and pending logins."""
 
-    def __init__(self, engine: Engine, *, max_pending: int = MAX_PENDING_LOGINS) -> None:
+    def __init__(
+        self, engine: Engine, *, max_pending: int = MAX_PENDING_LOGINS, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         Base.metadata.create_all(engine)
         # create_all skips tables that exist: indexes added since are created here.
         for table in (LoginSession.__table__, PendingLogin.__table__):
@@ -99,11 +101,12 @@ class SessionStore:
                 index.create(engine, checkfirst=True)
         self._sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
         self.max_pending = max_pending
+        self.clock = clock
 
     def create(self, identity: Identity, max_age_s: float = SESSION_MAX_AGE_S) -> str:
         """A new session; returns the cookie value (never stored as such)."""
         value = secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.clock.time()
         with self._sessions.begin() as db:
             db.execute(delete(LoginSession).where(LoginSession.expires_at < now))
             db.add(
@@ -134,7 +137,7 @@ class SessionStore:
         if found is None:
             return None
         row, valid_after = found
-        if row.expires_at < time.time() or valid_after is None:
+        if row.expires_at < self.clock.time() or valid_after is None:
             return None
         if issued_too_early(row.created_at, valid_after):
             return None
@@ -152,7 +155,7 @@ class SessionStore:
         """(state, browser binding) for a new login; the binding goes in a cookie."""
         state = secrets.token_urlsafe(24)
         binding = secrets.token_urlsafe(24)
-        now = time.time()
+        now = self.clock.time()
         with self._sessions.begin() as db:
             db.execute(delete(PendingLogin).where(PendingLogin.expires_at < now))
             db.add(
@@ -186,7 +189,7 @@ class SessionStore:
             if row is None:
                 return None
             db.delete(row)
-        if row.expires_at < time.time():
+        if row.expires_at < self.clock.time():
             return None
         if binding is not None and not hmac.compare_digest(row.binding_sha256, _digest(binding)):
             return None

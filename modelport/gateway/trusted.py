@@ -4,7 +4,6 @@ with the issuer's published keys, found through its discovery document."""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from joserfc.jwt import JWTClaimsRegistry
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.tokens import VERIFY_ALGS, InvalidToken
 
 log = logging.getLogger("modelport.gateway")
@@ -35,6 +35,7 @@ class TrustedIssuer:
     _fetched_at: float = 0.0
     _jwks_uri: str = ""
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False)
 
     def discover(self) -> None:
         """Read the discovery document and the JWKS (raises on failure)."""
@@ -48,21 +49,22 @@ class TrustedIssuer:
     def _refresh(self) -> None:
         data = self._http.get(self._jwks_uri).raise_for_status().json()
         self._keys = KeySet.import_key_set(data)
-        self._fetched_at = time.time()
+        self._fetched_at = self.clock.time()
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token this issuer signed for our audience; InvalidToken otherwise."""
-        if self._keys is None or time.time() - self._fetched_at > MAX_AGE_S:
+        if self._keys is None or self.clock.time() - self._fetched_at > MAX_AGE_S:
             self._safe_refresh()
         try:
             decoded = self._decode(token)
         except InvalidToken:
             # Perhaps the issuer rotated its keys since we fetched them.
-            if time.time() - self._fetched_at < MIN_REFRESH_S:
+            if self.clock.time() - self._fetched_at < MIN_REFRESH_S:
                 raise
             self._safe_refresh()
             decoded = self._decode(token)
         registry = JWTClaimsRegistry(
+            now=int(self.clock.time()),
             leeway=30,
             iss={"essential": True, "value": self.issuer.rstrip("/")},
             aud={"essential": True, "value": self.audience},

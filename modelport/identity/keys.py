@@ -8,7 +8,6 @@ signed has expired, so relying parties that cached the JWKS keep verifying.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import SigningKey
 
 SUPPORTED_ALGS = ("RS256", "ES256")
@@ -49,6 +49,8 @@ class KeyRing:
         sessions: sessionmaker[Session],
         algs: tuple[str, ...] = ("RS256",),
         policy: RotationPolicy | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         for alg in algs:
             if alg not in SUPPORTED_ALGS:
@@ -56,6 +58,7 @@ class KeyRing:
         self._sessions = sessions
         self.algs = algs
         self.policy = policy or RotationPolicy()
+        self.clock = clock
         self._cache: tuple[float, dict[str, Key], dict[str, Any]] | None = None
         self._next_rotation = 0.0
         # Importing an RSA private key checks it (~35 ms of CPU): each key is imported once.
@@ -66,7 +69,7 @@ class KeyRing:
     def signing_key(self, alg: str | None = None, now: float | None = None) -> Key:
         """The current key for ``alg`` (the first configured by default), rotating if due."""
         alg = alg or self.algs[0]
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         current, _ = self._state(now)
         key = current.get(alg)
         if key is None:
@@ -75,12 +78,12 @@ class KeyRing:
 
     def jwks(self, now: float | None = None) -> dict[str, Any]:
         """The public keys relying parties may verify with: ``{"keys": [...]}``."""
-        _, published = self._state(time.time() if now is None else now)
+        _, published = self._state(self.clock.time() if now is None else now)
         return published
 
     def seconds_until_rotation(self, now: float | None = None) -> float:
         """How long the current signing keys stay current (for JWKS cache headers)."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         self._state(now)
         return max(0.0, self._next_rotation - now)
 
@@ -90,7 +93,7 @@ class KeyRing:
 
     def rotate(self, now: float | None = None) -> None:
         """Retire every current key now and make new ones (e.g. after a suspected leak)."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         with self._sessions.begin() as db:
             for row in db.scalars(select(SigningKey).where(SigningKey.signs_until > now)):
                 row.signs_until = now

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import jinja2
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import AuthCode, AuthRequest, Client, RefreshToken
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.keys import KeyRing, RotationPolicy
@@ -65,6 +65,8 @@ class Provider:
     refresh_idle_s: float = 0.0
     refresh_lifetime_s: float = 0.0
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    # Every expiry, lock and rotation of the provider reads this clock (tests move it).
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False)
     # Anyone can start a login or a device login: see keep_newest for why the oldest go.
     max_pending_per_client: int = MAX_PENDING_PER_CLIENT
     templates: jinja2.Environment = field(
@@ -93,10 +95,11 @@ class Provider:
         *,
         algs: tuple[str, ...] = ("RS256",),
         access_token_ttl_s: float = 3600,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Provider:
         """A provider over a database, with a Dex config's users, clients and expiries."""
         config = config or DexConfig()
-        directory = Directory(sessions)
+        directory = Directory(sessions, clock=clock)
         directory.sync_config(config)
         if directory.get_client(CLI_CLIENT_ID) is None:
             # The `modelport login` CLI and notebooks log in as this public client.
@@ -115,6 +118,7 @@ class Provider:
                 rotate_every_s=config.expiry.signing_keys,
                 token_lifetime_s=config.expiry.id_tokens,
             ),
+            clock=clock,
         )
         tokens = TokenIssuer(
             issuer.rstrip("/"),
@@ -123,6 +127,7 @@ class Provider:
             access_token_ttl_s=min(access_token_ttl_s, config.expiry.id_tokens),
             alg=algs[0],
             revocations=TokenCutoffs(sessions),
+            clock=clock,
         )
         return cls(
             issuer=issuer.rstrip("/"),
@@ -132,6 +137,8 @@ class Provider:
             skip_approval=config.skip_approval_screen,
             refresh_idle_s=config.expiry.refresh_valid_if_not_used_for,
             refresh_lifetime_s=config.expiry.refresh_absolute_lifetime,
+            throttle=FailureThrottle(clock=clock),
+            clock=clock,
         )
 
     def allow_redirects(self, client_id: str, uris: Sequence[str]) -> None:
@@ -205,7 +212,7 @@ class Provider:
 
     def new_auth_request(self, **fields: object) -> AuthRequest:
         """Store a pending authorization request (the client's oldest go past the cap)."""
-        now = time.time()
+        now = self.clock.time()
         req = AuthRequest(
             request_id=secrets.token_urlsafe(24),
             hmac_key=secrets.token_hex(32),
@@ -223,7 +230,7 @@ class Provider:
     def issue_code(self, req: AuthRequest) -> str:
         """Turn a logged-in auth request into a single-use code (the request is consumed)."""
         code = secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.clock.time()
         with self.sessions.begin() as db:
             if self.purge_due("auth_codes", now):
                 db.execute(delete(AuthCode).where(AuthCode.expires_at < now))
@@ -254,7 +261,7 @@ class Provider:
     ) -> str:
         """A new refresh token, starting a family or continuing one after rotation."""
         token = secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.clock.time()
         with self.sessions.begin() as db:
             db.add(
                 RefreshToken(

@@ -12,7 +12,6 @@ the very second of the change is refused too: logging in again a second later wo
 from __future__ import annotations
 
 import math
-import time
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,9 +32,9 @@ def end_grants(db: Session, user_id: str, *, deleted: bool) -> None:
     db.execute(delete(DeviceCode).where(DeviceCode.user_id == user_id))
 
 
-def cut_off(db: Session, user: User, now: float | None = None) -> None:
-    """Make everything issued to ``user`` until now invalid (password changed)."""
-    user.tokens_valid_after = time.time() if now is None else now
+def cut_off(db: Session, user: User, now: float) -> None:
+    """Make everything issued to ``user`` until ``now`` invalid (password changed)."""
+    user.tokens_valid_after = now
     end_grants(db, user.user_id, deleted=False)
 
 

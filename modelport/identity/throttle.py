@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from cachetools import TTLCache
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
+
 
 class FailureThrottle:
     """After ``max_failures`` failed logins from an address, refuse it until ``window_s``
     pass without another failure."""
 
-    def __init__(self, max_failures: int = 20, window_s: float = 300.0) -> None:
+    def __init__(
+        self, max_failures: int = 20, window_s: float = 300.0, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
-        self._counts: TTLCache[str, int] = TTLCache(maxsize=65536, ttl=window_s)
+        self._counts: TTLCache[str, int] = TTLCache(
+            maxsize=65536, ttl=window_s, timer=clock.monotonic
+        )
 
     def blocked(self, address: str) -> bool:
         """Whether this address is refused now."""

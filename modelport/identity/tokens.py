@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -20,6 +19,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import User
 from modelport.identity.keys import KeyRing
 
@@ -96,6 +96,7 @@ class TokenIssuer:
     access_token_ttl_s: float = 3600
     alg: str = "RS256"
     revocations: Revocations | None = None
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False)
 
     def claims(
         self,
@@ -108,7 +109,7 @@ class TokenIssuer:
         nonce: str = "",
     ) -> dict[str, Any]:
         """The claim set Dex puts in its tokens for these scopes."""
-        now = int(time.time() if now is None else now)
+        now = int(self.clock.time() if now is None else now)
         scopes = set(scopes)
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -169,7 +170,7 @@ class TokenIssuer:
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidToken(f"token rejected: {type(exc).__name__}") from None
         registry = JWTClaimsRegistry(
-            now=int(time.time() if now is None else now),
+            now=int(self.clock.time() if now is None else now),
             leeway=30,
             iss={"essential": True, "value": self.issuer},
             exp={"essential": True},

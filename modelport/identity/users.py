@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-import time
 import uuid
 from collections import Counter
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import Client, User
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.lockout import LockoutPolicy, NameLockout
@@ -59,8 +59,10 @@ class Directory:
         lockout: LockoutPolicy | None = None,
         *,
         hashing: HashPool | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessions = sessions
+        self.clock = clock
         self.lockout = lockout or LockoutPolicy()
         self.hashing = hashing or HashPool()
         self.names = NameLockout(self.lockout)
@@ -97,7 +99,7 @@ class Directory:
                 groups=list(groups or []),
                 admin=admin,
                 source="cli",
-                created_at=time.time(),
+                created_at=self.clock.time(),
             )
             db.add(user)
         self._users_changed()
@@ -128,7 +130,7 @@ class Directory:
             user.password_hash = password_hash
             user.failed_logins = 0
             user.locked_until = 0.0
-            cut_off(db, user)
+            cut_off(db, user, self.clock.time())
         self._users_changed()
 
     def delete_user(self, email: str) -> None:
@@ -151,7 +153,7 @@ class Directory:
         """
         email = normalize_email(email)
         found = self._login_record(email)
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         if found is None or found[3] > now:
             # Unknown or locked: cost as much as a real check, so timing tells neither, and
             # count an unknown name's failures as an account's (lockout.py).
@@ -190,7 +192,7 @@ class Directory:
         answered unknown names in half the time. Blocking (one hash) when the kind changes.
         """
         with self._dummy_lock:
-            if time.monotonic() < self._dummy_recheck_at:
+            if self.clock.monotonic() < self._dummy_recheck_at:
                 return self._dummy[1]
             with self._sessions() as db:
                 stored = db.scalars(select(User.password_hash).limit(DUMMY_SAMPLE)).all()
@@ -198,7 +200,7 @@ class Directory:
             profile = common[0][0] if common else DEFAULT_PROFILE
             if profile != self._dummy[0]:
                 self._dummy = (profile, hash_like(profile, uuid.uuid4().hex))
-            self._dummy_recheck_at = time.monotonic() + DUMMY_RECHECK_S
+            self._dummy_recheck_at = self.clock.monotonic() + DUMMY_RECHECK_S
             return self._dummy[1]
 
     def _users_changed(self) -> None:
@@ -246,7 +248,7 @@ class Directory:
 
     def is_locked(self, email: str, now: float | None = None) -> bool:
         """Whether the login name is locked after repeated failures (account or not)."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         user = self.get_user(email)
         if user is None:
             return self.names.locked(normalize_email(email), now)
@@ -317,12 +319,12 @@ class Directory:
                     user = User(
                         user_id=entry.user_id or str(uuid.uuid4()),
                         email=email,
-                        created_at=time.time(),
+                        created_at=self.clock.time(),
                         source="config",
                     )
                     db.add(user)
                 elif user.password_hash != entry.hash:
-                    cut_off(db, user)  # the file changed the password
+                    cut_off(db, user, self.clock.time())  # the file changed the password
                 user.username = entry.username or email.split("@")[0]
                 user.password_hash = entry.hash
                 user.groups = list(entry.groups)

@@ -9,14 +9,19 @@ import sqlite3
 
 import pytest
 
-from modelport.gateway import sessions as sessions_module
 from modelport.gateway.sessions import LOGIN_TTL_S, SessionStore
+from modelport.identity.clock import ManualClock
 from modelport.identity.db import make_engine
 
 
 @pytest.fixture()
-def store(tmp_path) -> SessionStore:
-    return SessionStore(make_engine(f"sqlite:///{tmp_path}/id.db"), max_pending=5)
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture()
+def store(tmp_path, clock) -> SessionStore:
+    return SessionStore(make_engine(f"sqlite:///{tmp_path}/id.db"), max_pending=5, clock=clock)
 
 
 def test_oldest_pending_logins_go_past_the_bound(store):
@@ -34,10 +39,9 @@ def test_a_very_long_return_path_returns_to_the_root(store):
     assert store.finish_login(state, binding) == "/v2/models/m?q=1"
 
 
-def test_expired_pending_logins_are_purged(store, monkeypatch, tmp_path):
+def test_expired_pending_logins_are_purged(store, clock, tmp_path):
     store.start_login("/old")
-    now = sessions_module.time.time()
-    monkeypatch.setattr(sessions_module.time, "time", lambda: now + LOGIN_TTL_S + 1)
+    clock.advance(LOGIN_TTL_S + 1)
     store.start_login("/new")
     con = sqlite3.connect(tmp_path / "id.db")
     rows = [r[0] for r in con.execute("SELECT return_to FROM gateway_pending_logins")]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.testclient import TestClient
 
 from modelport.identity.app import create_app
+from modelport.identity.clock import ManualClock
 from modelport.identity.db import make_engine, session_factory
 from modelport.identity.dex_config import parse_dex_config
 from modelport.identity.provider import Provider
@@ -15,12 +14,16 @@ from tests.identity.conftest import USER_EMAIL, USER_HASH, USER_PASSWORD
 
 
 def test_throttle_counts_failures_only_and_forgets():
-    t = FailureThrottle(max_failures=3, window_s=0.2)
+    clock = ManualClock()
+    t = FailureThrottle(max_failures=3, window_s=300, clock=clock)
     for _ in range(3):
         assert not t.blocked("10.0.0.1")
         t.failed("10.0.0.1")
+        clock.advance(200)  # each failure restarts the window: 600 s in all, still counted
     assert t.blocked("10.0.0.1") and not t.blocked("10.0.0.2")
-    time.sleep(0.25)
+    clock.advance(99)
+    assert t.blocked("10.0.0.1")
+    clock.advance(2)  # 301 s since the last failure
     assert not t.blocked("10.0.0.1")
 
 

@@ -12,7 +12,6 @@ Dex); the approval step is bound to it by an HMAC.
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -125,7 +124,7 @@ def _pending(provider: Provider, request_id: str) -> AuthRequest | None:
         return None
     with provider.sessions() as db:
         req = db.get(AuthRequest, request_id)
-    if req is None or req.expires_at < time.time():
+    if req is None or req.expires_at < provider.clock.time():
         return None
     return req
 

@@ -13,7 +13,6 @@ than the device asked for. Each device code is approved once.
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import urlencode
 
 from sqlalchemy import delete, select
@@ -63,7 +62,7 @@ def _device_code(provider: Provider, client_id: str, scope: str) -> Response:
         return InvalidRequest(problem).response()
     code = secrets.token_urlsafe(32)
     user_code = _user_code()
-    now = time.time()
+    now = provider.clock.time()
     with provider.sessions.begin() as db:
         if provider.purge_due("device_codes", now):
             db.execute(delete(DeviceCode).where(DeviceCode.expires_at < now))
@@ -113,7 +112,12 @@ async def verify_code(request: Request) -> Response:
     user_code = str(form.get("user_code", "")).strip().upper()
     row = await run_in_threadpool(_device_row, provider, user_code)
     # A row from before device requests had a verifier cannot be bound: treat it as expired.
-    if row is None or row.expires_at < time.time() or row.user_id or not row.code_verifier:
+    if (
+        row is None
+        or row.expires_at < provider.clock.time()
+        or row.user_id
+        or not row.code_verifier
+    ):
         return page(
             provider,
             "device.html",
@@ -158,7 +162,7 @@ async def device_callback(request: Request) -> Response:
 
 
 def _approve_device(provider: Provider, code: str, user_code: str) -> bool:
-    now = time.time()
+    now = provider.clock.time()
     with provider.sessions.begin() as db:
         auth = db.get(AuthCode, sha256_hex(code)) if code else None
         row = db.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
@@ -200,7 +204,7 @@ class ExpiredToken(OAuthError):
 
 def poll(provider: Provider, client_id: str, device_code_value: str) -> tuple[str, list[str]]:
     """The token endpoint's device grant: (user_id, scopes) once approved, else an error."""
-    now = time.time()
+    now = provider.clock.time()
     # Errors are raised after the transaction commits (poll times and deletions must stick).
     failure: OAuthError
     with provider.sessions.begin() as db:

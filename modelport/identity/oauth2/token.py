@@ -8,7 +8,6 @@ its whole family (OAuth 2.0 Security BCP §4.14), so a stolen token stops workin
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -146,7 +145,7 @@ def _authorization_code(provider: Provider, client: Client, f: dict[str, str]) -
         # Single use: the code is gone whatever happens next.
         if row is not None:
             db.delete(row)
-    if row is None or row.expires_at < time.time() or row.client_id != client.client_id:
+    if row is None or row.expires_at < provider.clock.time() or row.client_id != client.client_id:
         raise InvalidGrant("Invalid or expired code parameter.")
     if f.get("redirect_uri", "") != row.redirect_uri:
         raise InvalidRequest("redirect_uri did not match URI from initial request.")
@@ -168,7 +167,7 @@ def _refresh(provider: Provider, client: Client, f: dict[str, str]) -> dict[str,
     presented = f.get("refresh_token", "")
     if not presented:
         raise InvalidRequest("No refresh token is found in request.")
-    now = time.time()
+    now = provider.clock.time()
     invalid = "Refresh token is invalid or has already been claimed by another client."
     # Errors are raised after the transaction commits: a reuse must stay recorded.
     failure: OAuthError | None = None
@@ -240,7 +239,7 @@ def _client_credentials(provider: Provider, client: Client, f: dict[str, str]) -
     unknown = [s for s in scopes if s not in ("openid", "groups")]
     if unknown:
         raise InvalidScope(f"Unsupported scope(s) for a service account: {unknown}")
-    now = int(time.time())
+    now = int(provider.clock.time())
     ttl = int(provider.tokens.access_token_ttl_s)
     claims = {
         "iss": provider.issuer,
