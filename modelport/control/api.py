@@ -14,7 +14,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from modelport.control.backends.process import tail
@@ -319,7 +319,7 @@ class _Api:
         return _json({"deleted": {"kind": CLUSTER_RUNTIME, "name": name}})
 
     async def openapi(self, request: Request) -> Response:
-        schema = schemas.get_schema(self.routes)
+        schema = schemas.get_schema(list[BaseRoute](self.routes))
         schema["servers"] = [{"url": "/api"}]
         # Status codes are int keys once the docstrings' YAML is read; JSON wants strings.
         return Response(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,7 +125,7 @@ class Control:
 
     # ---- who may do what ----------------------------------------------------------------
 
-    def identity(self, scope: dict[str, Any]) -> Identity:
+    def identity(self, scope: MutableMapping[str, Any]) -> Identity:
         """The caller the gateway authenticated."""
         identity = scope.get(IDENTITY_KEY)
         if not isinstance(identity, Identity):

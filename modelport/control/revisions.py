@@ -55,6 +55,8 @@ class RevisionState:
     fetching: bool = False
     failures: int = 0
     backoff_until: float = 0.0
+    # More replicas wanted than run or start (a backoff or a quota holds them back).
+    shortfall: bool = False
     message: str = ""
     # Requests in flight through the gateway, and a time-weighted sum of it for the
     # autoscaler (average concurrency over each tick, as Knative's queue-proxy reports).

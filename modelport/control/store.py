@@ -9,6 +9,7 @@ traffic splits and revision names stay stable.
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from modelport.db import make_engine
@@ -161,11 +162,13 @@ class Store:
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         with self.session() as s, s.begin():
-            gone = s.execute(
+            removed = s.execute(
                 delete(Resource).where(
                     Resource.kind == kind, Resource.namespace == namespace, Resource.name == name
                 )
-            ).rowcount
+            )
+            # A DELETE answers a CursorResult, the kind of result that counts rows.
+            gone = removed.rowcount if isinstance(removed, CursorResult) else 0
             if kind == ISVC:
                 s.execute(
                     delete(Revision).where(
@@ -176,7 +179,7 @@ class Store:
 
     # ---- revisions ----------------------------------------------------------------------
 
-    def revisions(self, namespace: str, service: str) -> list[Revision]:
+    def revisions(self, namespace: str, service: str) -> builtins.list[Revision]:
         with self.session() as s:
             return list(
                 s.scalars(
@@ -186,7 +189,7 @@ class Store:
                 )
             )
 
-    def all_revisions(self) -> list[Revision]:
+    def all_revisions(self) -> builtins.list[Revision]:
         with self.session() as s:
             return list(s.scalars(select(Revision).order_by(Revision.id)))
 

@@ -149,8 +149,8 @@ class Replica:
         # race for this port, it does not serve this model name and is never taken for ours.
         url = f"http://{self.address}/v2/models/{self.model_name}/ready"
         headers = {REPLICA_KEY_HEADER.decode(): self.key}
-        timeout = aiohttp.ClientTimeout(total=2)
-        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as client:
+        per_probe = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=per_probe, headers=headers) as client:
             while time.monotonic() < deadline:
                 if self.proc.returncode is not None:
                     return False

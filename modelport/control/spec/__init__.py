@@ -18,7 +18,8 @@ The modules, each importing only those above it:
 - ``fields``: the field reader, and the metadata and name rules the kinds share;
 - ``components``: a predictor's or transformer's model or container and extension fields;
 - ``inference_service`` and ``serving_runtime``: one module per kind;
-- ``documents``: :func:`parse_documents` and :func:`parse_document`, which dispatch on ``kind``.
+- ``documents``: :func:`parse_documents` and :func:`parse_document`, which dispatch on ``kind``,
+  and :func:`parse_service` for a document that must be an InferenceService.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from modelport.control.spec.constants import (
     SERVED,
     SHORT_FORMS,
 )
-from modelport.control.spec.documents import parse_document, parse_documents
+from modelport.control.spec.documents import parse_document, parse_documents, parse_service
 from modelport.control.spec.loading import MAX_CHARS, MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUES
 from modelport.control.spec.objects import (
     Batcher,
@@ -90,4 +91,5 @@ __all__ = [
     "SupportedFormat",
     "parse_document",
     "parse_documents",
+    "parse_service",
 ]

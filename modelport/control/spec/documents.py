@@ -81,6 +81,14 @@ def parse_document(
     return obj
 
 
+def parse_service(doc: dict[str, Any], default_namespace: str = "default") -> InferenceService:
+    """Parse a stored InferenceService; any other kind is a SpecError."""
+    obj = parse_document(doc, default_namespace)
+    if not isinstance(obj, InferenceService):
+        raise SpecError([Problem("kind", f"expected {ISVC}, got a serving runtime")])
+    return obj
+
+
 def _parse(
     reader: _Reader, doc: Any, default_namespace: str
 ) -> InferenceService | ServingRuntime | None:

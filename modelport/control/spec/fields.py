@@ -4,6 +4,7 @@ kinds share."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -119,7 +120,7 @@ class _Reader:
             return []
         return value
 
-    def strings(self, value: Any, path: str) -> list[str]:
+    def strings(self, value: Any, path: str) -> builtins.list[str]:
         out: list[str] = []
         for i, item in enumerate(self.list(value, path)):
             if not isinstance(item, str):

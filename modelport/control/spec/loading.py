@@ -23,7 +23,7 @@ _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STRING_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """Safe YAML loading with Kubernetes' reading of a few corner cases."""
 
     # Timestamps stay strings, as sigs.k8s.io/yaml turns them into JSON strings; so does a
