@@ -20,7 +20,12 @@ Every remote fetch returns a directory, also when it holds a single file, so the
 server always gets a model directory; local paths are returned as they are (file or
 directory).
 
+The cache is kept under ``max_cache_bytes`` (50 GiB by default): after a fetch, the least
+recently used entries that no :class:`ModelLease` holds are pruned (``Storage.checkout``
+hands out leases; ``Storage.fetch`` holds its entry for the life of the Storage).
+
 The modules: ``initializer`` (:class:`Storage`, its dispatch on the scheme and its cache),
+``cache`` (sizes, last use, leases and pruning),
 ``uris`` (URI syntax), one module per remote source (``http``, ``object_store`` with ``s3``
 for its settings), ``archives`` and ``tree`` (safe unpacking), ``limits`` (the download limit),
 and ``types`` and ``errors`` beneath them.
@@ -36,6 +41,12 @@ from modelport.control.storage.archives import (
     archive_kind,
     unpack,
 )
+from modelport.control.storage.cache import (
+    DEFAULT_MAX_CACHE_BYTES,
+    CachedModel,
+    CacheIndex,
+    ModelLease,
+)
 from modelport.control.storage.errors import StorageError
 from modelport.control.storage.http_source import HTTP_CHUNK, HttpSource
 from modelport.control.storage.initializer import STALE_TMP_S, UNVERSIONED, Storage
@@ -46,6 +57,7 @@ from modelport.control.storage.types import Progress, Source
 from modelport.control.storage.uris import SUPPORTED, check_namespace, check_uri, local_path
 
 __all__ = [
+    "DEFAULT_MAX_CACHE_BYTES",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MAX_UNPACKED_BYTES",
     "HTTP_CHUNK",
@@ -55,8 +67,11 @@ __all__ = [
     "TAR_SUFFIXES",
     "UNVERSIONED",
     "ZIP_SUFFIXES",
+    "CacheIndex",
+    "CachedModel",
     "HttpSource",
     "LocalArchiveSource",
+    "ModelLease",
     "ObjectStoreSource",
     "Progress",
     "S3Settings",

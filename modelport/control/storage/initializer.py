@@ -8,6 +8,9 @@ Cache layout, keyed by (URI, version) where the version is the ETag (or Last-Mod
     cache_dir/<namespace>/<sha(uri)>/...   the same, for a fetch made for a namespace
     cache_dir/.tmp/<random>/               downloads in progress, renamed into place when done
 
+The cache is kept under a size limit (``max_cache_bytes``): after each fetch, the least
+recently used entries no lease holds are pruned until it fits (cache.py).
+
 A namespace's replicas are handed only entries under its own directory, never one another
 namespace fetched (even of the same URI and version): tenants share no files, and one cannot
 learn what another deployed from cache hits. ``pvc://CLAIM/path`` is ``pvc_root/<namespace>/
@@ -37,6 +40,7 @@ from modelport.control.storage.archives import (
     archive_kind,
     unpack,
 )
+from modelport.control.storage.cache import DEFAULT_MAX_CACHE_BYTES, CacheIndex, ModelLease
 from modelport.control.storage.errors import StorageError
 from modelport.control.storage.http_source import HttpSource
 from modelport.control.storage.limits import DEFAULT_MAX_DOWNLOAD_BYTES
@@ -64,6 +68,7 @@ class Storage:
         max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         http_timeout_s: float = 30.0,
+        max_cache_bytes: int | None = DEFAULT_MAX_CACHE_BYTES,
     ) -> None:
         self.cache_dir = Path(cache_dir).resolve()
         self.pvc_root = Path(pvc_root).resolve()
@@ -81,6 +86,9 @@ class Storage:
         self._guard = threading.Lock()
         self._filesystems: dict[str, Any] = {}
         self._remove_stale_downloads()
+        # Sizes and last use of what earlier runs left, so the limit counts them too.
+        self.index = CacheIndex(self.cache_dir, self._tmp, max_cache_bytes)
+        self.index.scan()
 
     def fetch(
         self, uri: str, progress: Progress | None = None, *, namespace: str | None = None
@@ -91,7 +99,23 @@ class Storage:
         a local archive is unpacked into the cache. Remote URIs come back as a cache
         directory, also when it holds one file. With a ``namespace`` (a DNS label), cache
         entries and volumes are that namespace's own. Raises StorageError.
+
+        The cache entry returned is never pruned while this Storage lives, as the caller
+        cannot say when it is done with it; callers that can use :meth:`checkout`.
         """
+        return self.checkout(uri, progress, namespace=namespace).path
+
+    def checkout(
+        self, uri: str, progress: Progress | None = None, *, namespace: str | None = None
+    ) -> ModelLease:
+        """As :meth:`fetch`, with the path held in the cache until the lease is released:
+        hold it while replicas may start from the model. Prunes the cache when it is over
+        its limit, the model just fetched and every held one excepted."""
+        lease = self._checkout(uri, progress, namespace)
+        self.index.prune()
+        return lease
+
+    def _checkout(self, uri: str, progress: Progress | None, namespace: str | None) -> ModelLease:
         if reason := check_uri(uri):
             raise StorageError(reason)
         if namespace is not None and (reason := check_namespace(namespace)):
@@ -108,7 +132,7 @@ class Storage:
 
     def _local(
         self, path: Path, uri: str, progress: Progress | None, namespace: str | None
-    ) -> Path:
+    ) -> ModelLease:
         if not path.exists():
             raise StorageError(f"storage path {_display(uri)} does not exist")
         path = path.resolve()
@@ -116,7 +140,8 @@ class Storage:
             self._check_own(path, uri, namespace)
         if path.is_file() and archive_kind(path.name):
             return self._remote(f"local://{path}", LocalArchiveSource(path), progress, namespace)
-        return path
+        # A path into the cache itself (the namespace's own part) holds its entry too.
+        return self.index.lease_containing(path)
 
     def _check_own(self, path: Path, uri: str, namespace: str) -> None:
         # A local path is a path on the platform's host: for a namespace, the platform's own
@@ -187,7 +212,7 @@ class Storage:
 
     def _remote(
         self, uri: str, source: Source, progress: Progress | None, namespace: str | None
-    ) -> Path:
+    ) -> ModelLease:
         # A namespace name is a DNS label and a URI key 32 hex digits; were a namespace named
         # like a key, its entries would still sit one level deeper than that key's versions.
         root = self.cache_dir if namespace is None else self.cache_dir / namespace
@@ -195,15 +220,19 @@ class Storage:
         try:
             with self._lock(str(uri_dir)):
                 version = source.probe()
-                if version is not None and (entry := _entry(uri_dir, version)).is_dir():
-                    log.info("storage: %s is cached (version unchanged)", _display(uri))
-                    return entry
+                if version is not None:
+                    # Leased before anything can prune it; None if pruned since installed.
+                    cached = self.index.lease_cached(_entry(uri_dir, version), _display(uri))
+                    if cached is not None:
+                        log.info("storage: %s is cached (version unchanged)", _display(uri))
+                        return cached
                 log.info("storage: downloading %s", _display(uri))
                 with self._staging() as staging:
                     version = source.download(staging / "download", progress)
                     content = self._unpack_single_archive(staging)
                     make_private(content)
-                    return self._install(content, _entry(uri_dir, version), staging)
+                    entry = self._install(content, _entry(uri_dir, version), staging)
+                    return self.index.add(entry, _display(uri))
         except OSError as exc:
             # Our own disk (full, read-only cache); the sources already translated theirs.
             raise StorageError(f"storage download failed: {exc} ({_display(uri)})") from None
