@@ -9,23 +9,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelport.control.spec.constants import (
-    _INT32,
-    _INT64,
-    _V2_FORMATS,
-    _V2_SHORT_FORMS,
+    INT32,
+    INT64,
     ISVC_PROTOCOLS,
     LOGGER_MODES,
     SCALE_METRICS,
     SERVABLE_FORMATS,
     SERVED,
+    V2_FORMATS,
+    V2_SHORT_FORMS,
 )
-from modelport.control.spec.fields import _Reader, _valid_runtime_name
+from modelport.control.spec.fields import FieldReader, valid_runtime_name
 from modelport.control.spec.objects import Batcher, LoggerSpec
-from modelport.control.spec.problems import _short
+from modelport.control.spec.problems import shorten
 from modelport.control.spec.quantity import parse_quantity
 
 
-def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict[str, Any] | None:
+def read_model(
+    reader: FieldReader, value: Any, path: str, *, short: str | None
+) -> dict[str, Any] | None:
     """``predictor.model`` or a framework short form (``predictor.sklearn``, ...)."""
     spec = reader.mapping(value, path)
     if spec is None:
@@ -46,11 +48,11 @@ def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict
             if name and fmt not in SERVABLE_FORMATS:
                 reader.problem(
                     f"{path}.modelFormat.name",
-                    f"modelport cannot serve {_short(name)} models; it serves {SERVED}",
+                    f"modelport cannot serve {shorten(name)} models; it serves {SERVED}",
                 )
         runtime = reader.string(spec, "runtime", path)
-        if runtime is not None and not _valid_runtime_name(runtime):
-            reader.problem(f"{path}.runtime", f"{_short(runtime)!r} is not a valid runtime name")
+        if runtime is not None and not valid_runtime_name(runtime):
+            reader.problem(f"{path}.runtime", f"{shorten(runtime)!r} is not a valid runtime name")
     elif short not in SERVABLE_FORMATS:
         reader.problem(path, f"modelport cannot serve {short} models; it serves {SERVED}")
     if spec.get("name"):
@@ -58,7 +60,7 @@ def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict
         reader.problem(f"{path}.name", "the 'name' field is not allowed in standard predictor")
     storage_uri = reader.string(spec, "storageUri", path, required=True)
     requested = _protocol(reader, spec, path)
-    if requested is None and (short in _V2_SHORT_FORMS or (short is None and fmt in _V2_FORMATS)):
+    if requested is None and (short in V2_SHORT_FORMS or (short is None and fmt in V2_FORMATS)):
         requested = "v2"  # inference_service_defaults.go assign*Runtime / setPredictorModelDefaults
     confidential = spec.get("confidential")
     if isinstance(confidential, dict) and confidential.get("enabled") is True:
@@ -81,7 +83,7 @@ def _model(reader: _Reader, value: Any, path: str, *, short: str | None) -> dict
     }
 
 
-def _protocol(reader: _Reader, spec: dict[str, Any], path: str) -> str | None:
+def _protocol(reader: FieldReader, spec: dict[str, Any], path: str) -> str | None:
     value = reader.string(spec, "protocolVersion", path)
     if value is None:
         return None
@@ -89,7 +91,7 @@ def _protocol(reader: _Reader, spec: dict[str, Any], path: str) -> str | None:
         note = " (grpc-v1 is not served by modelport)" if value == "grpc-v1" else ""
         reader.problem(
             f"{path}.protocolVersion",
-            f"must be one of {', '.join(ISVC_PROTOCOLS)}, got {_short(value)!r}{note}",
+            f"must be one of {', '.join(ISVC_PROTOCOLS)}, got {shorten(value)!r}{note}",
         )
         return None
     return value
@@ -99,8 +101,8 @@ def _normal_protocol(protocol: str | None) -> str:
     return "v2" if protocol in ("v2", "grpc-v2") else "v1"
 
 
-def _custom(
-    reader: _Reader, value: Any, path: str, *, protocols: Sequence[str]
+def read_custom_container(
+    reader: FieldReader, value: Any, path: str, *, protocols: Sequence[str]
 ) -> dict[str, Any] | None:
     """A custom container: modelport runs the .py Model its STORAGE_URI points at instead."""
     container = reader.mapping(value, path)
@@ -122,7 +124,7 @@ def _custom(
         # predictor_custom.go validateCustomProtocol
         reader.problem(
             f"{path}.env",
-            f"PROTOCOL must be one of {', '.join(protocols)}, got {_short(requested)!r}",
+            f"PROTOCOL must be one of {', '.join(protocols)}, got {shorten(requested)!r}",
         )
         requested = None
     return {
@@ -131,7 +133,7 @@ def _custom(
     }
 
 
-def _transformer_model(reader: _Reader, value: Any, path: str) -> dict[str, Any] | None:
+def read_transformer_model(reader: FieldReader, value: Any, path: str) -> dict[str, Any] | None:
     spec = reader.mapping(value, path)
     if spec is None:
         return None
@@ -140,7 +142,8 @@ def _transformer_model(reader: _Reader, value: Any, path: str) -> dict[str, Any]
         name = reader.string(model_format, "name", f"{path}.modelFormat")
         if name is not None and name.lower() != "custom":
             reader.problem(
-                f"{path}.modelFormat.name", f"a transformer is a custom model, got {_short(name)!r}"
+                f"{path}.modelFormat.name",
+                f"a transformer is a custom model, got {shorten(name)!r}",
             )
         reader.only(model_format, f"{path}.modelFormat", ("name",))
     storage_uri = reader.string(spec, "storageUri", path, required=True)
@@ -170,7 +173,7 @@ def _custom_fields(
     }
 
 
-def _resources(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, Any]:
+def _resources(reader: FieldReader, spec: dict[str, Any], path: str) -> dict[str, Any]:
     """``resources.limits.memory`` and ``.cpu``, which each replica is held to (see
     control/backends/confine.py); requests and other limits are kept, not acted on."""
     path = f"{path}.resources"
@@ -200,11 +203,13 @@ def _resources(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, An
     return found
 
 
-def _extension(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, Any] | None:
+def read_extension_fields(
+    reader: FieldReader, spec: dict[str, Any], path: str
+) -> dict[str, Any] | None:
     """ComponentExtensionSpec (component.go), with KServe's defaults."""
     before = len(reader.problems)
-    min_replicas = reader.integer(spec, "minReplicas", path, minimum=0, maximum=_INT32)
-    max_replicas = reader.integer(spec, "maxReplicas", path, minimum=0, maximum=_INT32)
+    min_replicas = reader.integer(spec, "minReplicas", path, minimum=0, maximum=INT32)
+    max_replicas = reader.integer(spec, "maxReplicas", path, minimum=0, maximum=INT32)
     # validateReplicas: minReplicas defaults to 1; maxReplicas 0 means no upper bound.
     lowest = 1 if min_replicas is None else min_replicas
     if max_replicas and lowest > max_replicas:
@@ -212,7 +217,7 @@ def _extension(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, An
             f"{path}.maxReplicas",
             f"must be at least minReplicas ({lowest}), or 0 for no limit; got {max_replicas}",
         )
-    scale_target = reader.integer(spec, "scaleTarget", path, minimum=1, maximum=_INT32)
+    scale_target = reader.integer(spec, "scaleTarget", path, minimum=1, maximum=INT32)
     metric = reader.choice(spec, "scaleMetric", path, SCALE_METRICS)
     if metric in ("cpu", "memory"):
         # HPA metrics: the autoscaler here scales on concurrency or rps only.
@@ -221,8 +226,8 @@ def _extension(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, An
             reader.ignore(f"{path}.scaleTarget")
             scale_target = None
         metric = "concurrency"
-    concurrency = reader.integer(spec, "containerConcurrency", path, minimum=0, maximum=_INT64)
-    timeout = reader.integer(spec, "timeout", path, minimum=1, maximum=_INT64)
+    concurrency = reader.integer(spec, "containerConcurrency", path, minimum=0, maximum=INT64)
+    timeout = reader.integer(spec, "timeout", path, minimum=1, maximum=INT64)
     canary = reader.integer(spec, "canaryTrafficPercent", path, minimum=0, maximum=100)
     logger = _logger(reader, spec.get("logger"), f"{path}.logger")
     batcher = _batcher(reader, spec.get("batcher"), f"{path}.batcher")
@@ -241,7 +246,7 @@ def _extension(reader: _Reader, spec: dict[str, Any], path: str) -> dict[str, An
     }
 
 
-def _logger(reader: _Reader, value: Any, path: str) -> LoggerSpec | None:
+def _logger(reader: FieldReader, value: Any, path: str) -> LoggerSpec | None:
     spec = reader.mapping(value, path)
     if spec is None:
         return None
@@ -252,12 +257,12 @@ def _logger(reader: _Reader, value: Any, path: str) -> LoggerSpec | None:
     return LoggerSpec(mode=mode, url=url)
 
 
-def _batcher(reader: _Reader, value: Any, path: str) -> Batcher | None:
+def _batcher(reader: FieldReader, value: Any, path: str) -> Batcher | None:
     spec = reader.mapping(value, path)
     if spec is None:
         return None
     # cmd/agent/main.go refuses batch sizes and latencies below 1.
-    size = reader.integer(spec, "maxBatchSize", path, minimum=1, maximum=_INT32)
-    latency = reader.integer(spec, "maxLatency", path, minimum=1, maximum=_INT32)
+    size = reader.integer(spec, "maxBatchSize", path, minimum=1, maximum=INT32)
+    latency = reader.integer(spec, "maxLatency", path, minimum=1, maximum=INT32)
     reader.only(spec, path, ("maxBatchSize", "maxLatency"))
     return Batcher(max_batch_size=size, max_latency_ms=None if latency is None else float(latency))

@@ -42,8 +42,8 @@ SERVED = (
     "(a .py file defining a modelport Model)"
 )
 # inference_service_defaults.go: these default to protocol v2 when none is given.
-_V2_SHORT_FORMS = ("triton", "onnx", "huggingface")
-_V2_FORMATS = ("triton", "vllm")
+V2_SHORT_FORMS = ("triton", "onnx", "huggingface")
+V2_FORMATS = ("triton", "vllm")
 ISVC_PROTOCOLS = ("v1", "v2", "grpc-v2")  # grpc-v1 (TF Serving's API) is not served here
 RUNTIME_PROTOCOLS = ("v1", "v2", "grpc-v1", "grpc-v2")
 SCALE_METRICS = ("concurrency", "rps", "cpu", "memory")  # the CRD's enum
@@ -69,8 +69,8 @@ BLOCKED_ENV_PREFIX = "MODELPORT_"
 AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
 AUTOSCALER_CLASSES = ("hpa", "external", "keda", "none")  # constants.AutoscalerAllowedClassList
 
-_INT32 = 2**31 - 1
-_INT64 = 2**63 - 1
-_DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # KServe's IsvcNameFmt
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # KServe's IsvcNameFmt
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

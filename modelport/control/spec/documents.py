@@ -12,12 +12,12 @@ from modelport.control.spec.constants import (
     RUNTIME,
     RUNTIME_API_VERSIONS,
 )
-from modelport.control.spec.fields import _Reader
-from modelport.control.spec.inference_service import _isvc
-from modelport.control.spec.loading import _Bad, _Budget, _load, _plain
+from modelport.control.spec.fields import FieldReader
+from modelport.control.spec.inference_service import read_inference_service
+from modelport.control.spec.loading import BadInput, InputBudget, load_text, plain_data
 from modelport.control.spec.objects import InferenceService, ServingRuntime
-from modelport.control.spec.problems import Problem, SpecError, _describe, _short
-from modelport.control.spec.serving_runtime import _runtime
+from modelport.control.spec.problems import Problem, SpecError, describe_value, shorten
+from modelport.control.spec.serving_runtime import read_serving_runtime
 
 
 def parse_documents(
@@ -25,10 +25,10 @@ def parse_documents(
 ) -> list[InferenceService | ServingRuntime]:
     """Parse a YAML stream (``---``-separated) or JSON document, as ``kubectl apply -f`` reads."""
     problems: list[Problem] = []
-    raw = _load(text)
+    raw = load_text(text)
     docs: list[tuple[str, Any]] = []
     many = sum(d is not None for d in raw) > 1
-    budget = _Budget()
+    budget = InputBudget()
     index = 0
     for doc in raw:
         if doc is None:  # an empty document, as between two `---`
@@ -36,15 +36,15 @@ def parse_documents(
         prefix = f"documents[{index}]." if many else ""
         index += 1
         try:
-            doc = _plain(doc, (), 0, budget)
-        except _Bad as bad:
+            doc = plain_data(doc, (), 0, budget)
+        except BadInput as bad:
             problems.append(Problem(_prefixed(prefix, bad.path), bad.message))
             continue
         if isinstance(doc, dict) and doc.get("kind") == "List" and "items" in doc:
             items = doc["items"]
             if not isinstance(items, list):
                 problems.append(
-                    Problem(prefix + "items", f"must be a list, got {_describe(items)}")
+                    Problem(prefix + "items", f"must be a list, got {describe_value(items)}")
                 )
                 continue
             docs.extend((f"{prefix}items[{i}].", item) for i, item in enumerate(items))
@@ -52,7 +52,7 @@ def parse_documents(
             docs.append((prefix, doc))
     objects: list[InferenceService | ServingRuntime] = []
     for prefix, doc in docs:
-        reader = _Reader()
+        reader = FieldReader()
         obj = _parse(reader, doc, default_namespace)
         problems.extend(Problem(_prefixed(prefix, p.path), p.message) for p in reader.problems)
         if obj is not None and not reader.problems:
@@ -71,10 +71,10 @@ def parse_document(
 ) -> InferenceService | ServingRuntime:
     """Parse one document already decoded from YAML or JSON (for example, from the store)."""
     try:
-        plain = _plain(doc, (), 0, _Budget())
-    except _Bad as bad:
+        plain = plain_data(doc, (), 0, InputBudget())
+    except BadInput as bad:
         raise SpecError([Problem(bad.path, bad.message)]) from None
-    reader = _Reader()
+    reader = FieldReader()
     obj = _parse(reader, plain, default_namespace)
     if reader.problems or obj is None:
         raise SpecError(reader.problems or [Problem("", "not a document")])
@@ -90,13 +90,13 @@ def parse_service(doc: dict[str, Any], default_namespace: str = "default") -> In
 
 
 def _parse(
-    reader: _Reader, doc: Any, default_namespace: str
+    reader: FieldReader, doc: Any, default_namespace: str
 ) -> InferenceService | ServingRuntime | None:
     if not isinstance(doc, dict):
         reader.problem(
             "",
             "a document must be a mapping with apiVersion, kind, metadata and spec, "
-            f"got {_describe(doc)}",
+            f"got {describe_value(doc)}",
         )
         return None
     kind = reader.string(doc, "kind", "", required=True)
@@ -107,21 +107,21 @@ def _parse(
         if api_version != ISVC_API_VERSION:
             reader.problem(
                 "apiVersion",
-                f"InferenceService must be {ISVC_API_VERSION}, got {_short(api_version)!r}",
+                f"InferenceService must be {ISVC_API_VERSION}, got {shorten(api_version)!r}",
             )
             return None
-        return _isvc(reader, doc, default_namespace)
+        return read_inference_service(reader, doc, default_namespace)
     if kind in (RUNTIME, CLUSTER_RUNTIME):
         if api_version not in RUNTIME_API_VERSIONS:
             reader.problem(
                 "apiVersion",
-                f"{kind} must be {RUNTIME_API_VERSIONS[0]}, got {_short(api_version)!r}",
+                f"{kind} must be {RUNTIME_API_VERSIONS[0]}, got {shorten(api_version)!r}",
             )
             return None
-        return _runtime(reader, doc, default_namespace, cluster=kind == CLUSTER_RUNTIME)
+        return read_serving_runtime(reader, doc, default_namespace, cluster=kind == CLUSTER_RUNTIME)
     reader.problem(
         "kind",
-        f"unsupported kind {_short(kind)!r}; "
+        f"unsupported kind {shorten(kind)!r}; "
         f"modelport accepts {ISVC}, {RUNTIME} and {CLUSTER_RUNTIME}",
     )
     return None

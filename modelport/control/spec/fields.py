@@ -9,16 +9,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from modelport.control.spec.constants import (
-    _DNS1123_LABEL,
-    _DNS1123_SUBDOMAIN,
-    _INT32,
     BLOCKED_ENV,
     BLOCKED_ENV_PREFIX,
+    DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
+    INT32,
 )
-from modelport.control.spec.problems import Problem, _describe, _join, _short
+from modelport.control.spec.problems import Problem, describe_value, join_path, shorten
 
 
-class _Reader:
+class FieldReader:
     """Reads typed fields from plain dicts, collecting problems and fields not acted on."""
 
     def __init__(self) -> None:
@@ -37,7 +37,7 @@ class _Reader:
         known = set(acted)
         for key in mapping:
             if key not in known:
-                self.ignore(_join(path, key))
+                self.ignore(join_path(path, key))
 
     def mapping(self, value: Any, path: str, *, required: bool = False) -> dict[str, Any] | None:
         if value is None:
@@ -45,14 +45,14 @@ class _Reader:
                 self.problem(path, "is required")
             return None
         if not isinstance(value, dict):
-            self.problem(path, f"must be a mapping, got {_describe(value)}")
+            self.problem(path, f"must be a mapping, got {describe_value(value)}")
             return None
         return value
 
     def string(
         self, mapping: dict[str, Any], key: str, path: str, *, required: bool = False
     ) -> str | None:
-        where = _join(path, key)
+        where = join_path(path, key)
         value = mapping.get(key)
         if value is None:
             if required:
@@ -60,7 +60,7 @@ class _Reader:
             return None
         if not isinstance(value, str):
             hint = " (quote it)" if isinstance(value, (bool, int, float)) else ""
-            self.problem(where, f"must be a string, got {_describe(value)}{hint}")
+            self.problem(where, f"must be a string, got {describe_value(value)}{hint}")
             return None
         if "\x00" in value:
             self.problem(where, "must not contain NUL characters")
@@ -76,7 +76,7 @@ class _Reader:
         value = self.string(mapping, key, path)
         if value is not None and value not in choices:
             self.problem(
-                _join(path, key), f"must be one of {', '.join(choices)}, got {_short(value)!r}"
+                join_path(path, key), f"must be one of {', '.join(choices)}, got {shorten(value)!r}"
             )
             return None
         return value
@@ -84,22 +84,22 @@ class _Reader:
     def integer(
         self, mapping: dict[str, Any], key: str, path: str, *, minimum: int, maximum: int
     ) -> int | None:
-        where = _join(path, key)
+        where = join_path(path, key)
         value = mapping.get(key)
         if value is None:
             return None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(where, f"must be an integer, got {_describe(value)}")
+            self.problem(where, f"must be an integer, got {describe_value(value)}")
             return None
         if not minimum <= value <= maximum:
-            if maximum < _INT32:
+            if maximum < INT32:
                 self.problem(where, f"must be between {minimum} and {maximum}, got {value}")
             elif value < minimum:
                 self.problem(where, f"must be at least {minimum}, got {value}")
             else:
-                self.problem(where, f"must be at most {maximum}, got {_short(str(value), 30)}")
+                self.problem(where, f"must be at most {maximum}, got {shorten(str(value), 30)}")
             return None
         return value
 
@@ -108,7 +108,9 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, bool):
-            self.problem(_join(path, key), f"must be true or false, got {_describe(value)}")
+            self.problem(
+                join_path(path, key), f"must be true or false, got {describe_value(value)}"
+            )
             return None
         return value
 
@@ -116,7 +118,7 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.problem(path, f"must be a list, got {_describe(value)}")
+            self.problem(path, f"must be a list, got {describe_value(value)}")
             return []
         return value
 
@@ -124,7 +126,7 @@ class _Reader:
         out: list[str] = []
         for i, item in enumerate(self.list(value, path)):
             if not isinstance(item, str):
-                self.problem(f"{path}[{i}]", f"must be a string, got {_describe(item)}")
+                self.problem(f"{path}[{i}]", f"must be a string, got {describe_value(item)}")
             elif "\x00" in item:
                 self.problem(f"{path}[{i}]", "must not contain NUL characters")
             else:
@@ -157,7 +159,7 @@ class _Reader:
                 continue
             if name in BLOCKED_ENV or name.startswith(BLOCKED_ENV_PREFIX):
                 self.problem(
-                    f"{where}.name", f"setting {_short(name)} is not allowed for security reasons"
+                    f"{where}.name", f"setting {shorten(name)} is not allowed for security reasons"
                 )
                 continue
             if "value" not in entry and "valueFrom" in entry:
@@ -167,18 +169,18 @@ class _Reader:
         return out
 
 
-def _metadata(
-    reader: _Reader, doc: dict[str, Any], default_namespace: str, *, namespaced: bool
+def read_metadata(
+    reader: FieldReader, doc: dict[str, Any], default_namespace: str, *, namespaced: bool
 ) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
     meta = reader.mapping(doc.get("metadata"), "metadata", required=True) or {}
     name = reader.string(meta, "name", "metadata", required=True)
     namespace: str | None = None
     if namespaced:
         namespace = reader.string(meta, "namespace", "metadata") or default_namespace
-        if len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace):
+        if len(namespace) > 63 or not DNS1123_LABEL.fullmatch(namespace):
             reader.problem(
                 "metadata.namespace",
-                f"{_short(namespace)!r} is not a valid namespace: at most 63 lower case "
+                f"{shorten(namespace)!r} is not a valid namespace: at most 63 lower case "
                 "alphanumeric characters or '-', starting and ending with an alphanumeric",
             )
     labels = reader.string_map(meta.get("labels"), "metadata.labels")
@@ -193,5 +195,5 @@ def _metadata(
     return name, namespace, labels, annotations
 
 
-def _valid_runtime_name(name: str) -> bool:
-    return len(name) <= 253 and _DNS1123_SUBDOMAIN.fullmatch(name) is not None
+def valid_runtime_name(name: str) -> bool:
+    return len(name) <= 253 and DNS1123_SUBDOMAIN.fullmatch(name) is not None

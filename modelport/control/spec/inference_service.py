@@ -6,24 +6,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.control.spec.components import _custom, _extension, _model, _transformer_model
+from modelport.control.spec.components import (
+    read_custom_container,
+    read_extension_fields,
+    read_model,
+    read_transformer_model,
+)
 from modelport.control.spec.constants import (
-    _DNS1035_LABEL,
     AUTOSCALER_CLASS,
     AUTOSCALER_CLASSES,
     COLLOCATED_TRANSFORMER,
+    DNS1035_LABEL,
     EXTENSION_FIELDS,
     ISVC_PROTOCOLS,
     PREDICTOR_CONTAINER,
     SHORT_FORMS,
 )
-from modelport.control.spec.fields import _metadata, _Reader
+from modelport.control.spec.fields import FieldReader, read_metadata
 from modelport.control.spec.objects import Component, InferenceService
-from modelport.control.spec.problems import _short
+from modelport.control.spec.problems import shorten
 
 
-def _isvc(reader: _Reader, doc: dict[str, Any], default_namespace: str) -> InferenceService | None:
-    name, namespace, labels, annotations = _metadata(
+def read_inference_service(
+    reader: FieldReader, doc: dict[str, Any], default_namespace: str
+) -> InferenceService | None:
+    name, namespace, labels, annotations = read_metadata(
         reader, doc, default_namespace, namespaced=True
     )
     reader.only(doc, "", ("apiVersion", "kind", "metadata", "spec"))
@@ -45,7 +52,7 @@ def _isvc(reader: _Reader, doc: dict[str, Any], default_namespace: str) -> Infer
         # inference_service_validation.go validateInferenceServiceAutoscaler
         reader.problem(
             f"metadata.annotations[{AUTOSCALER_CLASS}]",
-            f"[{_short(autoscaler)}] is not a supported autoscaler class type; "
+            f"[{shorten(autoscaler)}] is not a supported autoscaler class type; "
             f"use one of {', '.join(AUTOSCALER_CLASSES)}",
         )
     if name is None or namespace is None or predictor is None or reader.problems:
@@ -62,12 +69,12 @@ def _isvc(reader: _Reader, doc: dict[str, Any], default_namespace: str) -> Infer
     )
 
 
-def _isvc_name(reader: _Reader, name: str, *, transformer: bool) -> None:
-    if len(name) > 63 or not _DNS1035_LABEL.fullmatch(name):
+def _isvc_name(reader: FieldReader, name: str, *, transformer: bool) -> None:
+    if len(name) > 63 or not DNS1035_LABEL.fullmatch(name):
         # inference_service_validation.go validateInferenceServiceName (IsvcNameFmt)
         reader.problem(
             "metadata.name",
-            f"{_short(name)!r} is invalid: an InferenceService name must consist of lower case "
+            f"{shorten(name)!r} is invalid: an InferenceService name must consist of lower case "
             "alphanumeric characters or '-', start with a letter and end with a letter or "
             "digit (e.g. 'my-name' or 'abc-123', regex [a-z]([-a-z0-9]*[a-z0-9])?)",
         )
@@ -86,7 +93,7 @@ def _isvc_name(reader: _Reader, name: str, *, transformer: bool) -> None:
         )
 
 
-def _predictor(reader: _Reader, value: Any, path: str) -> Component | None:
+def _predictor(reader: FieldReader, value: Any, path: str) -> Component | None:
     spec = reader.mapping(value, path, required=True)
     if spec is None:
         return None
@@ -117,7 +124,7 @@ def _predictor(reader: _Reader, value: Any, path: str) -> Component | None:
         reader.problem(
             f"{path}.storageUris", "multiple storage URIs are not supported; give one storageUri"
         )
-    extension = _extension(reader, spec, path)
+    extension = read_extension_fields(reader, spec, path)
     reader.only(spec, path, (*EXTENSION_FIELDS, *present, "containers", "storageUris"))
     if len(found) != 1:
         choices = f"model, {', '.join(SHORT_FORMS)} or containers"
@@ -130,9 +137,11 @@ def _predictor(reader: _Reader, value: Any, path: str) -> Component | None:
         return None
     source = found[0]
     if source.startswith("containers["):
-        parts = _custom(reader, containers[custom[0]], f"{path}.{source}", protocols=("v1", "v2"))
+        parts = read_custom_container(
+            reader, containers[custom[0]], f"{path}.{source}", protocols=("v1", "v2")
+        )
     else:
-        parts = _model(
+        parts = read_model(
             reader, spec[source], f"{path}.{source}", short=None if source == "model" else source
         )
     if parts is None or extension is None:
@@ -140,7 +149,7 @@ def _predictor(reader: _Reader, value: Any, path: str) -> Component | None:
     return Component(**parts, **extension, source=source)
 
 
-def _transformer(reader: _Reader, value: Any, path: str) -> Component | None:
+def _transformer(reader: FieldReader, value: Any, path: str) -> Component | None:
     spec = reader.mapping(value, path)
     if spec is None:
         return None
@@ -152,7 +161,7 @@ def _transformer(reader: _Reader, value: Any, path: str) -> Component | None:
         reader.problem(
             f"{path}.storageUris", "multiple storage URIs are not supported; give one STORAGE_URI"
         )
-    extension = _extension(reader, spec, path)
+    extension = read_extension_fields(reader, spec, path)
     reader.only(spec, path, (*EXTENSION_FIELDS, "containers", "model", "storageUris"))
     parts: dict[str, Any] | None
     if containers and model is not None:
@@ -161,10 +170,12 @@ def _transformer(reader: _Reader, value: Any, path: str) -> Component | None:
     if containers:
         # TransformerSpec.GetImplementations: the first container is the transformer.
         source = "containers[0]"
-        parts = _custom(reader, containers[0], f"{path}.containers[0]", protocols=ISVC_PROTOCOLS)
+        parts = read_custom_container(
+            reader, containers[0], f"{path}.containers[0]", protocols=ISVC_PROTOCOLS
+        )
     elif model is not None:
         source = "model"  # a modelport extension: the transformer's .py Model without an image
-        parts = _transformer_model(reader, model, f"{path}.model")
+        parts = read_transformer_model(reader, model, f"{path}.model")
     else:
         reader.problem(
             path, "needs containers (a custom transformer with a STORAGE_URI) or model.storageUri"

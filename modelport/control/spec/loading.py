@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from modelport.control.spec.problems import Problem, SpecError, _describe, _join, _short
+from modelport.control.spec.problems import Problem, SpecError, describe_value, join_path, shorten
 
 MAX_INPUT_BYTES = 1 << 20
 MAX_DEPTH = 64  # Kubernetes objects nest ~15 levels; this only stops hostile input
@@ -50,13 +50,16 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
                 key = (key_node.tag, key_node.value)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {_short(key_node.value)!r}", key_node.start_mark
+                        None,
+                        None,
+                        f"duplicate key {shorten(key_node.value)!r}",
+                        key_node.start_mark,
                     )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
-def _load(text: str | bytes) -> list[Any]:
+def load_text(text: str | bytes) -> list[Any]:
     if isinstance(text, str):
         if len(text) > MAX_INPUT_BYTES:
             raise _too_large()
@@ -87,7 +90,7 @@ def _load(text: str | bytes) -> list[Any]:
             # JSON error is the one that helps.
             json_error = Problem(f"line {exc.lineno}, column {exc.colno}", exc.msg)
         except _DuplicateKey as exc:
-            raise SpecError([Problem("input", f"duplicate key {_short(exc.key)!r}")]) from None
+            raise SpecError([Problem("input", f"duplicate key {shorten(exc.key)!r}")]) from None
         except (RecursionError, ValueError) as exc:
             raise SpecError([Problem("input", _reason(exc))]) from None
     try:
@@ -131,62 +134,66 @@ def _reason(exc: BaseException) -> str:
         return f"is nested too deeply (more than {MAX_DEPTH} levels)"
     if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
         return "holds an integer with too many digits"
-    return _short(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
+    return shorten(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
 
 
-class _Budget:
+class InputBudget:
     def __init__(self) -> None:
         self.values = MAX_VALUES
         self.chars = MAX_CHARS
 
 
-class _Bad(Exception):
+class BadInput(Exception):
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         self.message = message
 
 
-def _plain(value: Any, parts: tuple[str, ...], depth: int, budget: _Budget) -> Any:
+def plain_data(value: Any, parts: tuple[str, ...], depth: int, budget: InputBudget) -> Any:
     """A fresh tree of plain JSON values; aliases expanded within budget, cycles refused."""
     if depth > MAX_DEPTH:
-        where = _short(_path(parts), 100) or "input"
-        raise _Bad(where, f"is nested too deeply (more than {MAX_DEPTH} levels)")
+        where = shorten(_path(parts), 100) or "input"
+        raise BadInput(where, f"is nested too deeply (more than {MAX_DEPTH} levels)")
     budget.values -= 1
     if budget.values < 0:
-        raise _Bad("input", f"has more than {MAX_VALUES} values once YAML aliases are expanded")
+        raise BadInput("input", f"has more than {MAX_VALUES} values once YAML aliases are expanded")
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise _Bad(
+                raise BadInput(
                     _path((*parts, str(key))),
-                    f"keys must be strings, got {_describe(key)} (quote it)",
+                    f"keys must be strings, got {describe_value(key)} (quote it)",
                 )
             _spend(budget, key)
-            out[key] = _plain(item, (*parts, key), depth + 1, budget)
+            out[key] = plain_data(item, (*parts, key), depth + 1, budget)
         return out
     if isinstance(value, list):
-        return [_plain(item, (*parts, f"[{i}]"), depth + 1, budget) for i, item in enumerate(value)]
+        return [
+            plain_data(item, (*parts, f"[{i}]"), depth + 1, budget) for i, item in enumerate(value)
+        ]
     if isinstance(value, str):
         _spend(budget, value)
         return value
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    raise _Bad(
+    raise BadInput(
         _path(parts) or "input",
         f"holds a {type(value).__name__}; "
         "only strings, numbers, booleans, lists and mappings are allowed",
     )
 
 
-def _spend(budget: _Budget, text: str) -> None:
+def _spend(budget: InputBudget, text: str) -> None:
     budget.chars -= len(text)
     if budget.chars < 0:
-        raise _Bad("input", f"has more than {MAX_CHARS} characters once YAML aliases are expanded")
+        raise BadInput(
+            "input", f"has more than {MAX_CHARS} characters once YAML aliases are expanded"
+        )
 
 
 def _path(parts: Iterable[str]) -> str:
     out = ""
     for part in parts:
-        out = out + part if part.startswith("[") else _join(out, part)
+        out = out + part if part.startswith("[") else join_path(out, part)
     return out

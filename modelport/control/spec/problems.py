@@ -28,26 +28,26 @@ class SpecError(ModelportError):
         )
 
 
-def _join(path: str, key: str) -> str:
-    key = _short(key, 80)
+def join_path(path: str, key: str) -> str:
+    key = shorten(key, 80)
     return f"{path}.{key}" if path else key
 
 
-def _short(text: str, limit: int = 60) -> str:
+def shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, int):
-        return f"number {_short(str(value), 30)}"
+        return f"number {shorten(str(value), 30)}"
     if isinstance(value, float):
         return f"number {value!r}"
     if isinstance(value, str):
-        return f"string {_short(value, 40)!r}"
+        return f"string {shorten(value, 40)!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

@@ -6,25 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.control.spec.constants import (
-    _INT32,
+    INT32,
     PREDICTOR_CONTAINER,
     RUNTIME_PROTOCOLS,
     SERVABLE_FORMATS,
     SERVED,
 )
-from modelport.control.spec.fields import _metadata, _Reader, _valid_runtime_name
+from modelport.control.spec.fields import FieldReader, read_metadata, valid_runtime_name
 from modelport.control.spec.objects import ServingRuntime, SupportedFormat
-from modelport.control.spec.problems import _short
+from modelport.control.spec.problems import shorten
 
 
-def _runtime(
-    reader: _Reader, doc: dict[str, Any], default_namespace: str, *, cluster: bool
+def read_serving_runtime(
+    reader: FieldReader, doc: dict[str, Any], default_namespace: str, *, cluster: bool
 ) -> ServingRuntime | None:
-    name, namespace, _, _ = _metadata(reader, doc, default_namespace, namespaced=not cluster)
-    if name is not None and not _valid_runtime_name(name):
+    name, namespace, _, _ = read_metadata(reader, doc, default_namespace, namespaced=not cluster)
+    if name is not None and not valid_runtime_name(name):
         reader.problem(
             "metadata.name",
-            f"{_short(name)!r} is invalid: at most 253 lower case alphanumeric characters, "
+            f"{shorten(name)!r} is invalid: at most 253 lower case alphanumeric characters, "
             "'-' or '.', starting and ending with an alphanumeric",
         )
     reader.only(doc, "", ("apiVersion", "kind", "metadata", "spec"))
@@ -46,7 +46,7 @@ def _runtime(
         names = ", ".join(sorted({f.name for f in formats})) or "none"
         reader.problem(
             "spec.supportedModelFormats",
-            f"no format modelport serves (given: {_short(names, 120)}); it serves {SERVED}",
+            f"no format modelport serves (given: {shorten(names, 120)}); it serves {SERVED}",
         )
     if name is None or reader.problems:
         return None
@@ -66,7 +66,7 @@ def _runtime(
     )
 
 
-def _formats(reader: _Reader, spec: dict[str, Any]) -> list[SupportedFormat]:
+def _formats(reader: FieldReader, spec: dict[str, Any]) -> list[SupportedFormat]:
     """``spec.supportedModelFormats``, names lower-cased."""
     formats: list[SupportedFormat] = []
     for i, item in enumerate(
@@ -79,28 +79,28 @@ def _formats(reader: _Reader, spec: dict[str, Any]) -> list[SupportedFormat]:
         fmt_name = reader.string(entry, "name", where, required=True)
         version = reader.string(entry, "version", where)
         auto_select = reader.boolean(entry, "autoSelect", where)
-        priority = reader.integer(entry, "priority", where, minimum=1, maximum=_INT32)
+        priority = reader.integer(entry, "priority", where, minimum=1, maximum=INT32)
         reader.only(entry, where, ("name", "version", "autoSelect", "priority"))
         if fmt_name:
             formats.append(SupportedFormat(fmt_name.lower(), version, bool(auto_select), priority))
     return formats
 
 
-def _protocols(reader: _Reader, spec: dict[str, Any]) -> list[str]:
+def _protocols(reader: FieldReader, spec: dict[str, Any]) -> list[str]:
     """``spec.protocolVersions``, each one KServe knows."""
     protocols: list[str] = []
     for i, item in enumerate(reader.strings(spec.get("protocolVersions"), "spec.protocolVersions")):
         if item not in RUNTIME_PROTOCOLS:
             reader.problem(
                 f"spec.protocolVersions[{i}]",
-                f"must be one of {', '.join(RUNTIME_PROTOCOLS)}, got {_short(item)!r}",
+                f"must be one of {', '.join(RUNTIME_PROTOCOLS)}, got {shorten(item)!r}",
             )
         else:
             protocols.append(item)
     return protocols
 
 
-def _container(reader: _Reader, spec: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+def _container(reader: FieldReader, spec: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     """Args and environment of the predictor container (``kserve-container``, else the
     first); the other containers are reported as not acted on."""
     args: list[str] = []
@@ -129,7 +129,7 @@ def _container(reader: _Reader, spec: dict[str, Any]) -> tuple[list[str], dict[s
     return args, env
 
 
-def _same_priority(reader: _Reader, formats: list[SupportedFormat]) -> None:
+def _same_priority(reader: FieldReader, formats: list[SupportedFormat]) -> None:
     # servingruntime_webhook.go validateModelFormatPrioritySame: the first auto-selectable
     # entry of a format sets its priority; a later one with another priority is an error.
     first: dict[str, int | None] = {}
