@@ -111,7 +111,7 @@ class ServiceRouter:
                     return
                 except ConnectionRefusedError:
                     unit.entry.ready = False
-                    self.controller.wake()
+                    self.controller.schedule.poke((namespace, name))
                     continue
                 except (OSError, UpstreamError) as exc:
                     await _error(send, 502, f"Model server failed: {exc}.")
@@ -141,7 +141,10 @@ class ServiceRouter:
             # From zero, requests wait at the activator as any would, then queue for slots.
             if await self.controller.activate(revision, deadline - time.monotonic()) is None:
                 return None
-        return await self.limiter.acquire(revision, limit, deadline, self.controller.wake)
+        key = (revision.row.namespace, revision.row.service)
+        return await self.limiter.acquire(
+            revision, limit, deadline, lambda: self.controller.schedule.poke(key)
+        )
 
 
 @dataclass(frozen=True)
