@@ -5,7 +5,6 @@ below only the CLI (docs/architecture.md)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from modelport.gateway.server import build_gateway, uvicorn_config
 from modelport.identity.dex_config import DexConfig
 from modelport.kube import KUBE_PREFIX, create_kube_api
 from modelport.kube.tls import TLSListener
+from modelport.settings import first_admin
 from modelport.ui.home import STATIC_PREFIX, HomePage
 
 DEFAULT_ADMIN = "admin@example.com"
@@ -160,10 +160,11 @@ def _admin_check(gateway: Gateway) -> Callable[[str], bool]:
 def _ensure_admin(gateway: Gateway) -> tuple[str, str | None]:
     """The first admin, from MODELPORT_ADMIN_EMAIL/PASSWORD or generated (printed once)."""
     directory = gateway.provider.directory
-    email = os.environ.get("MODELPORT_ADMIN_EMAIL", DEFAULT_ADMIN).strip().lower()
-    # Taken out of the environment, and out of /proc/PID/environ: nothing started later
-    # (replicas, zygote) and no process reading ours may see it.
-    given = take_from_environment("MODELPORT_ADMIN_PASSWORD")
+    # The password is taken out of the environment, and out of /proc/PID/environ: nothing
+    # started later (replicas, zygote) and no process reading ours may see it.
+    admin = first_admin(take=take_from_environment)
+    email = (DEFAULT_ADMIN if admin.email is None else admin.email).strip().lower()
+    given = admin.password
     if directory.get_user(email) is not None:
         return email, None
     password = given or secrets.token_urlsafe(12)

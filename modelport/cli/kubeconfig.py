@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import typer
 
 from modelport.cli.failure import fail
+from modelport.settings import CONFIG_DIR_ENV, NAMESPACE_ENV, URL_ENV, explicit_config_dir
 
 # Where the platform serves the Kubernetes-style API (modelport.kube.KUBE_PREFIX, not imported:
 # this command stays free of the server's imports). kubectl accepts a server URL with a path
@@ -31,15 +32,15 @@ EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 def kubeconfig(
     url: Annotated[
         str | None,
-        typer.Option("--url", envvar="MODELPORT_URL", help="Platform URL [env MODELPORT_URL]."),
+        typer.Option("--url", envvar=URL_ENV, help="Platform URL."),
     ] = None,
     namespace: Annotated[
         str,
         typer.Option(
             "--namespace",
             "-n",
-            envvar="MODELPORT_NAMESPACE",
-            help="Default namespace of the context [env MODELPORT_NAMESPACE].",
+            envvar=NAMESPACE_ENV,
+            help="Default namespace of the context.",
         ),
     ] = "default",
     name: Annotated[
@@ -109,12 +110,10 @@ def build_kubeconfig(
         "interactiveMode": "Never",
         "provideClusterInfo": False,
     }
-    explicit = os.environ.get("MODELPORT_CONFIG_DIR")
-    if explicit:
+    explicit = explicit_config_dir()
+    if explicit is not None:
         # The saved login lives there; kubectl may run from a shell without that variable.
-        exec_config["env"] = [
-            {"name": "MODELPORT_CONFIG_DIR", "value": str(Path(explicit).resolve())}
-        ]
+        exec_config["env"] = [{"name": CONFIG_DIR_ENV, "value": str(explicit.resolve())}]
     return {
         "apiVersion": "v1",
         "kind": "Config",

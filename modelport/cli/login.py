@@ -8,13 +8,12 @@ from typing import Annotated
 import typer
 
 from modelport.cli.failure import fail
+from modelport.settings import URL_ENV
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 Url = Annotated[
     str,
-    typer.Argument(
-        envvar="MODELPORT_URL", help="Platform URL [env MODELPORT_URL].", show_default=True
-    ),
+    typer.Argument(envvar=URL_ENV, help="Platform URL.", show_default=True),
 ]
 
 

@@ -5,13 +5,13 @@ login's, refreshed when due), and a one-line error for every failure."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from modelport.cli.failure import fail
 from modelport.cli.login import DEFAULT_URL
+from modelport.settings import api_token
 
 
 def platform_url(given: str | None) -> str:
@@ -26,7 +26,7 @@ def platform_url(given: str | None) -> str:
 
 def _bearer(base: str) -> str:
     """The token to send: MODELPORT_TOKEN (an API token), else the saved login's."""
-    token = os.environ.get("MODELPORT_TOKEN")
+    token = api_token()
     if token:
         return token
     from modelport.client import credentials

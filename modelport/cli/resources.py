@@ -13,16 +13,15 @@ import typer
 
 from modelport.cli.failure import fail
 from modelport.cli.platform_api import call
+from modelport.settings import NAMESPACE_ENV, URL_ENV
 
 UrlOption = Annotated[
     str | None,
-    typer.Option("--url", envvar="MODELPORT_URL", help="Platform URL [env MODELPORT_URL]."),
+    typer.Option("--url", envvar=URL_ENV, help="Platform URL."),
 ]
 Namespace = Annotated[
     str | None,
-    typer.Option(
-        "--namespace", "-n", envvar="MODELPORT_NAMESPACE", help="Namespace [default: default]."
-    ),
+    typer.Option("--namespace", "-n", envvar=NAMESPACE_ENV, help="Namespace [default: default]."),
 ]
 Output = Annotated[
     str | None, typer.Option("--output", "-o", help="yaml, json or wide (table by default).")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from modelport.cli.identity import (
     listen,
     load_config,
 )
+from modelport.settings import URL_ENV
 
 if TYPE_CHECKING:  # the CLI stays quick to start: these import the whole platform
     import uvicorn
@@ -184,9 +184,7 @@ def _banner(console: Console, platform: Platform, base: str) -> None:
         )
     console.print(f"modelport platform: {base}")
     console.print(f"  log in:  modelport login {base} -u {platform.admin_email}")
-    console.print(
-        f"  deploy:  modelport apply -f isvc.yaml   (MODELPORT_URL={base})", soft_wrap=True
-    )
+    console.print(f"  deploy:  modelport apply -f isvc.yaml   ({URL_ENV}={base})", soft_wrap=True)
     console.file.flush()
 
 
@@ -220,7 +218,6 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
             console.print("stopping replicas")
             await platform.stop()
 
-    os.environ.setdefault("MODELPORT_URL", base)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # uvloop, as uvicorn.run would pick: the gateway's proxying is loop-bound.
     try:

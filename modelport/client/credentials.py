@@ -8,14 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
-def config_dir() -> Path:
-    """``$MODELPORT_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/modelport`` or ``~/.config/modelport``."""
-    explicit = os.environ.get("MODELPORT_CONFIG_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "modelport"
+from modelport.settings import config_dir
 
 
 def _path() -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from modelport.errors import ModelLoadError
 from modelport.model import Model
 from modelport.protocol.replica_key import REPLICA_KEY_HEADER
+from modelport.settings import predictor_link
 
 
 def load_custom_model(name: str, path: str | Path, **options: Any) -> Model:
@@ -55,16 +55,16 @@ def _connect_predictor(model: Model) -> None:
     """Point a transformer at its predictor when the platform runs it.
 
     On KServe the controller passes ``--predictor_host`` to the transformer's container;
-    modelport's controller sets these variables instead, so the same class works unchanged.
+    modelport's controller sets environment variables instead (read by
+    :func:`modelport.settings.predictor_link`), so the same class works unchanged.
     """
-    host = os.environ.get("MODELPORT_PREDICTOR_HOST")
-    # The predictor's key: its port answers nothing without it (modelport/protocol/replica_key.py).
-    key = os.environ.pop("MODELPORT_PREDICTOR_KEY", None)
-    if host and not model.predictor_host:
-        model.predictor_host = host
-        model.protocol = os.environ.get("MODELPORT_PREDICTOR_PROTOCOL", model.protocol)
-        if key:
-            model.predictor_headers[REPLICA_KEY_HEADER.decode()] = key
+    link = predictor_link()
+    if link.host and not model.predictor_host:
+        model.predictor_host = link.host
+        if link.protocol is not None:
+            model.protocol = link.protocol
+        if link.key:
+            model.predictor_headers[REPLICA_KEY_HEADER.decode()] = link.key
 
 
 def _python_file(path: Path) -> Path:

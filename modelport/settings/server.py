@@ -1,6 +1,5 @@
-"""Process settings: built once at startup from flags and ``MODELPORT_*`` environment variables.
-
-This is the only module that reads the environment; everything else receives a settings object.
+"""A model server's settings: built once at startup from flags and ``MODELPORT_*`` environment
+variables (see :mod:`modelport.settings`); everything else receives the settings object.
 """
 
 from __future__ import annotations
@@ -8,9 +7,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Without a setting, runtimes whose predictions are row by row (scikit-learn, XGBoost,
-# LightGBM) merge requests that are already queued: no added latency, identical results.
-AUTO_BATCH_SIZE = 32
+from modelport.settings import AUTO_BATCH_SIZE
 
 
 class ServerSettings(BaseSettings):
