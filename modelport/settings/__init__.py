@@ -4,8 +4,7 @@ Each process reads what it needs once, at startup, and passes the values on:
 
 - a model server (``modelport serve``, each replica of ``modelport up``):
   :class:`ServerSettings` (``MODELPORT_*``, e.g. ``MODELPORT_REPLICA_KEY``, and KServe's
-  ``PREDICT_PROBA``), in
-  :mod:`modelport.settings.server`;
+  ``PREDICT_PROBA``), in :mod:`modelport.settings.server`;
 - a custom model run as a transformer by the platform: :func:`predictor_link`
   (``MODELPORT_PREDICTOR_HOST`` / ``_PROTOCOL`` / ``_KEY``);
 - ``modelport up``: :func:`first_admin` (``MODELPORT_ADMIN_EMAIL`` / ``_PASSWORD``);
@@ -16,10 +15,12 @@ Each process reads what it needs once, at startup, and passes the values on:
 Secrets (the predictor key, the admin password) are taken out of the environment as they
 are read, so that model code and processes started later never see them.
 
-Outside this package the environment is only written for child processes (the control
-plane sets a replica's variables under these names), or read under names other software
-defines: Dex's ``idEnv``/``secretEnv`` (identity/dex_config.py), KServe's storage
-credentials (control/storage), ``PROMETHEUS_MULTIPROC_DIR`` (server/metrics.py).
+Outside this package the environment is only passed on or written: the control plane gives
+replicas a filtered copy and sets their variables under these names, and a model server drops
+its replica key once ServerSettings holds it. Variables whose names other software defines
+are read where its convention applies: Dex's ``idEnv``/``secretEnv`` (identity/dex_config.py),
+KServe's storage credentials (control/storage), ``PROMETHEUS_MULTIPROC_DIR``
+(server/metrics.py, for prometheus_client).
 
 This module imports nothing heavy: every CLI command imports it. :class:`ServerSettings`
 (pydantic) is imported on first use.
@@ -45,6 +46,7 @@ __all__ = [
     "PREDICTOR_HOST_ENV",
     "PREDICTOR_KEY_ENV",
     "PREDICTOR_PROTOCOL_ENV",
+    "REPLICA_KEY_ENV",
     "TOKEN_ENV",
     "URL_ENV",
     "FirstAdmin",
@@ -71,6 +73,8 @@ ADMIN_PASSWORD_ENV = "MODELPORT_ADMIN_PASSWORD"
 PREDICTOR_HOST_ENV = "MODELPORT_PREDICTOR_HOST"
 PREDICTOR_PROTOCOL_ENV = "MODELPORT_PREDICTOR_PROTOCOL"
 PREDICTOR_KEY_ENV = "MODELPORT_PREDICTOR_KEY"
+# ServerSettings.replica_key, under its env_prefix; named here for the code that sets it.
+REPLICA_KEY_ENV = "MODELPORT_REPLICA_KEY"
 
 # How a secret leaves the environment: popped by default; the platform passes a taker that
 # also blanks it in /proc/PID/environ (control/backends/isolation.py).
