@@ -118,3 +118,54 @@ def test_past_ten_waiting_per_slot_the_gateway_answers_503(
     assert [r.status_code for r in results] == [200] * 11, [r.text for r in results]
     assert max(r.json()["max_concurrency"] for r in results) == 1
     platform.cli("delete", "isvc", "bounded")
+
+
+def test_requests_waiting_for_a_slot_scale_the_revision_up(
+    platform: PlatformProcess, tmp_path: Path
+) -> None:
+    # Waiting requests are demand: six clients against containerConcurrency 1 must bring
+    # more replicas, and still no replica ever serves two requests at once.
+    _deploy(
+        platform,
+        tmp_path,
+        "scales",
+        "    minReplicas: 1\n    maxReplicas: 3\n    containerConcurrency: 1\n",
+    )
+    token = platform.token()
+    stop = threading.Event()
+    responses: list[httpx.Response] = []
+
+    def load() -> None:
+        with httpx.Client(
+            base_url=platform.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as c:
+            while not stop.is_set():
+                responses.append(
+                    c.post(
+                        "/serving/default/scales/v1/models/scales:predict",
+                        json={"instances": [[0.3]]},
+                    )
+                )
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    replicas: list[int] = []
+    try:
+        with platform.client() as c:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                item = c.get("/api/v1/namespaces/default/inferenceservices/scales").json()
+                replicas.append(item["status"]["replicas"])
+                if replicas[-1] >= 2:
+                    break
+                time.sleep(0.5)
+        time.sleep(2)  # requests on the new replicas too
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert max(replicas) >= 2, replicas
+    assert {r.status_code for r in responses} == {200}, [r.text for r in responses[:3]]
+    assert max(r.json()["max_concurrency"] for r in responses) == 1
+    platform.cli("delete", "isvc", "scales")
