@@ -100,6 +100,8 @@ class RevisionSlots:
             )
         turn: asyncio.Future[Unit] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
+        # A replica ready since the last release serves those ahead first (FIFO).
+        self.dispatch(ready)
         try:
             return await self._wait(turn, units, deadline, wake)
         except BaseException:

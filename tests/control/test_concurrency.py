@@ -173,6 +173,22 @@ async def test_a_slot_handed_over_as_the_waiter_is_cancelled_goes_on() -> None:
 
 
 @run
+async def test_a_new_arrival_hands_a_newly_ready_replica_to_the_first_in_line() -> None:
+    units = [make_unit(1)]
+    slots = RevisionSlots(1)
+    await slots.acquire(lambda: units, later(), never_wake)
+    first = asyncio.create_task(slots.acquire(lambda: units, later(), never_wake))
+    await settle()
+    units.append(make_unit(2))  # scaled up
+    second = asyncio.create_task(slots.acquire(lambda: units, later(), never_wake))
+    await settle()
+    assert first.done() and first.result() is units[1]
+    assert not second.done()
+    second.cancel()
+    await asyncio.gather(second, return_exceptions=True)
+
+
+@run
 async def test_a_waiter_takes_a_replica_that_becomes_ready_and_wakes_the_controller() -> None:
     units: list[Unit] = []
     wakes: list[float] = []
