@@ -23,8 +23,7 @@ from typing import Any, NoReturn
 
 from modelport.control.backends import confine
 from modelport.errors import ModelportError
-
-KEY_ENV = "MODELPORT_REPLICA_KEY"
+from modelport.settings import REPLICA_KEY_ENV
 
 
 def read_request(fd: int) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def run(request: dict[str, Any]) -> NoReturn:
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(request.get("env") or {}).items()})
     if request.get("key"):
-        os.environ[KEY_ENV] = str(request["key"])
+        os.environ[REPLICA_KEY_ENV] = str(request["key"])
     # KServe-style model code may parse sys.argv (model_server.parser): give it none.
     sys.argv = ["modelport-replica"]
     code = 1

@@ -22,6 +22,7 @@ import aiohttp
 
 from modelport.control.backends.confine import Confinement
 from modelport.protocol.replica_key import REPLICA_KEY_HEADER
+from modelport.settings import PREDICTOR_HOST_ENV, PREDICTOR_KEY_ENV, PREDICTOR_PROTOCOL_ENV
 
 log = logging.getLogger("modelport.controller")
 
@@ -74,10 +75,10 @@ class ReplicaSpec:
             # to the one folder the replica may write.
             env["HOME"] = env["TMPDIR"] = self.confinement.private_dir
         if self.predictor_host:
-            env["MODELPORT_PREDICTOR_HOST"] = self.predictor_host
-            env["MODELPORT_PREDICTOR_PROTOCOL"] = self.predictor_protocol
+            env[PREDICTOR_HOST_ENV] = self.predictor_host
+            env[PREDICTOR_PROTOCOL_ENV] = self.predictor_protocol
         if self.predictor_key:
-            env["MODELPORT_PREDICTOR_KEY"] = self.predictor_key
+            env[PREDICTOR_KEY_ENV] = self.predictor_key
         return env
 
     def launch_request(self, port: int) -> bytes:
