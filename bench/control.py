@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Control-plane benchmark: cold starts, gateway routing overhead, 200 InferenceServices.
 
-    python bench/control.py                          # ~6 min, writes bench/CONTROL.md
-    python bench/control.py --only cold --cold-tries 5 --results-md bench/.work/c.md
-    python bench/control.py --render bench/.work/control/results.json
+    python -m bench.control                          # ~6 min, writes bench/CONTROL.md
+    python -m bench.control --allow-dirty --only cold --cold-tries 5
+    python -m bench.control --render bench/.work/control/results.json
 
 Everything runs on 127.0.0.1 in one run on this machine:
 
@@ -22,8 +22,10 @@ Everything runs on 127.0.0.1 in one run on this machine:
                platform and of its zygote, idle CPU; how long applying them took; py-spy of
                the platform serving the list and idling; cold starts with them present.
 
-Writes bench/CONTROL.md and bench/.work/control/results.json. Standard library only (the
-platform runs in --modelport-python); reuses bench/run.py and bench/gateway.py helpers.
+Writes bench/CONTROL.md and bench/.work/control/results.json; refuses to write CONTROL.md
+from a tree with uncommitted changes (--allow-dirty writes it under bench/.work/scratch/).
+Standard library and bench.lib only; the platform runs in --modelport-python with this
+checkout first on PYTHONPATH.
 Every process it starts (platform, its zygote and replicas, model servers, wrk) is stopped
 at the end, on errors and on Ctrl-C.
 """
@@ -35,7 +37,6 @@ import atexit
 import collections
 import datetime as dt
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -49,16 +50,16 @@ import threading
 import time
 from pathlib import Path
 
+from bench import models as bm
+from bench.lib import load, procs, results, servers
+from bench.lib.checks import check_v2, same_predictions
+from bench.lib.cpu import FOREIGN_LIMIT, machine_busy_seconds
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
-_spec = importlib.util.spec_from_file_location("bench_gateway", BENCH / "gateway.py")
-gw = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gw)
-br = gw.br  # bench/run.py
-bm = br.bm  # bench/models.py
-log = br.log
-HOST = br.HOST
+log = procs.log
+HOST = procs.HOST
 
 ADMIN = "admin@example.com"
 ADMIN_PASSWORD = "bench-admin-password-1"
@@ -168,6 +169,51 @@ def proc_memory(pid: int | None) -> dict:
     return out
 
 
+def _on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def machine_info() -> dict:
+    """The machine, in the keys CONTROL.md's renderer reads."""
+    m = results.machine()
+    return {
+        "nproc": m["cpus"],
+        "cpu": m["cpu_model"],
+        "mem_gib": m["memory_gib"],
+        "kernel": m["kernel"],
+        "python": m["python"],
+    }
+
+
+def wrk(url: str, body_file: Path, headers: list[str], threads: int, conns: int, secs: int):
+    """One wrk run posting `body_file` as JSON with extra `headers` ("Name: value")."""
+    return load.run_wrk(
+        url, body_file, threads=threads, connections=conns, seconds=secs, headers=headers
+    )
+
+
+def median_of(runs: list[dict]) -> dict:
+    """The run with the median req/s (undisturbed runs first), with every run's req/s."""
+    ok = [r for r in runs if r.get("status") == "ok"]
+    ok = sorted([r for r in ok if not r.get("suspect")] or ok, key=lambda r: r["rps"])
+    if not ok:
+        return runs[-1]
+    best = dict(ok[len(ok) // 2])
+    if len(runs) > 1:
+        best["runs_rps"] = [r.get("rps") for r in runs]  # in round order
+    return best
+
+
+def frame_package(frame: str) -> str:
+    """The library a py-spy frame belongs to: `uvicorn`, `modelport/gateway`, `asyncio`..."""
+    m = re.search(r"\(([^()]*)\)$", frame)
+    path = m.group(1) if m else ""
+    parts = path.split("/")
+    if parts[0] == "modelport" and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0] if len(parts) > 1 else path or "?"
+
+
 class Watch:
     """CPU used on the machine by processes that are not ours, in cores (see gateway.py's
     CpuWatch). Ours: this process, everything it waited for (wrk, CLI runs) and every live
@@ -176,7 +222,7 @@ class Watch:
 
     def __init__(self):
         self.t0 = time.monotonic()
-        self.busy0, self.ours0 = gw.CpuWatch._busy(), self._ours()
+        self.busy0, self.ours0 = machine_busy_seconds(), self._ours()
 
     @staticmethod
     def _ours() -> float:
@@ -187,18 +233,18 @@ class Watch:
 
     def foreign_cores(self) -> float:
         secs = max(time.monotonic() - self.t0, 1e-3)
-        busy = gw.CpuWatch._busy() - self.busy0
+        busy = machine_busy_seconds() - self.busy0
         return round(max(0.0, busy - (self._ours() - self.ours0)) / secs, 2)
 
 
 def wait_quiet(limit_s: float = 90.0) -> float:
-    """Wait until other processes use < gw.FOREIGN_LIMIT cores over 3 s; their last reading."""
+    """Wait until other processes use < FOREIGN_LIMIT cores over 3 s; their last reading."""
     t0 = time.monotonic()
     while True:
         w = Watch()
         time.sleep(3.0)
         f = w.foreign_cores()
-        if f < gw.FOREIGN_LIMIT:
+        if f < FOREIGN_LIMIT:
             return f
         if time.monotonic() - t0 > limit_s:
             log(f"  machine still busy ({f} cores used by other processes); going on")
@@ -207,7 +253,7 @@ def wait_quiet(limit_s: float = 90.0) -> float:
 
 
 def pct(vals: list[float], q: float) -> float | None:
-    return br._percentile(sorted(vals), q) if vals else None
+    return load.percentile(sorted(vals), q) if vals else None
 
 
 def dist(vals: list[float], nd: int = 3) -> dict:
@@ -309,7 +355,7 @@ class Platform:
             return ""
 
     def tail(self, n: int = 25) -> str:
-        return br.tail(self.log_path, n)
+        return procs.tail(self.log_path, n)
 
     def cli(self, *args: str, input: str | None = None, check: bool = True):
         r = subprocess.run(
@@ -327,7 +373,7 @@ class Platform:
 
     def api(self, method: str, path: str, body: bytes | None = None, headers=None, timeout=60):
         hd = {"Authorization": f"Bearer {self.token}", **(headers or {})}
-        return br.http_req(self.port, method, path, body, hd, timeout=timeout)
+        return procs.http_req(self.port, method, path, body, hd, timeout=timeout)
 
     def api_json(self, path: str):
         st, _, data = self.api("GET", path)
@@ -385,7 +431,7 @@ def stop_everything() -> None:
             p.stop()
         except Exception as e:  # noqa: BLE001 - keep stopping the others
             log(f"stopping {p.name}: {e}")
-    br.kill_all()
+    procs.kill_all()
 
 
 def isvc_doc(name: str, ns: str, uri: Path, *, predictor: dict, annotations: dict) -> str:
@@ -434,15 +480,15 @@ def serve_starts(ctx, n: int) -> dict:
     """`modelport serve` spawn → /v2/health/ready 200, n times on fresh ports."""
     times = []
     for i in range(n):
-        (port,) = br.free_ports(1)
+        (port,) = procs.free_ports(1)
         cmd = [ctx.py, "-m", "modelport", "serve", str(ctx.model_dir), "--name", "sklearn-iris"]
         cmd += ["--http-port", str(port), "--grpc-port", "-1", "--workers", "1"]
         t0 = time.monotonic()
-        p = br.spawn(cmd, ctx.logs / f"serve-{i}.log", cwd=ctx.work)
-        ready = br.wait_ready(p, port, t0, 60.0)
-        br.kill_tree(p)
+        p = procs.spawn(cmd, ctx.logs / f"serve-{i}.log", cwd=ctx.work)
+        ready = procs.wait_http_ok(p, port, "/v2/health/ready", t0, 60.0)
+        procs.kill_tree(p)
         if ready is None:
-            return {"status": "error", "detail": br.tail(ctx.logs / f"serve-{i}.log")}
+            return {"status": "error", "detail": procs.tail(ctx.logs / f"serve-{i}.log")}
         times.append(round(ready, 3))
         log(f"  modelport serve start {i + 1}/{n}: ready in {ready:.2f} s")
         time.sleep(1.0)
@@ -467,7 +513,7 @@ def cold_try(pf: Platform, ns: str, name: str, body: bytes, expected) -> dict:
         conn.close()
     total = time.monotonic() - t0
     out = {"service": name, "status": status, "total_s": round(total, 4)}
-    out["ok"] = status == 200 and br.same_predictions(
+    out["ok"] = status == 200 and same_predictions(
         (json.loads(data).get("predictions") if status == 200 else None), expected
     )
     if not out["ok"]:
@@ -580,8 +626,8 @@ def measured(fn, platform: int | None, replica: int | None, attempts: int = 3) -
                 r["replica_cpu_us_per_req"] = round((tree_cpu(replica) - c_rep) * 1e6 / n, 1)
             wrk_cpu = (ch2.ru_utime + ch2.ru_stime) - (ch.ru_utime + ch.ru_stime)
             r["wrk_cpu_us_per_req"] = round(wrk_cpu * 1e6 / n, 1)
-        why = br.suspect_reason(r)
-        if not why and r["foreign_cores"] > gw.FOREIGN_LIMIT:
+        why = load.suspect_reason(r)
+        if not why and r["foreign_cores"] > FOREIGN_LIMIT:
             why = f"other processes used {r['foreign_cores']} cores meanwhile"
         if not why:
             return r
@@ -593,7 +639,7 @@ def measured(fn, platform: int | None, replica: int | None, attempts: int = 3) -
 
 
 def median_round(runs: list[dict]) -> dict:
-    best = gw.median_of(runs)
+    best = median_of(runs)
     if len(runs) > 1:
         best["runs_p50_ms"] = [r.get("p50_ms") for r in runs]
     for k in ("platform_cpu_us_per_req", "replica_cpu_us_per_req", "wrk_cpu_us_per_req"):
@@ -647,12 +693,12 @@ def start_direct(ctx) -> tuple[subprocess.Popen, int]:
     """The baseline: `modelport serve` of the same model with a replica's arguments. The
     platform's own replica answers only requests carrying its key, which only the gateway
     holds, so the bench cannot load it directly."""
-    (port,) = br.free_ports(1)
+    (port,) = procs.free_ports(1)
     cmd = [ctx.py, "-m", "modelport", "serve", str(ctx.model_dir), "--name", GW_SERVICE]
     cmd += ["--host", HOST, "--http-port", str(port), "--grpc-port", "-1", "--workers", "1"]
-    p = br.spawn(cmd, ctx.logs / "direct-serve.log", cwd=ctx.work)
-    if br.wait_ready(p, port, time.monotonic(), 60.0) is None:
-        why = br.tail(ctx.logs / "direct-serve.log")
+    p = procs.spawn(cmd, ctx.logs / "direct-serve.log", cwd=ctx.work)
+    if procs.wait_http_ok(p, port, "/v2/health/ready", time.monotonic(), 60.0) is None:
+        why = procs.tail(ctx.logs / "direct-serve.log")
         raise RuntimeError(f"direct model server did not start:\n{why}")
     log(f"direct baseline: modelport serve pid {p.pid} on port {port}")
     return p, port
@@ -673,10 +719,11 @@ def run_gateway(ctx, pf: Platform, res: dict) -> None:
     setup = {"replica_pid": rep, "replica_port": replica_port, "direct_pid": direct.pid}
     checks = {}
     for name, (port, path, hdrs, _, _) in variants.items():
-        why = gw.check_infer(port, path, hdrs, ctx.v2_body, ctx.expected)
+        headers = dict(h.split(": ", 1) for h in hdrs)
+        why = check_v2(port, path, ctx.v2_body, ctx.expected, headers)
         checks[name] = {"ok": not why, "detail": why or "200, predictions match"}
         log(f"  check {name}: {'OK' if not why else 'FAILED: ' + why}")
-    st, _, _ = br.http_req(
+    st, _, _ = procs.http_req(
         pf.port,
         "POST",
         v2,
@@ -702,13 +749,12 @@ def run_gateway(ctx, pf: Platform, res: dict) -> None:
         for name in order:
             port, path, hdrs, ppid, rpid = variants[name]
             url = f"http://{HOST}:{port}{path}"
-            sargs = [str(ctx.v2_file), "application/json", *hdrs]
             if a.warmup:
-                gw.wrk(url, br.LUA_POST, sargs, 2, 64, a.warmup)
+                wrk(url, ctx.v2_file, hdrs, 2, 64, a.warmup)
             for lvl, (t, c) in LEVELS.items():
                 r = measured(
-                    lambda url=url, sargs=sargs, t=t, c=c: gw.wrk(
-                        url, br.LUA_POST, sargs, t, c, a.duration
+                    lambda url=url, hdrs=hdrs, t=t, c=c: wrk(
+                        url, ctx.v2_file, hdrs, t, c, a.duration
                     ),
                     ppid,
                     rpid,
@@ -735,7 +781,7 @@ def run_gateway(ctx, pf: Platform, res: dict) -> None:
                 "-c64",
                 f"-d{a.profile_seconds + 3}s",
                 "-s",
-                str(br.LUA_POST),
+                str(load.LUA_POST),
                 f"http://{HOST}:{port}{path}",
                 "--",
                 str(ctx.v2_file),
@@ -954,7 +1000,7 @@ def run_scale(ctx, pf: Platform, res: dict) -> None:
         log(f"py-spy {a.profile_seconds} s on the platform, idle with {n} services")
         sc["profile_idle"] = pyspy(pf.proc.pid, a.profile_seconds, ctx.work / "pyspy-idle.txt")
         get_lua = ctx.work / "get.lua"
-        lua = br.LUA_POST.read_text().replace('wrk.method = "POST"', 'wrk.method = "GET"')
+        lua = load.LUA_POST.read_text().replace('wrk.method = "POST"', 'wrk.method = "GET"')
         get_lua.write_text(
             lua.replace(
                 'wrk.headers["Content-Type"] = args[2]',
@@ -1108,7 +1154,7 @@ def pyspy(pid: int, seconds: int, out: Path, load: list[str] | None = None) -> d
             continue
         total += n
         self_c[frames[-1]] += n
-        pkg[gw.frame_package(frames[-1])] += n
+        pkg[frame_package(frames[-1])] += n
         part[frame_part(frames[-1])] += n
         for f in set(frames):
             if "(modelport/" in f or "sqlalchemy/orm" in f:
@@ -1272,7 +1318,7 @@ def write_md(res: dict, path: Path, json_path: Path) -> None:
         f"wrk, the platform, its replicas and this harness all share the machine's "
         f"{mc['nproc']} CPUs: absolute numbers are low and move ±30 % between runs; compare "
         "only within this run. Every measurement records the CPU used by other processes "
-        f"(`/proc/stat`); wrk runs above {gw.FOREIGN_LIMIT} cores are redone.\n"
+        f"(`/proc/stat`); wrk runs above {FOREIGN_LIMIT} cores are redone.\n"
     )
     L.append("## Summary\n")
     L.append("| item | measured | target | met |")
@@ -1684,11 +1730,16 @@ def main(argv=None) -> int:
     ap.add_argument("--idle-seconds", type=int, default=10, help="idle CPU sampling")
     ap.add_argument("--cold200-tries", type=int, default=10, help="cold starts among N services")
     ap.add_argument("--profile-seconds", type=int, default=5, help="py-spy seconds (0: none)")
-    ap.add_argument("--modelport-python", default=str(REPO / ".venv" / "bin" / "python"))
+    ap.add_argument("--modelport-python", default=sys.executable)
     ap.add_argument("--work-dir", default=str(BENCH / ".work" / "control"))
     ap.add_argument("--results-md", default=str(BENCH / "CONTROL.md"))
     ap.add_argument("--results-json", default=None, help="default: WORK_DIR/results.json")
     ap.add_argument("--render", metavar="JSON", help="only write --results-md from a results.json")
+    ap.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run from a tree with uncommitted changes; CONTROL.md goes to bench/.work/scratch/",
+    )
     args = ap.parse_args(argv)
     if args.render:
         res = json.loads(Path(args.render).read_text())
@@ -1696,6 +1747,12 @@ def main(argv=None) -> int:
         write_md(res, Path(args.results_md), Path(args.render).resolve())
         log(f"wrote {args.results_md} from {args.render}")
         return 0
+    if results.git_state()["uncommitted_changes"] and not args.render:
+        if not args.allow_dirty:
+            print(f"error: {REPO} has uncommitted changes; see --allow-dirty", file=sys.stderr)
+            return 2
+        if args.results_md == str(BENCH / "CONTROL.md"):
+            args.results_md = str(results.SCRATCH_DIR / "CONTROL.md")
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     bounds = (
         (only <= {"cold", "gateway", "scale"} and only, "--only: cold,gateway,scale"),
@@ -1723,12 +1780,13 @@ def main(argv=None) -> int:
         return 2
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, br._on_signal)
+        signal.signal(sig, _on_signal)
     atexit.register(stop_everything)
     py = args.modelport_python
     # py-spy and the console script live beside the platform's interpreter.
     os.environ["PATH"] = str(Path(py).parent) + os.pathsep + os.environ.get("PATH", "")
     os.environ["PYTHONUNBUFFERED"] = "1"
+    os.environ["PYTHONPATH"] = servers.modelport_env()["PYTHONPATH"]
 
     ctx = Ctx()
     ctx.args = args
@@ -1748,9 +1806,9 @@ def main(argv=None) -> int:
             "command": " ".join(
                 ["python bench/control.py", *(argv if argv is not None else sys.argv[1:])]
             ),
-            "machine": br.machine_info(),
-            "wrk": br.tool_versions().get("wrk") if shutil.which("wrk") else None,
-            "modelport": br.py_version(Path(py), "modelport"),
+            "machine": machine_info(),
+            "wrk": results.machine()["wrk"],
+            "modelport": servers.dist_version(Path(py), "modelport"),
             "git": subprocess.run(
                 ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                 capture_output=True,
@@ -1766,7 +1824,7 @@ def main(argv=None) -> int:
             "idle_seconds": args.idle_seconds,
             "cli_runs": args.cli_runs,
             "api_runs": args.api_runs,
-            "loadavg_start": br.loadavg(),
+            "loadavg_start": procs.loadavg()[0],
         },
         "cold": {},
         "gateway": {},
@@ -1802,7 +1860,7 @@ def main(argv=None) -> int:
 
 def run_all(ctx, only: set[str], res: dict) -> None:
     ctx.model_dir = ctx.work / "models" / "iris"
-    br.build_with(Path(ctx.py), "iris", ctx.model_dir)
+    servers.build(Path(ctx.py), "iris", ctx.model_dir)
     ctx.expected = json.loads(bm.expected_path(ctx.model_dir).read_text())["predictions"]
     bm.build_json_bodies(ctx.work)
     ctx.v2_file = ctx.work / "bodies" / "v2.json"

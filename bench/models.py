@@ -1,4 +1,4 @@
-"""Build the models and request bodies used by bench/run.py.
+"""Build the models and request bodies used by the bench scenarios.
 
 Each subcommand is run with the interpreter that has the needed library, so that a pickled
 model is always loaded by the same scikit-learn version that wrote it:
@@ -22,7 +22,9 @@ import json
 import os
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_WORK = HERE / ".work"
@@ -41,7 +43,7 @@ MLP_IN, MLP_HIDDEN, MLP_OUT = 4, 64, 3
 TS_WIDTH, TS_DEPTH = 32, 150
 
 
-def _write_json(path: Path, obj) -> None:
+def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2) + "\n")
 
@@ -52,8 +54,8 @@ def build_iris(out: Path) -> Path:
     import joblib
     import numpy as np
     import sklearn
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.datasets import load_iris  # type: ignore[import-untyped]  # no stubs, no py.typed
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     out.mkdir(parents=True, exist_ok=True)
     x, y = load_iris(return_X_y=True)
@@ -121,7 +123,7 @@ def build_onnx(out: Path, seed: int = 0) -> Path:
 
     rng = np.random.default_rng(seed)
 
-    def init(name, shape):
+    def init(name: str, shape: tuple[int, ...]) -> Any:
         return numpy_helper.from_array(
             (rng.standard_normal(shape) * 0.3).astype(np.float32), name=name
         )
@@ -177,7 +179,7 @@ def build_torchscript(
 
     gen = torch.Generator().manual_seed(seed)
     dims = [MLP_IN] + [width] * (depth + 1) + [MLP_OUT]
-    layers: list = []
+    layers: list[Any] = []
     for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         lin = torch.nn.Linear(fan_in, fan_out)
         with torch.no_grad():
@@ -209,7 +211,9 @@ def build_torchscript(
 
 
 # --------------------------------------------------------------------------- in-process timing
-def time_model(model_file: Path, rows=(1, 32), calls: int = 400) -> dict:
+def time_model(
+    model_file: Path, rows: tuple[int, ...] = (1, 32), calls: int = 400
+) -> dict[str, Any]:
     """Median in-process time of one call at each batch size, with one library thread.
 
     Runs the model the way modelport's runtime does (torch: set_num_threads(1) and
@@ -228,7 +232,7 @@ def time_model(model_file: Path, rows=(1, 32), calls: int = 400) -> dict:
         module = torch.jit.load(str(model_file), map_location="cpu").eval()
         lib = f"torch {torch.__version__}"
 
-        def call(x):
+        def call(x: Any) -> None:
             with torch.inference_mode():
                 module(torch.from_numpy(x))
 
@@ -244,10 +248,10 @@ def time_model(model_file: Path, rows=(1, 32), calls: int = 400) -> dict:
         name = sess.get_inputs()[0].name
         lib = f"onnxruntime {onnxruntime.__version__}"
 
-        def call(x):
+        def call(x: Any) -> None:
             sess.run(None, {name: x})
 
-    out = {"library": lib, "threads": 1, "calls": calls}
+    out: dict[str, Any] = {"library": lib, "threads": 1, "calls": calls}
     for n in rows:
         x = rng.standard_normal((n, MLP_IN)).astype(np.float32)
         for _ in range(50):  # warm-up (TorchScript profiles its first runs)
@@ -261,7 +265,7 @@ def time_model(model_file: Path, rows=(1, 32), calls: int = 400) -> dict:
     return out
 
 
-def mlp_body() -> dict:
+def mlp_body() -> dict[str, Any]:
     """One row per request: the case adaptive batching is for."""
     return {
         "inputs": [
@@ -300,7 +304,7 @@ def binary_body(elements: int = BINARY_ELEMENTS) -> tuple[bytes, int]:
     return header + raw, len(header)
 
 
-def build_binary_body(out_file: Path) -> dict:
+def build_binary_body(out_file: Path) -> dict[str, Any]:
     body, hlen = binary_body()
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_bytes(body)
@@ -314,9 +318,10 @@ def build_binary_body(out_file: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- gRPC body
-def grpc_request():
+def grpc_request() -> Any:
     """ModelInferRequest for the iris rows, built with kserve's generated protobuf module."""
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    # kserve is installed only in the peer venv that runs this function
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb  # type: ignore[import-not-found]
 
     req = pb.ModelInferRequest(model_name=MODEL_NAME)
     inp = req.inputs.add()
@@ -327,7 +332,7 @@ def grpc_request():
     return req
 
 
-def build_grpc_body(out_file: Path) -> dict:
+def build_grpc_body(out_file: Path) -> dict[str, Any]:
     msg = grpc_request().SerializeToString()
     framed = b"\x00" + struct.pack(">I", len(msg)) + msg
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +349,7 @@ def build_json_bodies(work: Path) -> None:
     (bodies / "mlp.json").write_text(json.dumps(mlp_body(), separators=(",", ":")))
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -388,14 +393,15 @@ def main(argv=None) -> int:
     else:  # all: whatever this interpreter can build
         build_json_bodies(work)
         build_binary_body(work / "bodies" / "binary.bin")
-        for name, fn in [
-            ("iris", lambda: build_iris(work / "iris")),
-            ("onnx", lambda: build_onnx(work / "mlp")),
-            ("torchscript", lambda: build_torchscript(work / "mlp-torch")),
-            ("grpc-body", lambda: build_grpc_body(work / "bodies" / "grpc_iris.bin")),
-        ]:
+        builders: list[tuple[str, Callable[[Path], object], Path]] = [
+            ("iris", build_iris, work / "iris"),
+            ("onnx", build_onnx, work / "mlp"),
+            ("torchscript", build_torchscript, work / "mlp-torch"),
+            ("grpc-body", build_grpc_body, work / "bodies" / "grpc_iris.bin"),
+        ]
+        for name, build, out in builders:
             try:
-                fn()
+                build(out)
                 print(f"built {name}")
             except ImportError as e:
                 print(f"skipped {name}: {e}", file=sys.stderr)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install the peer model servers and load generators used by bench/run.py.
+# Install the peer model servers, load generators and nginx used by the bench scenarios.
 # Idempotent: re-running only installs what is missing.
 #
 #   bench/.venvs/kserve    kserve==0.21.0 kserve-storage==0.21.0 scikit-learn joblib
 #                          + sklearnserver (upstream python/sklearnserver if its source is at
 #                            bench/.venvs/src/sklearnserver, else bench/peers/kserve_sklearn.py)
 #   bench/.venvs/mlserver  mlserver==1.7.1 mlserver-sklearn scikit-learn joblib "uvloop<0.22"
-#   apt: wrk, nghttp2-client (h2load)
+#   apt: wrk, nghttp2-client (h2load), nginx-light (the gateway benchmark's peer, with
+#        auth_request), installed without starting the system service
 #
 # Env: PYTHON (interpreter for the venvs, default python3.11 or python3).
 set -euo pipefail
@@ -26,14 +27,16 @@ log() { printf '[setup_peers] %s\n' "$*" >&2; }
 need_apt=()
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+  # RUNLEVEL=1: invoke-rc.d then starts no service (nginx would listen on port 80).
+  $SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 else
-  log "wrk and h2load present"
+  log "wrk, h2load and nginx present"
 fi
 
 # ---- helpers ----------------------------------------------------------------------
