@@ -146,7 +146,7 @@ class CacheIndex:
         if self.max_bytes is not None and size > self.max_bytes:
             log.warning(
                 "storage: %s is %s, more than the whole model cache limit of %s; it is "
-                "served, and pruned first once no replica uses it",
+                "served, and pruned by the first fetch after no replica uses it",
                 uri,
                 format_size(size),
                 format_size(self.max_bytes),
