@@ -16,7 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.login import Login
+from tests.helpers.servers import ROOT, CliServers, start_and_read
+
+__all__ = ["ROOT", "start_and_read"]  # imported from here by tests of other packages
+
 TEST_MODELS = Path(__file__).resolve().parent / "server" / "models"
 
 
@@ -96,47 +100,6 @@ def launch(
     return ServerProcess(proc, ports["http"], ports.get("grpc"), lines)
 
 
-def start_and_read(
-    argv: list[str],
-    patterns: dict[str, str],
-    ready: str,
-    timeout: float = 60.0,
-    *,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> tuple[subprocess.Popen[str], dict[str, str], list[str]]:
-    """Start a CLI server and read its banner until a line contains ``ready``.
-
-    ``patterns`` maps names to regexes with one group (e.g. the URL it printed); all must
-    have matched by then, else the process is killed and its output raised.
-    """
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd or ROOT, env=env
-    )
-    lines: list[str] = []
-    found: dict[str, str] = {}
-    done = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            for name, pattern in patterns.items():
-                m = re.search(pattern, line)
-                if m and name not in found:
-                    found[name] = m.group(1)
-            if ready in line:
-                done.set()
-        done.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not done.wait(timeout) or set(found) != set(patterns):
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"{argv[3:5]} did not start:\n" + "".join(lines))
-    return proc, found, lines
-
-
 def serve_argv(path: str | Path, name: str, *extra: str) -> list[str]:
     """argv for ``modelport serve`` on free ports."""
     return [
@@ -185,19 +148,21 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
 
 def password_grant(base_url: str, email: str, password: str) -> dict[str, str]:
     """A Bearer header for ``email``, from the password grant of the CLI's public client."""
-    r = httpx.post(
-        f"{base_url}/dex/token",
-        data={
-            "grant_type": "password",
-            "username": email,
-            "password": password,
-            "client_id": "modelport-cli",
-            "scope": "openid email groups",
-        },
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['id_token']}"}
+    return Login().bearer(base_url, user=email, password=password)
+
+
+@pytest.fixture(scope="session")
+def login() -> Login:
+    """Factory: tokens and ``authservice_session`` cookies of a user (tests/helpers/login.py)."""
+    return Login()
+
+
+@pytest.fixture(scope="module")
+def cli_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServers]:
+    """Factory: identity providers and gateways on free ports, stopped when the module ends."""
+    servers = CliServers(tmp_path_factory)
+    yield servers
+    servers.stop_all()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:

@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess, launch, serve_argv, start_and_read
-from tests.identity.conftest import DEX_CONFIG
+from tests.conftest import ServerProcess, launch, serve_argv
+from tests.helpers.kubeflow import DEX_CONFIG
+from tests.helpers.servers import CliServer, CliServers, start_gateway
 
 MODELS = Path(__file__).parent / "models"
-
-
-@dataclass
-class GatewayProcess:
-    proc: subprocess.Popen[str]
-    url: str
-    output: list[str]
-    data_dir: Path
-
-
-def start_gateway(
-    data_dir: Path, upstream: str, config: Path | None, *extra: str
-) -> GatewayProcess:
-    argv = [
-        sys.executable,
-        "-m",
-        "modelport",
-        "gateway",
-        "--upstream",
-        upstream,
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        "0",
-        *extra,
-    ]
-    if config is not None:
-        argv += ["--config", str(config)]
-    proc, found, lines = start_and_read(
-        argv, {"url": r"^modelport gateway: (http://\S+)"}, ready="discovery"
-    )
-    return GatewayProcess(proc, found["url"], lines, data_dir)
+# The name tests of other packages (tests/control, tests/e2e) import a gateway under.
+GatewayProcess = CliServer
+__all__ = ["GatewayProcess", "start_gateway"]
 
 
 @pytest.fixture(scope="module")
@@ -64,27 +33,13 @@ def echo_upstream() -> Iterator[ServerProcess]:
     server.stop()
 
 
-def _gateway(
-    tmp_path_factory: pytest.TempPathFactory, upstream_url: str
-) -> Iterator[GatewayProcess]:
-    work = tmp_path_factory.mktemp("gw")
-    config = work / "dex.yaml"
-    config.write_text(DEX_CONFIG)
-    gw = start_gateway(work / "data", upstream_url, config)
-    yield gw
-    gw.proc.terminate()
-    gw.proc.wait(10)
+@pytest.fixture(scope="module")
+def gateway(cli_servers: CliServers, upstream: ServerProcess) -> CliServer:
+    """A gateway with Kubeflow's example Dex config in front of the iris model."""
+    return cli_servers.gateway(DEX_CONFIG, upstream=upstream.url)
 
 
 @pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, upstream: ServerProcess
-) -> Iterator[GatewayProcess]:
-    yield from _gateway(tmp_path_factory, upstream.url)
-
-
-@pytest.fixture(scope="module")
-def echo_gateway(
-    tmp_path_factory: pytest.TempPathFactory, echo_upstream: ServerProcess
-) -> Iterator[GatewayProcess]:
-    yield from _gateway(tmp_path_factory, echo_upstream.url)
+def echo_gateway(cli_servers: CliServers, echo_upstream: ServerProcess) -> CliServer:
+    """A gateway in front of a model that answers with the headers it was given."""
+    return cli_servers.gateway(DEX_CONFIG, upstream=echo_upstream.url)

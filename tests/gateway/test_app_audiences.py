@@ -6,20 +6,17 @@ able to replay them at the gateway as those users.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from tests.gateway.conftest import GatewayProcess, start_gateway
-from tests.gateway.test_gateway_e2e import _admin_cli, raw_client
-from tests.identity.conftest import (
+from tests.helpers.kubeflow import (
     AUTHSERVICE_ID,
     AUTHSERVICE_SECRET,
     USER_EMAIL,
     USER_HASH,
-    USER_PASSWORD,
 )
+from tests.helpers.login import Login, raw_client
+from tests.helpers.servers import CliServer, CliServers
 
 CONFIG = f"""
 staticPasswords:
@@ -45,65 +42,55 @@ CROSS_CLIENT = f"audience:server:client_id:{AUTHSERVICE_ID}"
 SERVING = "/serving/own/m/v2/models/m/infer"
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> GatewayProcess:
-    work = tmp_path_factory.mktemp("aud")
-    config = work / "dex.yaml"
-    config.write_text(CONFIG)
-    gw = start_gateway(work / "data", "http://127.0.0.1:9", config, *extra)
-    _admin_cli(gw, "namespaces", "create", "own", "--owner", USER_EMAIL)
-    _admin_cli(gw, "namespaces", "create", "robots", "--owner", "admin@example.com")
-    _admin_cli(gw, "namespaces", "add-contributor", "robots", "client:third-party-app")
+def _start(cli_servers: CliServers, *extra: str) -> CliServer:
+    gw = cli_servers.gateway(CONFIG, *extra)
+    gw.cli("namespaces", "create", "own", "--owner", USER_EMAIL)
+    gw.cli("namespaces", "create", "robots", "--owner", "admin@example.com")
+    gw.cli("namespaces", "add-contributor", "robots", "client:third-party-app")
     return gw
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gateway = _start(tmp_path_factory)
-    yield gateway
-    gateway.proc.terminate()
-    gateway.proc.wait(10)
+def gw(cli_servers: CliServers) -> CliServer:
+    return _start(cli_servers)
 
 
-def _user_tokens(gw: GatewayProcess, client: str, secret: str | None, scope: str) -> list[str]:
+def _user_tokens(
+    login: Login, gw: CliServer, client: str, secret: str | None, scope: str
+) -> list[str]:
     """(access token, ID token) of user@example.com issued to ``client``."""
-    data = {"grant_type": "password", "username": USER_EMAIL, "password": USER_PASSWORD}
-    r = httpx.post(
-        f"{gw.url}/dex/token",
-        data={**data, "scope": scope, **({} if secret else {"client_id": client})},
-        auth=(client, secret) if secret else None,
-    )
-    assert r.status_code == 200, r.text
-    return [r.json()["access_token"], r.json()["id_token"]]
+    body = login.tokens(gw, client=client, secret=secret, scope=scope)
+    return [body["access_token"], body["id_token"]]
 
 
-def _check(gw: GatewayProcess, token: str, uri: str = SERVING) -> httpx.Response:
+def _check(gw: CliServer, token: str, uri: str = SERVING) -> httpx.Response:
     with raw_client(gw) as c:
         return c.get("/authz", headers={"X-Original-URI": uri, "Authorization": f"Bearer {token}"})
 
 
-def test_a_third_party_apps_user_tokens_are_refused(gw: GatewayProcess) -> None:
-    for token in _user_tokens(gw, "third-party-app", "third-party-secret", "openid email"):
+def test_a_third_party_apps_user_tokens_are_refused(gw: CliServer, login: Login) -> None:
+    for token in _user_tokens(login, gw, "third-party-app", "third-party-secret", "openid email"):
         r = _check(gw, token)
         assert r.status_code == 401, r.text
         assert "another application" in r.json()["error"]
     # ... also without the email scope (once taken for a service account's token)
-    for token in _user_tokens(gw, "third-party-app", "third-party-secret", "openid"):
+    for token in _user_tokens(login, gw, "third-party-app", "third-party-secret", "openid"):
         assert _check(gw, token).status_code == 401
 
 
-def test_the_gateways_own_clients_are_accepted(gw: GatewayProcess) -> None:
+def test_the_gateways_own_clients_are_accepted(gw: CliServer, login: Login) -> None:
     scope = "openid email groups"
     for token in [
-        *_user_tokens(gw, AUTHSERVICE_ID, AUTHSERVICE_SECRET, scope),
-        *_user_tokens(gw, "modelport-cli", None, scope),  # what `modelport login` holds
+        *_user_tokens(login, gw, AUTHSERVICE_ID, AUTHSERVICE_SECRET, scope),
+        *_user_tokens(login, gw, "modelport-cli", None, scope),  # what `modelport login` holds
         # Dex's cross-client trust: the gateway's client lists peer-app in trustedPeers.
-        *_user_tokens(gw, "peer-app", "peer-secret", f"{scope} {CROSS_CLIENT}"),
+        *_user_tokens(login, gw, "peer-app", "peer-secret", f"{scope} {CROSS_CLIENT}"),
     ]:
         r = _check(gw, token)
         assert r.status_code == 200 and r.headers["kubeflow-userid"] == USER_EMAIL, r.text
 
 
-def test_a_service_account_speaks_only_for_its_client(gw: GatewayProcess) -> None:
+def test_a_service_account_speaks_only_for_its_client(gw: CliServer) -> None:
     r = httpx.post(
         f"{gw.url}/dex/token",
         data={"grant_type": "client_credentials"},
@@ -115,14 +102,13 @@ def test_a_service_account_speaks_only_for_its_client(gw: GatewayProcess) -> Non
     assert _check(gw, token).status_code == 403  # never as a user of namespace "own"
 
 
-def test_the_accepted_clients_are_configurable(tmp_path_factory: pytest.TempPathFactory) -> None:
-    gateway = _start(tmp_path_factory, "--accept-audience", "third-party-app")
+def test_the_accepted_clients_are_configurable(cli_servers: CliServers, login: Login) -> None:
+    gateway = _start(cli_servers, "--accept-audience", "third-party-app")
     try:
         scope = "openid email"
-        (token, _) = _user_tokens(gateway, "third-party-app", "third-party-secret", scope)
+        (token, _) = _user_tokens(login, gateway, "third-party-app", "third-party-secret", scope)
         assert _check(gateway, token).status_code == 200
-        (token, _) = _user_tokens(gateway, AUTHSERVICE_ID, AUTHSERVICE_SECRET, scope)
+        (token, _) = _user_tokens(login, gateway, AUTHSERVICE_ID, AUTHSERVICE_SECRET, scope)
         assert _check(gateway, token).status_code == 401
     finally:
-        gateway.proc.terminate()
-        gateway.proc.wait(10)
+        gateway.stop()

@@ -4,39 +4,33 @@ way the proxies in front of it route, and denies what it cannot place (issue 9, 
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.gateway.conftest import GatewayProcess, start_gateway
-from tests.gateway.test_gateway_e2e import _admin_cli, _password_token, raw_client
-from tests.identity.conftest import DEX_CONFIG, USER_EMAIL
+from tests.helpers.kubeflow import AS_AUTHSERVICE, DEX_CONFIG, USER_EMAIL
+from tests.helpers.login import Login, raw_client
+from tests.helpers.servers import CliServer, CliServers
 
 INFER = "/v2/models/m/infer"
 
 
 @pytest.fixture(scope="module")
-def checker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    work = tmp_path_factory.mktemp("check")
-    config = work / "dex.yaml"
-    config.write_text(DEX_CONFIG)
-    gw = start_gateway(work / "data", "http://127.0.0.1:9", config)  # /authz never forwards
+def checker(cli_servers: CliServers) -> CliServer:
+    gw = cli_servers.gateway(DEX_CONFIG)  # /authz never forwards: no upstream
     # user@example.com owns "mine" and has no role in "fenced".
-    _admin_cli(gw, "namespaces", "create", "mine", "--owner", USER_EMAIL)
-    _admin_cli(gw, "namespaces", "create", "fenced", "--owner", "second@example.com")
-    yield gw
-    gw.proc.terminate()
-    gw.proc.wait(10)
+    gw.cli("namespaces", "create", "mine", "--owner", USER_EMAIL)
+    gw.cli("namespaces", "create", "fenced", "--owner", "second@example.com")
+    return gw
 
 
 @pytest.fixture(scope="module")
-def bearer(checker: GatewayProcess) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_password_token(checker)}"}
+def bearer(checker: CliServer, login: Login) -> dict[str, str]:
+    return login.bearer(checker, **AS_AUTHSERVICE)
 
 
-def _nginx(gw: GatewayProcess, uri: str, headers: dict[str, str]) -> httpx.Response:
+def _nginx(gw: CliServer, uri: str, headers: dict[str, str]) -> httpx.Response:
     with raw_client(gw) as c:
         return c.get(
             "/authz", headers={"X-Original-URI": uri, "X-Original-Method": "POST", **headers}
@@ -44,7 +38,7 @@ def _nginx(gw: GatewayProcess, uri: str, headers: dict[str, str]) -> httpx.Respo
 
 
 def send_exactly(
-    gw: GatewayProcess, method: str, target: str, headers: dict[str, str]
+    gw: CliServer, method: str, target: str, headers: dict[str, str]
 ) -> tuple[int, dict[str, str], bytes]:
     """The request target byte for byte (httpx would remove dot segments)."""
     url = urlsplit(gw.url)
@@ -57,7 +51,7 @@ def send_exactly(
         conn.close()
 
 
-def _envoy(gw: GatewayProcess, raw_path: str, headers: dict[str, str]) -> httpx.Response:
+def _envoy(gw: CliServer, raw_path: str, headers: dict[str, str]) -> httpx.Response:
     status, found, body = send_exactly(gw, "POST", raw_path, headers)
     return httpx.Response(status, headers=found, content=body)
 
@@ -79,7 +73,7 @@ def _envoy(gw: GatewayProcess, raw_path: str, headers: dict[str, str]) -> httpx.
     ],
 )
 def test_outsider_is_denied_every_spelling(
-    checker: GatewayProcess, bearer: dict[str, str], uri: str
+    checker: CliServer, bearer: dict[str, str], uri: str
 ) -> None:
     r = _nginx(checker, uri, bearer)
     assert r.status_code == 403, (uri, r.status_code, r.text)
@@ -101,7 +95,7 @@ def test_outsider_is_denied_every_spelling(
     ],
 )
 def test_istio_and_knative_authorities_are_placed(
-    checker: GatewayProcess, bearer: dict[str, str], host: str
+    checker: CliServer, bearer: dict[str, str], host: str
 ) -> None:
     assert _nginx(checker, INFER, {**bearer, "Host": host}).status_code == 403
     mine = host.lower().replace("fenced", "mine")
@@ -110,7 +104,7 @@ def test_istio_and_knative_authorities_are_placed(
 
 
 def test_own_namespace_is_allowed_and_disagreement_denied(
-    checker: GatewayProcess, bearer: dict[str, str]
+    checker: CliServer, bearer: dict[str, str]
 ) -> None:
     r = _nginx(checker, f"/serving/mine/m{INFER}?x=1", bearer)
     assert r.status_code == 200 and r.headers["kubeflow-userid"] == USER_EMAIL
@@ -121,7 +115,7 @@ def test_own_namespace_is_allowed_and_disagreement_denied(
     assert _nginx(checker, f"/serving/mine/m{INFER}", fenced_host).status_code == 403
 
 
-def test_anonymous_checks(checker: GatewayProcess) -> None:
+def test_anonymous_checks(checker: CliServer) -> None:
     # Health of the platform itself needs no credentials ...
     assert _nginx(checker, "/v2/health/ready", {}).status_code == 200
     # ... a model's health (the Host names it) does, and a refused spelling is never skipped.
@@ -131,9 +125,7 @@ def test_anonymous_checks(checker: GatewayProcess) -> None:
     assert _envoy(checker, f"/%61uthz/serving/mine/m{INFER}", {}).status_code in (302, 401)
 
 
-def test_the_gateway_refuses_what_authz_refuses(
-    checker: GatewayProcess, bearer: dict[str, str]
-) -> None:
+def test_the_gateway_refuses_what_authz_refuses(checker: CliServer, bearer: dict[str, str]) -> None:
     """Its own routing uses the same placement: no spelling reaches another namespace."""
     for raw in (f"//serving/fenced/m{INFER}", f"/./serving/fenced/m{INFER}", "/SERVING/x/m/"):
         status, _, body = send_exactly(checker, "GET", raw, bearer)

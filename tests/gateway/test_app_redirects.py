@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-
 import pytest
 
 from modelport.gateway.redirects import return_path
-from tests.gateway.conftest import GatewayProcess, start_gateway
-from tests.gateway.test_gateway_e2e import raw_client
-from tests.identity.conftest import DEX_CONFIG, USER_EMAIL, USER_PASSWORD
+from tests.helpers.kubeflow import DEX_CONFIG
+from tests.helpers.login import follow_login, raw_client
+from tests.helpers.servers import CliServer, CliServers
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    work = tmp_path_factory.mktemp("redirects")
-    config = work / "dex.yaml"
-    config.write_text(DEX_CONFIG)
-    gateway = start_gateway(work / "data", "http://127.0.0.1:9", config)  # never forwarded to
-    yield gateway
-    gateway.proc.terminate()
-    gateway.proc.wait(10)
+def gw(cli_servers: CliServers) -> CliServer:
+    return cli_servers.gateway(DEX_CONFIG)  # never forwards: no upstream
 
 
-def _login_returns_to(gw: GatewayProcess, raw_target: str) -> str:
+def _login_returns_to(gw: CliServer, raw_target: str) -> str:
     """Where the callback sends a browser that first asked for ``raw_target`` (as sent)."""
     with raw_client(gw) as c:
         request = c.build_request("GET", gw.url + "/")
         request.url = request.url.copy_with(raw_path=raw_target.encode())
         first = c.send(request)
         assert first.status_code == 302, (raw_target, first.status_code)
-        req = re.search(r"req=([\w-]+)", c.get(first.headers["location"]).headers["location"])
-        assert req is not None
-        posted = c.post(
-            f"/dex/auth/local?req={req.group(1)}",
-            data={"login": USER_EMAIL, "password": USER_PASSWORD},
-        )
-        final = c.get(c.get(posted.headers["location"]).headers["location"])
+        final = follow_login(c, first.headers["location"])
         assert final.status_code == 302
         return final.headers["location"]
 
@@ -59,11 +44,11 @@ def _login_returns_to(gw: GatewayProcess, raw_target: str) -> str:
         "/a?next=%0d%0aSet-Cookie:x=y",
     ],
 )
-def test_login_never_returns_to_another_host(gw: GatewayProcess, raw_target: str) -> None:
+def test_login_never_returns_to_another_host(gw: CliServer, raw_target: str) -> None:
     assert _login_returns_to(gw, raw_target) == "/"
 
 
-def test_login_returns_to_the_target_as_sent(gw: GatewayProcess) -> None:
+def test_login_returns_to_the_target_as_sent(gw: CliServer) -> None:
     target = "/v2/models/a%20b/infer?x=1&next=https://elsewhere.example/&y=%2F"
     assert _login_returns_to(gw, target) == target
 

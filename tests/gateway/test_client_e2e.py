@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.gateway.conftest import GatewayProcess
-from tests.identity.conftest import USER_EMAIL, USER_PASSWORD
+from tests.helpers.kubeflow import USER_EMAIL, USER_PASSWORD
+from tests.helpers.servers import CliServer
 
 INFER = {
     "inputs": [
@@ -38,7 +38,7 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_login_token_logout(gateway: GatewayProcess, config_dir):
+def test_login_token_logout(gateway: CliServer, config_dir):
     r = cli(
         "login",
         gateway.url,
@@ -66,14 +66,14 @@ def test_login_token_logout(gateway: GatewayProcess, config_dir):
     assert after.returncode == 1 and "not logged in" in after.stderr
 
 
-def test_wrong_password_is_one_line_error(gateway: GatewayProcess, config_dir):
+def test_wrong_password_is_one_line_error(gateway: CliServer, config_dir):
     r = cli("login", gateway.url, "-u", USER_EMAIL, "--password-stdin", stdin="wrong\n")
     assert r.returncode == 1
     assert "Invalid username or password" in r.stderr
     assert "wrong" not in r.stderr
 
 
-def test_notebook_helper_refreshes_silently(gateway: GatewayProcess, config_dir):
+def test_notebook_helper_refreshes_silently(gateway: CliServer, config_dir):
     from modelport.client import authenticated_client, login_with_password
 
     login_with_password(gateway.url, USER_EMAIL, USER_PASSWORD)
@@ -90,7 +90,7 @@ def test_notebook_helper_refreshes_silently(gateway: GatewayProcess, config_dir)
     assert json.loads(path.read_text())[gateway.url]["refresh_token"] != old_refresh
 
 
-def test_login_with_device_flow(gateway: GatewayProcess, config_dir):
+def test_login_with_device_flow(gateway: CliServer, config_dir):
     import re
     from urllib.parse import urlsplit
 

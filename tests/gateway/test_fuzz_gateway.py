@@ -30,7 +30,7 @@ from modelport.gateway.app import Gateway
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream
 from modelport.gateway.server import build_gateway
 from modelport.identity.dex_config import parse_dex_config
-from tests.identity.conftest import DEX_CONFIG, USER_EMAIL
+from tests.helpers.kubeflow import DEX_CONFIG, USER_EMAIL
 
 # ---- a raw upstream that answers with the request head it received -----------------------
 

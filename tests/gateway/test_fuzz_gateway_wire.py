@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_fuzz_gateway import naive_host_namespace, naive_path_namespace
-from tests.gateway.test_gateway_e2e import _admin_cli, _password_token
-from tests.identity.conftest import USER_EMAIL
+from tests.helpers.kubeflow import AS_AUTHSERVICE, USER_EMAIL
+from tests.helpers.login import Login
+from tests.helpers.servers import CliServer
 
 PREDICT = "/v1/models/echo:predict"
 BODY = b'{"instances": [1]}'
@@ -30,11 +30,14 @@ SEP = b"\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def wire(echo_gateway: GatewayProcess) -> dict[str, Any]:
-    _admin_cli(echo_gateway, "namespaces", "create", "ns-a", "--owner", USER_EMAIL)
-    _admin_cli(echo_gateway, "namespaces", "create", "ns-b", "--owner", "second@example.com")
+def wire(echo_gateway: CliServer, login: Login) -> dict[str, Any]:
+    echo_gateway.cli("namespaces", "create", "ns-a", "--owner", USER_EMAIL)
+    echo_gateway.cli("namespaces", "create", "ns-b", "--owner", "second@example.com")
     url = urlsplit(echo_gateway.url)
-    return {"address": (url.hostname, url.port), "token": _password_token(echo_gateway)}
+    return {
+        "address": (url.hostname, url.port),
+        "token": login.id_token(echo_gateway, **AS_AUTHSERVICE),
+    }
 
 
 PREFIXES = [

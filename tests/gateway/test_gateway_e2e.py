@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -11,8 +10,15 @@ import pytest
 
 from modelport.gateway.sessions import state_cookie
 from tests.conftest import wait_for
-from tests.gateway.conftest import GatewayProcess
-from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, USER_EMAIL, USER_PASSWORD
+from tests.helpers.kubeflow import (
+    AS_AUTHSERVICE,
+    AUTHSERVICE_ID,
+    AUTHSERVICE_SECRET,
+    USER_EMAIL,
+    USER_PASSWORD,
+)
+from tests.helpers.login import Login, five_step_login, raw_client
+from tests.helpers.servers import CliServer
 
 INFER = {
     "inputs": [
@@ -21,46 +27,7 @@ INFER = {
 }
 
 
-def raw_client(gw: GatewayProcess) -> httpx.Client:
-    """Like curl: no redirects followed, and no cookie is ever kept."""
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.Client(base_url=gw.url, follow_redirects=False, timeout=30, cookies=jar)
-
-
-def five_step_login(
-    gw: GatewayProcess,
-    target: str = "/v2/models/sklearn-iris",
-    *,
-    user: str = USER_EMAIL,
-    password: str = USER_PASSWORD,
-) -> tuple[str, httpx.Response]:
-    """The documented manual flow; returns the session cookie value and the final response."""
-    with raw_client(gw) as c:
-        first = c.get(target)  # curl's default Accept: */*
-        assert first.status_code == 302
-        auth_href = first.headers["location"]
-        assert auth_href.startswith("/dex/auth?client_id=kubeflow-oidc-authservice")
-        assert "redirect_uri=%2Flogin%2Foidc" in auth_href and "response_type=code" in auth_href
-        login = c.get(auth_href)
-        assert login.status_code == 302
-        req_url = login.headers["location"]
-        req = re.search(r"req=([\w-]+)", req_url).group(1)
-        posted = c.post(f"/dex/auth/local?req={req}", data={"login": user, "password": password})
-        assert posted.status_code == 303
-        approved = c.get(posted.headers["location"])
-        assert approved.status_code == 303
-        callback = approved.headers["location"]
-        assert callback.startswith("/login/oidc?code=")
-        final = c.get(callback)
-        assert final.status_code == 302
-        assert final.headers["location"] == target
-        set_cookie = final.headers.get_list("set-cookie")
-        session = next(h for h in set_cookie if h.startswith("authservice_session="))
-        value = session.split(";")[0].split("=", 1)[1]
-        return value, final
-
-
-def test_five_step_curl_flow_then_infer_again_and_again(gateway: GatewayProcess):
+def test_five_step_curl_flow_then_infer_again_and_again(gateway: CliServer):
     value, final = five_step_login(gateway)
     cookie = next(
         h for h in final.headers.get_list("set-cookie") if h.startswith("authservice_session=")
@@ -78,7 +45,7 @@ def test_five_step_curl_flow_then_infer_again_and_again(gateway: GatewayProcess)
             assert r.json()["outputs"][0]["data"] == [1]
 
 
-def test_requests_style_login_snippet(gateway: GatewayProcess):
+def test_requests_style_login_snippet(gateway: CliServer):
     # The Kubeflow Pipelines SDK snippet: follow redirects, POST the form found on the page.
     with httpx.Client(base_url=gateway.url, follow_redirects=True, timeout=30) as s:
         page = s.get("/v2/models/sklearn-iris")
@@ -90,23 +57,8 @@ def test_requests_style_login_snippet(gateway: GatewayProcess):
         assert s.post("/v2/models/sklearn-iris/infer", json=INFER).status_code == 200
 
 
-def _password_token(gw: GatewayProcess, scope: str = "openid email groups") -> str:
-    r = httpx.post(
-        f"{gw.url}/dex/token",
-        data={
-            "grant_type": "password",
-            "username": USER_EMAIL,
-            "password": USER_PASSWORD,
-            "scope": scope,
-        },
-        auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["id_token"]
-
-
-def test_bearer_token_access(gateway: GatewayProcess):
-    token = _password_token(gateway)
+def test_bearer_token_access(gateway: CliServer, login: Login):
+    token = login.id_token(gateway, **AS_AUTHSERVICE)
     with raw_client(gateway) as c:
         r = c.post(
             "/v2/models/sklearn-iris/infer",
@@ -122,12 +74,12 @@ def test_bearer_token_access(gateway: GatewayProcess):
         assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
         basic = c.get("/v2/models/sklearn-iris", headers={"Authorization": "Basic dTpw"})
         assert basic.status_code == 401
-        noemail = _password_token(gateway, scope="openid")
+        noemail = login.id_token(gateway, **AS_AUTHSERVICE, scope="openid")
         r = c.get("/v2/models/sklearn-iris", headers={"Authorization": f"Bearer {noemail}"})
         assert r.status_code == 401 and "email" in r.json()["error"]
 
 
-def test_api_clients_get_401_json_browsers_get_302(gateway: GatewayProcess):
+def test_api_clients_get_401_json_browsers_get_302(gateway: CliServer):
     with raw_client(gateway) as c:
         r = c.get("/v2/models/sklearn-iris", headers={"Accept": "application/json"})
         assert (
@@ -139,7 +91,7 @@ def test_api_clients_get_401_json_browsers_get_302(gateway: GatewayProcess):
         assert r.status_code == 302
 
 
-def test_health_and_dex_skip_auth(gateway: GatewayProcess):
+def test_health_and_dex_skip_auth(gateway: CliServer):
     with raw_client(gateway) as c:
         assert c.get("/v2/health/ready").status_code == 200
         assert c.get("/healthz").status_code == 200
@@ -162,7 +114,7 @@ def test_health_and_dex_skip_auth(gateway: GatewayProcess):
         "/v2/health/%72eady",
     ],
 )
-def test_path_tricks_never_bypass_auth(gateway: GatewayProcess, path: str):
+def test_path_tricks_never_bypass_auth(gateway: CliServer, path: str):
     # Send the path exactly as written (no client-side normalisation).
     with raw_client(gateway) as c:
         request = c.build_request("GET", gateway.url + "/")
@@ -173,8 +125,8 @@ def test_path_tricks_never_bypass_auth(gateway: GatewayProcess, path: str):
         assert "sklearn-iris" not in r.text or "error" in r.text
 
 
-def test_client_identity_headers_are_replaced(echo_gateway: GatewayProcess):
-    token = _password_token(echo_gateway)
+def test_client_identity_headers_are_replaced(echo_gateway: CliServer, login: Login):
+    token = login.id_token(echo_gateway, **AS_AUTHSERVICE)
     with raw_client(echo_gateway) as c:
         r = c.post(
             "/v1/models/echo:predict",
@@ -189,9 +141,9 @@ def test_client_identity_headers_are_replaced(echo_gateway: GatewayProcess):
     assert r.json()["predictions"] == [USER_EMAIL, "team-a", None, None]
 
 
-def test_credentials_stay_at_the_gateway(echo_gateway: GatewayProcess):
+def test_credentials_stay_at_the_gateway(echo_gateway: CliServer, login: Login):
     """Upstream code sees who called, never the caller's token or session to replay."""
-    token = _password_token(echo_gateway)
+    token = login.id_token(echo_gateway, **AS_AUTHSERVICE)
     with raw_client(echo_gateway) as c:
         r = c.post(
             "/v1/models/echo:predict",
@@ -208,7 +160,7 @@ def test_credentials_stay_at_the_gateway(echo_gateway: GatewayProcess):
     assert cookie == "theme=dark; lang=en"
 
 
-def test_session_fixation_and_unknown_cookies(gateway: GatewayProcess):
+def test_session_fixation_and_unknown_cookies(gateway: CliServer):
     with raw_client(gateway) as c:
         forged = c.get(
             "/v2/models/sklearn-iris", headers={"Cookie": "authservice_session=chosen-by-attacker"}
@@ -220,7 +172,7 @@ def test_session_fixation_and_unknown_cookies(gateway: GatewayProcess):
     assert again != value  # every login gets a fresh session
 
 
-def test_login_csrf_and_state_checks(gateway: GatewayProcess):
+def test_login_csrf_and_state_checks(gateway: CliServer):
     with raw_client(gateway) as c:
         first = c.get("/v2/models/sklearn-iris")
         state = parse_qs(urlsplit(first.headers["location"]).query)["state"][0]
@@ -236,7 +188,7 @@ def test_login_csrf_and_state_checks(gateway: GatewayProcess):
         assert c.get("/login/oidc?code=x").status_code == 400
 
 
-def test_logout_ends_the_session(gateway: GatewayProcess):
+def test_logout_ends_the_session(gateway: CliServer):
     value, _ = five_step_login(gateway)
     headers = {"Cookie": f"authservice_session={value}"}
     with raw_client(gateway) as c:
@@ -246,24 +198,10 @@ def test_logout_ends_the_session(gateway: GatewayProcess):
         assert c.get("/v2/models/sklearn-iris", headers=headers).status_code == 302
 
 
-def _admin_cli(gw: GatewayProcess, *args: str) -> str:
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "modelport", *args, "--data-dir", str(gw.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def test_namespaces_and_api_tokens(gateway: GatewayProcess):
-    _admin_cli(gateway, "namespaces", "create", "team-a", "--owner", "second@example.com")
-    _admin_cli(gateway, "namespaces", "create", "team-b", "--owner", USER_EMAIL)
-    user_token = _password_token(gateway)
+def test_namespaces_and_api_tokens(gateway: CliServer, login: Login):
+    gateway.cli("namespaces", "create", "team-a", "--owner", "second@example.com")
+    gateway.cli("namespaces", "create", "team-b", "--owner", USER_EMAIL)
+    user_token = login.id_token(gateway, **AS_AUTHSERVICE)
     bearer = {"Authorization": f"Bearer {user_token}"}
     with raw_client(gateway) as c:
         # user@example.com owns team-b, has no role in team-a
@@ -282,7 +220,7 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
             "/v2/models/sklearn-iris", headers={**bearer, "Host": "sklearn-iris.team-a.example.com"}
         )
         assert denied.status_code == 403
-        _admin_cli(gateway, "namespaces", "add-contributor", "team-a", USER_EMAIL, "--role", "view")
+        gateway.cli("namespaces", "add-contributor", "team-a", USER_EMAIL, "--role", "view")
         ok = c.get(
             "/v2/models/sklearn-iris", headers={**bearer, "Host": "sklearn-iris.team-a.example.com"}
         )
@@ -293,8 +231,7 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
         )
         assert r.status_code == 403 and "edit" in r.json()["error"]
 
-        token = _admin_cli(
-            gateway,
+        token = gateway.cli(
             "tokens",
             "create",
             "--namespace",
@@ -318,9 +255,9 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
         assert other_ns.status_code == 403
         no_ns = c.post("/v2/models/sklearn-iris/infer", json=INFER, headers=machine)
         assert no_ns.status_code == 403 and "team-b" in no_ns.json()["error"]
-        listed = _admin_cli(gateway, "tokens", "list")
+        listed = gateway.cli("tokens", "list")
         assert token.split("_", 2)[2] not in listed  # secrets are never shown again
-        _admin_cli(gateway, "tokens", "revoke", token)
+        gateway.cli("tokens", "revoke", token)
 
         def revoked() -> bool:
             r = c.post(
@@ -334,9 +271,9 @@ def test_namespaces_and_api_tokens(gateway: GatewayProcess):
         assert wait_for(revoked, timeout=10)
 
 
-def test_external_check_endpoint_for_envoy_and_nginx(gateway: GatewayProcess):
-    _admin_cli(gateway, "namespaces", "create", "checked", "--owner", USER_EMAIL)
-    token = _password_token(gateway)
+def test_external_check_endpoint_for_envoy_and_nginx(gateway: CliServer, login: Login):
+    gateway.cli("namespaces", "create", "checked", "--owner", USER_EMAIL)
+    token = login.id_token(gateway, **AS_AUTHSERVICE)
     with raw_client(gateway) as c:
         # nginx auth_request style
         r = c.get(
@@ -370,10 +307,10 @@ def test_external_check_endpoint_for_envoy_and_nginx(gateway: GatewayProcess):
         assert r.status_code in (302, 401)
 
 
-def test_secrets_never_reach_the_logs(gateway: GatewayProcess):
+def test_secrets_never_reach_the_logs(gateway: CliServer, login: Login):
     # Runs last in this module: everything above went through this gateway process.
     five_step_login(gateway)
-    _password_token(gateway)
+    login.id_token(gateway, **AS_AUTHSERVICE)
     with raw_client(gateway) as c:
         c.post(
             "/dex/token",
@@ -398,8 +335,8 @@ def test_secrets_never_reach_the_logs(gateway: GatewayProcess):
         assert secret not in log, secret
 
 
-def test_service_account_with_client_credentials(gateway: GatewayProcess):
-    _admin_cli(gateway, "namespaces", "create", "svc", "--owner", USER_EMAIL)
+def test_service_account_with_client_credentials(gateway: CliServer):
+    gateway.cli("namespaces", "create", "svc", "--owner", USER_EMAIL)
     token = httpx.post(
         f"{gateway.url}/dex/token",
         data={"grant_type": "client_credentials"},
@@ -411,8 +348,7 @@ def test_service_account_with_client_credentials(gateway: GatewayProcess):
             "/serving/svc/sklearn-iris/v2/models/sklearn-iris/infer", json=INFER, headers=headers
         )
         assert r.status_code == 403 and "client:approving-app" in r.json()["error"]
-        _admin_cli(
-            gateway,
+        gateway.cli(
             "namespaces",
             "add-contributor",
             "svc",
@@ -427,7 +363,7 @@ def test_service_account_with_client_credentials(gateway: GatewayProcess):
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x"])
-def test_login_never_returns_to_another_host(gateway: GatewayProcess, target: str):
+def test_login_never_returns_to_another_host(gateway: CliServer, target: str):
     with raw_client(gateway) as c:
         request = c.build_request("GET", gateway.url + "/")
         request.url = request.url.copy_with(raw_path=target.encode())

@@ -13,8 +13,9 @@ import httpx
 import pytest
 from joserfc import jwk, jwt
 
-from tests.gateway.conftest import start_gateway
-from tests.identity.conftest import USER_HASH, USER_PASSWORD, start_identity
+from tests.helpers.kubeflow import USER_HASH, USER_PASSWORD
+from tests.helpers.login import Login
+from tests.helpers.servers import CliServer, CliServers
 
 PARTNER_CONFIG = f"""
 staticPasswords:
@@ -39,14 +40,8 @@ INFER = {
 
 
 @pytest.fixture(scope="module")
-def external(tmp_path_factory):
-    work = tmp_path_factory.mktemp("external")
-    config = work / "dex.yaml"
-    config.write_text(PARTNER_CONFIG)
-    server = start_identity(work / "data", config)
-    yield server
-    server.proc.terminate()
-    server.proc.wait(10)
+def external(cli_servers: CliServers) -> CliServer:
+    return cli_servers.identity(PARTNER_CONFIG)
 
 
 class PlainIssuer:
@@ -94,46 +89,34 @@ def plain_issuer() -> Iterator[PlainIssuer]:
 
 
 @pytest.fixture(scope="module")
-def trusting_gateway(tmp_path_factory, external, upstream, plain_issuer):
-    work = tmp_path_factory.mktemp("trusting")
-    gw = start_gateway(
-        work / "data",
-        upstream.url,
+def trusting_gateway(cli_servers: CliServers, external, upstream, plain_issuer) -> CliServer:
+    return cli_servers.gateway(
         None,
         "--trust-issuer",
         f"{external.issuer}=partner-app",
         "--trust-issuer",
         f"{plain_issuer.issuer}=corp-gw",
+        upstream=upstream.url,
     )
-    yield gw
-    gw.proc.terminate()
-    gw.proc.wait(10)
 
 
-def _token(idp, client: str, secret: str) -> str:
-    r = httpx.post(
-        f"{idp.issuer}/token",
-        auth=(client, secret),
-        data={
-            "grant_type": "password",
-            "username": "partner@corp.example",
-            "password": USER_PASSWORD,
-            "scope": "openid email groups",
-        },
+def _token(login: Login, idp: CliServer, client: str, secret: str) -> str:
+    return login.id_token(
+        idp, user="partner@corp.example", password=USER_PASSWORD, client=client, secret=secret
     )
-    assert r.status_code == 200, r.text
-    return r.json()["id_token"]
 
 
-def test_external_issuer_tokens_are_accepted_for_their_audience(trusting_gateway, external):
-    good = _token(external, "partner-app", "partner-secret")
+def test_external_issuer_tokens_are_accepted_for_their_audience(
+    trusting_gateway, external, login: Login
+):
+    good = _token(login, external, "partner-app", "partner-secret")
     r = httpx.post(
         f"{trusting_gateway.url}/v2/models/sklearn-iris/infer",
         json=INFER,
         headers={"Authorization": f"Bearer {good}"},
     )
     assert r.status_code == 200, r.text
-    wrong_aud = _token(external, "other-app", "other-secret")
+    wrong_aud = _token(login, external, "other-app", "other-secret")
     r = httpx.post(
         f"{trusting_gateway.url}/v2/models/sklearn-iris/infer",
         json=INFER,
@@ -142,11 +125,11 @@ def test_external_issuer_tokens_are_accepted_for_their_audience(trusting_gateway
     assert r.status_code == 401
 
 
-def test_untrusted_issuer_is_refused(trusting_gateway, tmp_path):
+def test_untrusted_issuer_is_refused(trusting_gateway, cli_servers: CliServers):
     from joserfc import jwk, jwt
 
     # A real provider that the gateway does not trust, and a token claiming to come from it.
-    stranger = start_identity(tmp_path / "stranger", None)
+    stranger = cli_servers.identity(None)
     try:
         key = jwk.RSAKey.generate_key(2048, private=True, auto_kid=True)
         forged = jwt.encode(
@@ -167,8 +150,7 @@ def test_untrusted_issuer_is_refused(trusting_gateway, tmp_path):
         )
         assert r.status_code == 401
     finally:
-        stranger.proc.terminate()
-        stranger.proc.wait(10)
+        stranger.stop()
 
 
 @pytest.mark.parametrize(

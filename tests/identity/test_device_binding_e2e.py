@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.identity.conftest import USER_EMAIL, USER_PASSWORD, IdentityServer
-from tests.identity.test_provider_e2e import _pkce, client, login_code
+from tests.helpers.kubeflow import USER_EMAIL, USER_PASSWORD
+from tests.helpers.provider import login_code, pkce_pair, provider_client
+from tests.helpers.servers import CliServer
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 CLI = "modelport-cli"
@@ -37,15 +38,15 @@ def auth_url_of(c: httpx.Client, device: dict[str, str]) -> str:
     return r.headers["location"]
 
 
-def code_from(idp: IdentityServer, url: str) -> httpx.Response:
+def code_from(idp: CliServer, url: str) -> httpx.Response:
     """Log in at an /auth URL; return the provider's redirect carrying the code."""
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     return login_code(idp, query)
 
 
-def victim_code(idp: IdentityServer) -> str:
+def victim_code(idp: CliServer) -> str:
     """A code the victim got in an ordinary CLI login (PKCE with the victim's verifier)."""
-    _, challenge = _pkce()
+    _, challenge = pkce_pair()
     final = login_code(
         idp,
         {
@@ -61,9 +62,9 @@ def victim_code(idp: IdentityServer) -> str:
     return parse_qs(urlsplit(final.headers["location"]).query)["code"][0]
 
 
-def test_a_stolen_code_of_the_same_client_approves_no_device(idp: IdentityServer):
+def test_a_stolen_code_of_the_same_client_approves_no_device(idp: CliServer):
     stolen = victim_code(idp)
-    with client(idp) as c:
+    with provider_client(idp) as c:
         device = start_device(c, "openid email groups offline_access")
         r = c.get("/dex/device/callback", params={"code": stolen, "state": device["user_code"]})
         assert r.status_code == 400
@@ -73,8 +74,8 @@ def test_a_stolen_code_of_the_same_client_approves_no_device(idp: IdentityServer
         assert pending.json()["error"] == "authorization_pending"
 
 
-def test_a_code_with_the_devices_challenge_but_another_redirect_is_refused(idp: IdentityServer):
-    with client(idp) as c:
+def test_a_code_with_the_devices_challenge_but_another_redirect_is_refused(idp: CliServer):
+    with provider_client(idp) as c:
         device = start_device(c, "openid email")
         params = parse_qs(urlsplit(auth_url_of(c, device)).query)
     # Someone who saw the device's challenge uses it in a login to a redirect of their own.
@@ -82,14 +83,14 @@ def test_a_code_with_the_devices_challenge_but_another_redirect_is_refused(idp: 
     elsewhere["redirect_uri"] = "http://127.0.0.1:8765/callback"
     final = login_code(idp, elsewhere)
     code = parse_qs(urlsplit(final.headers["location"]).query)["code"][0]
-    with client(idp) as c:
+    with provider_client(idp) as c:
         r = c.get("/dex/device/callback", params={"code": code, "state": device["user_code"]})
         assert r.status_code == 400
         assert poll(c, device).status_code == 401
 
 
-def test_scopes_beyond_the_devices_request_are_refused(idp: IdentityServer):
-    with client(idp) as c:
+def test_scopes_beyond_the_devices_request_are_refused(idp: CliServer):
+    with provider_client(idp) as c:
         device = start_device(c, "openid email")
         url = urlsplit(auth_url_of(c, device))
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -97,14 +98,14 @@ def test_scopes_beyond_the_devices_request_are_refused(idp: IdentityServer):
     done = code_from(idp, f"{url.path}?{urlencode(query)}")
     callback = urlsplit(done.headers["location"])
     assert callback.path == "/dex/device/callback"
-    with client(idp) as c:
+    with provider_client(idp) as c:
         r = c.get(callback.path, params=parse_qs(callback.query))
         assert r.status_code == 400
         assert poll(c, device).status_code == 401
 
 
-def test_a_device_is_approved_once_with_its_own_request(idp: IdentityServer):
-    with client(idp) as c:
+def test_a_device_is_approved_once_with_its_own_request(idp: CliServer):
+    with provider_client(idp) as c:
         device = start_device(c, "openid email")
         url = auth_url_of(c, device)
         query = parse_qs(urlsplit(url).query)
@@ -114,7 +115,7 @@ def test_a_device_is_approved_once_with_its_own_request(idp: IdentityServer):
     first = urlsplit(code_from(idp, url).headers["location"])
     # A second login through the same URL (a reload, or someone else) gets its own code.
     second = urlsplit(code_from(idp, url).headers["location"])
-    with client(idp) as c:
+    with provider_client(idp) as c:
         ok = c.get(first.path, params=parse_qs(first.query))
         assert ok.status_code == 200 and "Login Successful" in ok.text
         again = c.get(second.path, params=parse_qs(second.query))
@@ -131,8 +132,8 @@ def test_a_device_is_approved_once_with_its_own_request(idp: IdentityServer):
 
 
 @pytest.mark.parametrize("bad", ["", "not-a-code"])
-def test_callback_without_a_valid_code(idp: IdentityServer, bad: str):
-    with client(idp) as c:
+def test_callback_without_a_valid_code(idp: CliServer, bad: str):
+    with provider_client(idp) as c:
         device = start_device(c, "openid")
         r = c.get("/dex/device/callback", params={"code": bad, "state": device["user_code"]})
         assert r.status_code == 400

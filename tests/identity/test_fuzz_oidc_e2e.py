@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, IdentityServer
-from tests.identity.test_provider_e2e import auth_params, client
+from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET
+from tests.helpers.provider import auth_params, provider_client
+from tests.helpers.servers import CliServer
 
 FUZZ = settings(
     max_examples=120,
@@ -127,8 +128,8 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def http(idp: IdentityServer):
-    with client(idp) as c:
+def http(idp: CliServer):
+    with provider_client(idp) as c:
         yield Client(c)
 
 
@@ -189,7 +190,7 @@ def test_device_and_others(http: Client, form: dict[str, str], query: dict[str, 
     ok(http.get("/dex/userinfo", headers={"Authorization": header}))
 
 
-def test_the_provider_survived(idp: IdentityServer, http: Client):
+def test_the_provider_survived(idp: CliServer, http: Client):
     assert idp.proc.poll() is None
     assert http.get("/dex/healthz").status_code == 200
     assert http.get("/dex/auth", params=auth_params()).status_code == 302

@@ -6,13 +6,14 @@ an unknown email still got "Invalid…", which told accounts apart.
 
 from __future__ import annotations
 
-from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, IdentityServer
-from tests.identity.test_provider_e2e import auth_params, client
+from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET
+from tests.helpers.provider import auth_params, provider_client
+from tests.helpers.servers import CliServer
 
 
-def _answers(idp: IdentityServer, login: str) -> list[tuple[int, str]]:
+def _answers(idp: CliServer, login: str) -> list[tuple[int, str]]:
     seen = []
-    with client(idp) as c:
+    with provider_client(idp) as c:
         login_url = c.get("/dex/auth", params=auth_params()).headers["location"]
         for _ in range(6):
             r = c.post(login_url, data={"login": login, "password": "wrong-password"})
@@ -32,7 +33,7 @@ def _answers(idp: IdentityServer, login: str) -> list[tuple[int, str]]:
     return seen
 
 
-def test_lockout_does_not_tell_accounts_apart(idp: IdentityServer):
+def test_lockout_does_not_tell_accounts_apart(idp: CliServer):
     real = _answers(idp, "second@example.com")
     unknown = _answers(idp, "nobody-here@example.com")
     assert real == unknown

@@ -53,20 +53,22 @@ def test_strength_rules():
 def test_hash_pool_runs_a_few_at_a_time_in_order_of_arrival():
     import asyncio
     import threading
-    import time
 
     from modelport.identity.passwords import HashPool
 
     pool = HashPool(workers=2)
     running, most, started = [0], [0], []
     lock = threading.Lock()
+    # Each job waits until a second one runs beside it: with two workers jobs run in
+    # pairs (0, 1), (2, 3), ...; with one worker the barrier would time out and fail.
+    pair = threading.Barrier(2, timeout=10)
 
     def job(i: int) -> int:
         with lock:
             started.append(i)
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.02)
+        pair.wait()
         with lock:
             running[0] -= 1
         return i
@@ -79,7 +81,10 @@ def test_hash_pool_runs_a_few_at_a_time_in_order_of_arrival():
     finally:
         pool.close()
     assert most[0] == 2
-    assert started == list(range(10))
+    # in order of arrival: a pair starts only after the one before it has met
+    assert [sorted(started[i : i + 2]) for i in range(0, 10, 2)] == [
+        [i, i + 1] for i in range(0, 10, 2)
+    ]
 
 
 def test_hash_pool_drops_jobs_whose_caller_gave_up():
@@ -89,12 +94,19 @@ def test_hash_pool_drops_jobs_whose_caller_gave_up():
     from modelport.identity.passwords import HashPool
 
     pool = HashPool(workers=1)
-    gate, ran = threading.Event(), []
+    holding, gate, ran = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        holding.set()
+        gate.wait(10)
 
     async def scenario() -> None:
-        first = asyncio.ensure_future(pool.run(gate.wait, 5))
+        first = asyncio.ensure_future(pool.run(hold))
         second = asyncio.ensure_future(pool.run(ran.append, "second"))
-        await asyncio.sleep(0.05)
+        # Both tasks are submitted before the loop gets to this thread's result; once the
+        # first job runs, the second waits in the queue behind it.
+        assert await asyncio.to_thread(holding.wait, 10)
+        assert not second.done()
         second.cancel()  # e.g. the client disconnected while queued
         gate.set()
         await first

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import select
 
+from modelport.identity.clock import ManualClock
 from modelport.identity.db import AuthRequest, DeviceCode, make_engine, session_factory
 from modelport.identity.oauth2.device import _device_code
-from modelport.identity.provider import Provider
+from modelport.identity.provider import AUTH_REQUEST_TTL_S, Provider
 
 
 @pytest.fixture()
-def provider(tmp_path) -> Provider:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture()
+def provider(tmp_path, clock) -> Provider:
     sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
-    provider = Provider.create("http://127.0.0.1:1/dex", sessions)
+    provider = Provider.create("http://127.0.0.1:1/dex", sessions, clock=clock)
     provider.directory.upsert_client("other", secret="s", redirect_uris=["http://x/cb"])
     provider.max_pending_per_client = 5
     return provider
@@ -41,18 +45,9 @@ def test_device_requests_are_bounded_per_client(provider):
         assert len(db.scalars(select(DeviceCode)).all()) == 5
 
 
-def test_expired_pending_requests_are_purged(provider):
-    with provider.sessions.begin() as db:
-        db.add(
-            AuthRequest(
-                request_id="old",
-                client_id="other",
-                redirect_uri="http://x/cb",
-                hmac_key="k",
-                expires_at=time.time() - 1,
-            )
-        )
-    provider._next_purge.clear()  # a purge is due (they run once a minute)
-    _new(provider)
+def test_expired_pending_requests_are_purged(provider, clock):
+    _new(provider, "other")
+    clock.advance(AUTH_REQUEST_TTL_S + 1)  # expired, and the once-a-minute purge is due
+    new = _new(provider)
     with provider.sessions() as db:
-        assert db.get(AuthRequest, "old") is None
+        assert set(db.scalars(select(AuthRequest.request_id))) == {new}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
@@ -11,52 +9,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.identity.conftest import (
-    AUTHSERVICE_ID,
-    AUTHSERVICE_SECRET,
-    USER_EMAIL,
-    USER_PASSWORD,
-    IdentityServer,
-)
-
-SCOPES = "openid profile email groups offline_access"
+from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET, USER_EMAIL, USER_PASSWORD
+from tests.helpers.provider import SCOPES, auth_params, login_code, pkce_pair, provider_client
+from tests.helpers.servers import CliServer
 
 
-def client(idp: IdentityServer) -> httpx.Client:
-    return httpx.Client(base_url=idp.base, timeout=30, follow_redirects=False)
-
-
-def auth_params(**extra: str) -> dict[str, str]:
-    return {
-        "client_id": AUTHSERVICE_ID,
-        "redirect_uri": "/login/oidc",
-        "response_type": "code",
-        "scope": SCOPES,
-        "state": "st-1",
-        **extra,
-    }
-
-
-def login_code(
-    idp: IdentityServer, params: dict[str, str], email=USER_EMAIL, password=USER_PASSWORD
-) -> httpx.Response:
-    """Walk Dex's hops as a non-redirect-following client would; return the final redirect."""
-    with client(idp) as c:
-        r = c.get("/dex/auth", params=params)
-        assert r.status_code == 302, r.text
-        login_url = r.headers["location"]
-        assert re.fullmatch(r"/dex/auth/local\?req=[\w-]+", login_url)
-        form = c.get(login_url)
-        assert form.status_code == 200
-        assert 'name="login"' in form.text and 'name="password"' in form.text
-        r = c.post(login_url, data={"login": email, "password": password})
-        assert r.status_code == 303, r.text
-        assert r.headers["location"].startswith("/dex/approval?req=")
-        return c.get(r.headers["location"])
-
-
-def test_discovery_and_keys(idp: IdentityServer):
-    with client(idp) as c:
+def test_discovery_and_keys(idp: CliServer):
+    with provider_client(idp) as c:
         doc = c.get("/dex/.well-known/openid-configuration").json()
         assert doc["issuer"] == idp.issuer
         for key, path in [
@@ -74,7 +33,7 @@ def test_discovery_and_keys(idp: IdentityServer):
         assert key["kty"] == "RSA" and key["use"] == "sig" and "d" not in key
 
 
-def test_five_step_flow_gives_code_then_tokens(idp: IdentityServer):
+def test_five_step_flow_gives_code_then_tokens(idp: CliServer):
     final = login_code(idp, auth_params())
     assert final.status_code == 303
     location = urlsplit(final.headers["location"])
@@ -82,7 +41,7 @@ def test_five_step_flow_gives_code_then_tokens(idp: IdentityServer):
     query = parse_qs(location.query)
     assert query["state"] == ["st-1"]
     code = query["code"][0]
-    with client(idp) as c:
+    with provider_client(idp) as c:
         r = c.post(
             "/dex/token",
             data={"grant_type": "authorization_code", "code": code, "redirect_uri": "/login/oidc"},
@@ -105,8 +64,8 @@ def test_five_step_flow_gives_code_then_tokens(idp: IdentityServer):
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
-def test_newer_dex_login_url_serves_the_same_form(idp: IdentityServer):
-    with client(idp) as c:
+def test_newer_dex_login_url_serves_the_same_form(idp: CliServer):
+    with provider_client(idp) as c:
         req = c.get("/dex/auth", params=auth_params()).headers["location"].split("req=")[1]
         url = f"/dex/auth/local/login?back=&state={req}"
         assert 'name="password"' in c.get(url).text
@@ -116,9 +75,9 @@ def test_newer_dex_login_url_serves_the_same_form(idp: IdentityServer):
         assert final.status_code == 303 and "code=" in final.headers["location"]
 
 
-def test_requests_style_client_following_redirects(idp: IdentityServer):
+def test_requests_style_client_following_redirects(idp: CliServer):
     # What the Kubeflow Pipelines login snippet does: follow redirects, POST the form it finds.
-    with httpx.Client(base_url=idp.base, follow_redirects=True, timeout=30) as c:
+    with httpx.Client(base_url=idp.url, follow_redirects=True, timeout=30) as c:
         r = c.get(
             "/dex/auth", params={**auth_params(), "redirect_uri": "http://127.0.0.1/callback"}
         )
@@ -129,8 +88,8 @@ def test_requests_style_client_following_redirects(idp: IdentityServer):
             c.post(action, data={"login": USER_EMAIL, "password": USER_PASSWORD})
 
 
-def test_wrong_password_rerenders_and_lockout(idp: IdentityServer):
-    with client(idp) as c:
+def test_wrong_password_rerenders_and_lockout(idp: CliServer):
+    with provider_client(idp) as c:
         login_url = c.get("/dex/auth", params=auth_params()).headers["location"]
         r = c.post(login_url, data={"login": "second@example.com", "password": "nope"})
         assert r.status_code == 200
@@ -144,8 +103,8 @@ def test_wrong_password_rerenders_and_lockout(idp: IdentityServer):
         assert r.status_code == 429
 
 
-def test_password_grant(idp: IdentityServer):
-    with client(idp) as c:
+def test_password_grant(idp: CliServer):
+    with provider_client(idp) as c:
         ok = c.post(
             "/dex/token",
             data={
@@ -195,8 +154,8 @@ def test_password_grant(idp: IdentityServer):
         assert weird.status_code == 400 and weird.json()["error"] == "unsupported_grant_type"
 
 
-def test_refresh_rotation_and_reuse_detection(idp: IdentityServer):
-    with client(idp) as c:
+def test_refresh_rotation_and_reuse_detection(idp: CliServer):
+    with provider_client(idp) as c:
         first = c.post(
             "/dex/token",
             data={
@@ -248,15 +207,7 @@ def test_refresh_rotation_and_reuse_detection(idp: IdentityServer):
         assert wrong_client.status_code == 400
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    return verifier, challenge
-
-
-def test_pkce_for_public_clients(idp: IdentityServer):
+def test_pkce_for_public_clients(idp: CliServer):
     redirect = "http://127.0.0.1:8765/callback"
     base = {
         "client_id": "modelport-cli",
@@ -265,17 +216,17 @@ def test_pkce_for_public_clients(idp: IdentityServer):
         "scope": "openid email",
         "state": "s",
     }
-    with client(idp) as c:
+    with provider_client(idp) as c:
         r = c.get("/dex/auth", params=base)
         assert r.status_code == 303 and "error=invalid_request" in r.headers["location"]
         r = c.get(
             "/dex/auth", params={**base, "code_challenge": "abc", "code_challenge_method": "plain"}
         )
         assert "error=invalid_request" in r.headers["location"]  # no downgrade to plain
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce_pair()
     final = login_code(idp, {**base, "code_challenge": challenge, "code_challenge_method": "S256"})
     code = parse_qs(urlsplit(final.headers["location"]).query)["code"][0]
-    with client(idp) as c:
+    with provider_client(idp) as c:
         data = {
             "grant_type": "authorization_code",
             "code": code,
@@ -286,7 +237,7 @@ def test_pkce_for_public_clients(idp: IdentityServer):
         assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     final = login_code(idp, {**base, "code_challenge": challenge, "code_challenge_method": "S256"})
     code = parse_qs(urlsplit(final.headers["location"]).query)["code"][0]
-    with client(idp) as c:
+    with provider_client(idp) as c:
         data = {
             "grant_type": "authorization_code",
             "code": code,
@@ -296,8 +247,8 @@ def test_pkce_for_public_clients(idp: IdentityServer):
         assert c.post("/dex/token", data={**data, "code_verifier": verifier}).status_code == 200
 
 
-def test_no_open_redirects_and_bad_requests(idp: IdentityServer):
-    with client(idp) as c:
+def test_no_open_redirects_and_bad_requests(idp: CliServer):
+    with provider_client(idp) as c:
         r = c.get("/dex/auth", params=auth_params(redirect_uri="https://evil.example/steal"))
         assert r.status_code == 400 and "location" not in r.headers
         assert "Unregistered redirect_uri" in r.text
@@ -313,15 +264,15 @@ def test_no_open_redirects_and_bad_requests(idp: IdentityServer):
         assert c.get(tampered).status_code == 401
 
 
-def test_userinfo_needs_a_valid_token(idp: IdentityServer):
-    with client(idp) as c:
+def test_userinfo_needs_a_valid_token(idp: CliServer):
+    with provider_client(idp) as c:
         r = c.get("/dex/userinfo")
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         r = c.get("/dex/userinfo", headers={"Authorization": "Bearer abc.def.ghi"})
         assert r.status_code == 403
 
 
-def test_third_party_relying_party_authlib(idp: IdentityServer):
+def test_third_party_relying_party_authlib(idp: CliServer):
     from authlib.integrations.httpx_client import OAuth2Client
     from authlib.jose import JsonWebKey, jwt
 
@@ -362,8 +313,8 @@ def test_third_party_relying_party_authlib(idp: IdentityServer):
     assert info["email"] == USER_EMAIL
 
 
-def test_device_flow(idp: IdentityServer):
-    with client(idp) as c:
+def test_device_flow(idp: CliServer):
+    with provider_client(idp) as c:
         start = c.post(
             "/dex/device/code", data={"client_id": "modelport-cli", "scope": "openid email"}
         )
@@ -397,9 +348,8 @@ def test_device_flow(idp: IdentityServer):
         approved = c.post(login_url, data={"login": USER_EMAIL, "password": USER_PASSWORD})
         done = c.get(c.get(approved.headers["location"]).headers["location"])
         assert done.status_code == 200 and "Login Successful" in done.text
-        import time
-
-        time.sleep(5.1)
+        # Approved: answered at once, however soon after the last poll (the interval and
+        # expiry are tested with a moved clock in test_device_polling.py).
         tokens = c.post("/dex/token", data=poll)
         assert tokens.status_code == 200, tokens.text
         assert "id_token" in tokens.json()
@@ -407,8 +357,8 @@ def test_device_flow(idp: IdentityServer):
         assert c.post("/dex/token", data=poll).status_code == 400
 
 
-def test_client_credentials_and_revocation(idp: IdentityServer):
-    with client(idp) as c:
+def test_client_credentials_and_revocation(idp: CliServer):
+    with provider_client(idp) as c:
         r = c.post(
             "/dex/token",
             data={"grant_type": "client_credentials"},

@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.identity.conftest import AUTHSERVICE_ID, AUTHSERVICE_SECRET, IdentityServer
-from tests.identity.test_provider_e2e import auth_params, client
+from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET
+from tests.helpers.provider import auth_params, provider_client
+from tests.helpers.servers import CliServer
 
 BIG = "x" * 60_000
 
@@ -27,8 +28,8 @@ def refused(r: httpx.Response) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("name", ["state", "nonce", "scope", "code_challenge"])
-def test_oversized_auth_parameters_are_refused_not_stored(idp: IdentityServer, name: str):
-    with client(idp) as c:
+def test_oversized_auth_parameters_are_refused_not_stored(idp: CliServer, name: str):
+    with provider_client(idp) as c:
         value = "openid " * 8_000 if name == "scope" else BIG
         query = refused(c.get("/dex/auth", params=auth_params(**{name: value})))
         assert name in query["error_description"][0]
@@ -39,8 +40,8 @@ def test_oversized_auth_parameters_are_refused_not_stored(idp: IdentityServer, n
             assert query["state"] == ["st-1"]
 
 
-def test_parameters_within_bounds_still_work(idp: IdentityServer):
-    with client(idp) as c:
+def test_parameters_within_bounds_still_work(idp: CliServer):
+    with provider_client(idp) as c:
         ok = c.get(
             "/dex/auth",
             params=auth_params(state="s" * 2048, nonce="n" * 1024, scope="openid openid email"),
@@ -50,8 +51,8 @@ def test_parameters_within_bounds_still_work(idp: IdentityServer):
         refused(c.get("/dex/auth", params=auth_params(nonce="é" * 513)))  # bytes, not chars
 
 
-def test_pkce_parameters_are_checked_before_storing(idp: IdentityServer):
-    with client(idp) as c:
+def test_pkce_parameters_are_checked_before_storing(idp: CliServer):
+    with provider_client(idp) as c:
         # a method on its own is still checked (Dex), and never stored unchecked
         refused(c.get("/dex/auth", params=auth_params(code_challenge_method=BIG)))
         refused(c.get("/dex/auth", params=auth_params(code_challenge="short")))
@@ -59,8 +60,8 @@ def test_pkce_parameters_are_checked_before_storing(idp: IdentityServer):
         assert ok.status_code == 302
 
 
-def test_long_loopback_redirects_are_not_registered(idp: IdentityServer):
-    with client(idp) as c:
+def test_long_loopback_redirects_are_not_registered(idp: CliServer):
+    with provider_client(idp) as c:
         r = c.get(
             "/dex/auth",
             params={
@@ -72,8 +73,8 @@ def test_long_loopback_redirects_are_not_registered(idp: IdentityServer):
         assert r.status_code == 400 and "location" not in r.headers
 
 
-def test_device_and_token_requests_are_bounded_too(idp: IdentityServer):
-    with client(idp) as c:
+def test_device_and_token_requests_are_bounded_too(idp: CliServer):
+    with provider_client(idp) as c:
         r = c.post("/dex/device/code", data={"client_id": "modelport-cli", "scope": BIG})
         assert r.status_code == 400 and r.json()["error"] == "invalid_request"
         r = c.post(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import bcrypt
 import pytest
 from sqlalchemy import select
 
+from modelport.identity.clock import ManualClock
 from modelport.identity.db import AuthCode, RefreshToken, make_engine, session_factory
 from modelport.identity.dex_config import parse_dex_config
 from modelport.identity.provider import Provider
@@ -16,12 +15,18 @@ from modelport.identity.tokens import InvalidToken
 
 
 @pytest.fixture()
-def provider(tmp_path) -> Provider:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture()
+def provider(tmp_path, clock) -> Provider:
     sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
-    return Provider.create("http://127.0.0.1:1/dex", sessions)
+    return Provider.create("http://127.0.0.1:1/dex", sessions, clock=clock)
 
 
-def _grants(provider: Provider, user_id: str) -> tuple[str, str]:
+def _grants(provider: Provider, clock: ManualClock, user_id: str) -> tuple[str, str]:
+    """(refresh token, access token) of the user, and a code in flight, made 5 s ago."""
     refresh = provider.new_refresh_token("modelport-cli", user_id, ["openid"], "")
     with provider.sessions.begin() as db:
         db.add(
@@ -30,17 +35,18 @@ def _grants(provider: Provider, user_id: str) -> tuple[str, str]:
                 client_id="modelport-cli",
                 redirect_uri="/cb",
                 user_id=user_id,
-                expires_at=time.time() + 60,
+                expires_at=clock.time() + 60,
             )
         )
     user = provider.directory.get_user_by_id(user_id)
-    access, _, _ = provider.tokens.issue(user, "modelport-cli", ["openid"], now=time.time() - 5)
+    access, _, _ = provider.tokens.issue(user, "modelport-cli", ["openid"])
+    clock.advance(5)
     return refresh, access
 
 
-def test_a_password_change_revokes_refresh_tokens_codes_and_jwts(provider):
+def test_a_password_change_revokes_refresh_tokens_codes_and_jwts(provider, clock):
     user = provider.directory.add_user("a@example.com", "first-password")
-    refresh, access = _grants(provider, user.user_id)
+    refresh, access = _grants(provider, clock, user.user_id)
     provider.tokens.verify(access)
     provider.directory.set_password("a@example.com", "second-password")
     with provider.sessions() as db:
@@ -48,13 +54,19 @@ def test_a_password_change_revokes_refresh_tokens_codes_and_jwts(provider):
         assert db.scalars(select(AuthCode)).all() == []
     with pytest.raises(InvalidToken, match="revoked"):
         provider.tokens.verify(access)
-    later, _, _ = provider.tokens.issue(user, "modelport-cli", ["openid"], now=time.time() + 2)
+    # iat has whole seconds: a token of the change's own second is refused, the next one's not
+    clock.advance(0.5)
+    same_second, _, _ = provider.tokens.issue(user, "modelport-cli", ["openid"])
+    with pytest.raises(InvalidToken, match="revoked"):
+        provider.tokens.verify(same_second)
+    clock.advance(1)
+    later, _, _ = provider.tokens.issue(user, "modelport-cli", ["openid"])
     assert provider.tokens.verify(later)["sub"]
 
 
-def test_deletion_removes_refresh_tokens_and_ends_jwts(provider):
+def test_deletion_removes_refresh_tokens_and_ends_jwts(provider, clock):
     user = provider.directory.add_user("a@example.com", "first-password")
-    _, access = _grants(provider, user.user_id)
+    _, access = _grants(provider, clock, user.user_id)
     provider.directory.delete_user("a@example.com")
     with provider.sessions() as db:
         assert db.scalars(select(RefreshToken)).all() == []
@@ -62,7 +74,7 @@ def test_deletion_removes_refresh_tokens_and_ends_jwts(provider):
         provider.tokens.verify(access)
 
 
-def test_a_config_file_password_change_revokes_too(provider):
+def test_a_config_file_password_change_revokes_too(provider, clock):
     def config(password: bytes):
         hashed = bcrypt.hashpw(password, bcrypt.gensalt(4)).decode()
         entry = {"email": "k@example.com", "hash": hashed, "userID": "k1"}
@@ -70,7 +82,7 @@ def test_a_config_file_password_change_revokes_too(provider):
 
     first = config(b"first-password")
     provider.directory.sync_config(first)
-    _, access = _grants(provider, "k1")
+    _, access = _grants(provider, clock, "k1")
     provider.directory.sync_config(first)  # the same file again: nothing is revoked
     provider.tokens.verify(access)
     provider.directory.sync_config(config(b"first-password"))  # a new hash: a new password

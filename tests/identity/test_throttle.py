@@ -10,7 +10,7 @@ from modelport.identity.db import make_engine, session_factory
 from modelport.identity.dex_config import parse_dex_config
 from modelport.identity.provider import Provider
 from modelport.identity.throttle import FailureThrottle
-from tests.identity.conftest import USER_EMAIL, USER_HASH, USER_PASSWORD
+from tests.helpers.kubeflow import USER_EMAIL, USER_HASH, USER_PASSWORD
 
 
 def test_throttle_counts_failures_only_and_forgets():
