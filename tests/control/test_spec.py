@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -25,9 +26,16 @@ from modelport.control.spec import (
     parse_documents,
 )
 
+VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "kserve"
+
 
 def doc(text: str) -> str:
     return textwrap.dedent(text).lstrip()
+
+
+def vector(name: str) -> str:
+    """A document of tests/vectors/kserve: KServe's samples, and variations of them."""
+    return (VECTORS / name).read_text()
 
 
 def one(text: str, namespace: str = "default") -> InferenceService:
@@ -50,29 +58,9 @@ def problem_at(text: str, path: str) -> str:
     return found[0]
 
 
-SKLEARN_NEW = """
-    apiVersion: "serving.kserve.io/v1beta1"
-    kind: "InferenceService"
-    metadata:
-      name: "sklearn-iris"
-    spec:
-      predictor:
-        model:
-          modelFormat:
-            name: sklearn
-          storageUri: "gs://kfserving-examples/models/sklearn/1.0/model"
-"""
+SKLEARN_NEW = vector("sklearn-iris.yaml")
 
-SKLEARN_OLD = """
-    apiVersion: "serving.kserve.io/v1beta1"
-    kind: "InferenceService"
-    metadata:
-      name: "sklearn-iris"
-    spec:
-      predictor:
-        sklearn:
-          storageUri: "gs://kfserving-examples/models/sklearn/1.0/model"
-"""
+SKLEARN_OLD = vector("sklearn-iris-old-style.yaml")
 
 
 def isvc_with(predictor: str, *, name: str = "m", extra: str = "") -> str:
@@ -124,41 +112,12 @@ def test_sklearn_iris_old_style_is_the_same_model() -> None:
 
 
 def test_sklearn_v2_sample_sets_protocol() -> None:
-    isvc = one(
-        """
-        apiVersion: "serving.kserve.io/v1beta1"
-        kind: "InferenceService"
-        metadata:
-          name: "sklearn-irisv2"
-        spec:
-          predictor:
-            sklearn:
-              protocolVersion: v2
-              storageUri: "gs://seldon-models/sklearn/iris"
-        """
-    )
+    isvc = one(vector("sklearn-iris-v2.yaml"))
     assert (isvc.predictor.protocol_version, isvc.predictor.requested_protocol) == ("v2", "v2")
 
 
 def test_xgboost_with_explicit_runtime_and_version() -> None:
-    isvc = one(
-        """
-        apiVersion: "serving.kserve.io/v1beta1"
-        kind: "InferenceService"
-        metadata:
-          name: "xgboost-iris"
-          namespace: kubeflow-user-example-com
-        spec:
-          predictor:
-            model:
-              modelFormat:
-                name: xgboost
-                version: "2"
-              runtime: kserve-mlserver
-              protocolVersion: grpc-v2
-              storageUri: "gs://kfserving-examples/models/xgboost/iris"
-        """
-    )
+    isvc = one(vector("xgboost-iris-mlserver.yaml"))
     p = isvc.predictor
     assert isvc.namespace == "kubeflow-user-example-com"
     assert (p.model_format, p.format_version, p.runtime) == ("xgboost", "2", "kserve-mlserver")
@@ -166,30 +125,8 @@ def test_xgboost_with_explicit_runtime_and_version() -> None:
 
 
 def test_lightgbm_and_onnx_short_forms() -> None:
-    lgb = one(
-        """
-        apiVersion: "serving.kserve.io/v1beta1"
-        kind: "InferenceService"
-        metadata:
-          name: "lightgbm-iris"
-        spec:
-          predictor:
-            lightgbm:
-              storageUri: "gs://kfserving-examples/models/lightgbm/iris"
-        """
-    )
-    onnx = one(
-        """
-        apiVersion: "serving.kserve.io/v1beta1"
-        kind: "InferenceService"
-        metadata:
-          name: "style-sample"
-        spec:
-          predictor:
-            onnx:
-              storageUri: "gs://kfserving-examples/models/onnx"
-        """
-    )
+    lgb = one(vector("lightgbm-iris.yaml"))
+    onnx = one(vector("onnx-style-sample.yaml"))
     assert lgb.predictor.model_format == "lightgbm"
     assert lgb.predictor.protocol_version == "v1"
     # inference_service_defaults.go assignONNXRuntime: the onnx short form defaults to v2.
@@ -198,50 +135,13 @@ def test_lightgbm_and_onnx_short_forms() -> None:
 
 
 def test_canary_traffic_percent() -> None:
-    isvc = one(
-        """
-        apiVersion: "serving.kserve.io/v1beta1"
-        kind: "InferenceService"
-        metadata:
-          name: "sklearn-iris"
-        spec:
-          predictor:
-            # 10% of traffic is sent to this model
-            canaryTrafficPercent: 10
-            model:
-              modelFormat:
-                name: sklearn
-              storageUri: "gs://kfserving-examples/models/sklearn/1.0/model-2"
-        """
-    )
+    isvc = one(vector("sklearn-iris-canary.yaml"))
     assert isvc.predictor.canary_traffic_percent == 10
     assert isvc.predictor.storage_uri.endswith("model-2")
 
 
 def test_transformer_with_storage_uri_is_a_custom_component() -> None:
-    isvc = one(
-        """
-        apiVersion: serving.kserve.io/v1beta1
-        kind: InferenceService
-        metadata:
-          name: torch-transformer
-        spec:
-          transformer:
-            containers:
-            - image: kserve/image-transformer:latest
-              name: kserve-container
-              command: ["python", "-m", "model"]
-              args: ["--model_name", "mnist"]
-              env:
-              - name: STORAGE_URI
-                value: gs://bucket/transformer.py
-              - name: PROTOCOL
-                value: v2
-          predictor:
-            pytorch:
-              storageUri: gs://kfserving-examples/models/torchserve/image_classifier/v1
-        """
-    )
+    isvc = one(vector("torch-transformer-storage-uri.yaml"))
     t = isvc.transformer
     assert t is not None
     assert (t.model_format, t.storage_uri, t.runtime) == (
@@ -260,20 +160,7 @@ def test_transformer_with_storage_uri_is_a_custom_component() -> None:
 
 def test_kserve_transformer_sample_without_storage_uri_says_what_to_do() -> None:
     message = problem_at(
-        """
-        apiVersion: serving.kserve.io/v1beta1
-        kind: InferenceService
-        metadata:
-          name: torch-transformer
-        spec:
-          transformer:
-            containers:
-            - image: kserve/image-transformer:latest
-              name: kserve-container
-          predictor:
-            pytorch:
-              storageUri: gs://kfserving-examples/models/torchserve/image_classifier/v1
-        """,
+        vector("torch-transformer.yaml"),
         "spec.transformer.containers[0].env",
     )
     assert "cannot run container images" in message
@@ -299,21 +186,7 @@ def test_transformer_model_storage_uri() -> None:
 
 
 def test_logger_sample() -> None:
-    isvc = one(
-        """
-        apiVersion: serving.kserve.io/v1beta1
-        kind: InferenceService
-        metadata:
-          name: sklearn-iris
-        spec:
-          predictor:
-            logger:
-              mode: all
-              url: http://message-dumper.default/
-            sklearn:
-              storageUri: gs://kfserving-examples/models/sklearn/1.0/model
-        """
-    )
+    isvc = one(vector("sklearn-iris-logger.yaml"))
     assert isvc.predictor.logger == LoggerSpec(mode="all", url="http://message-dumper.default/")
 
 
@@ -325,23 +198,7 @@ def test_logger_mode_defaults_to_all() -> None:
 
 
 def test_batcher_sample() -> None:
-    isvc = one(
-        """
-        apiVersion: "serving.kserve.io/v1beta1"
-        kind: "InferenceService"
-        metadata:
-          name: "pytorch-batcher"
-        spec:
-          predictor:
-            minReplicas: 1
-            timeout: 60
-            batcher:
-              maxBatchSize: 16
-              maxLatency: 300
-            pytorch:
-              storageUri: "gs://kfserving-examples/models/torchserve/image_classifier/v1"
-        """
-    )
+    isvc = one(vector("pytorch-batcher.yaml"))
     assert isvc.predictor.batcher == Batcher(max_batch_size=16, max_latency_ms=300.0)
     assert isvc.predictor.timeout_s == 60
     assert isvc.predictor.min_replicas == 1
@@ -372,24 +229,7 @@ def test_hpa_metric_is_accepted_but_not_acted_on() -> None:
 
 
 def test_custom_container_with_storage_uri() -> None:
-    isvc = one(
-        """
-        apiVersion: serving.kserve.io/v1beta1
-        kind: InferenceService
-        metadata:
-          name: custom-model
-        spec:
-          predictor:
-            containers:
-              - name: kserve-container
-                image: kserve/custom-model:latest
-                env:
-                  - name: STORAGE_URI
-                    value: s3://bucket/model.py
-                  - name: GREETING
-                    value: hello
-        """
-    )
+    isvc = one(vector("custom-model-storage-uri.yaml"))
     p = isvc.predictor
     assert (p.model_format, p.storage_uri, p.source) == (
         "custom",
@@ -402,21 +242,7 @@ def test_custom_container_with_storage_uri() -> None:
 
 
 def test_custom_container_sample_without_storage_uri_is_refused() -> None:
-    text = """
-        apiVersion: serving.kserve.io/v1beta1
-        kind: InferenceService
-        metadata:
-          name: custom-simple
-        spec:
-          predictor:
-            minReplicas: 1
-            containers:
-            - image: codait/max-object-detector
-              name: kserve-container
-              ports:
-                - containerPort: 5000
-                  protocol: TCP
-        """
+    text = vector("custom-simple.yaml")
     assert "STORAGE_URI" in problem_at(text, "spec.predictor.containers[0].env")
 
 
@@ -470,19 +296,7 @@ def test_bytes_input_with_bom() -> None:
 
 
 def test_multi_document_stream_and_empty_documents() -> None:
-    runtime = """
-        apiVersion: serving.kserve.io/v1alpha1
-        kind: ServingRuntime
-        metadata:
-          name: my-sklearn
-        spec:
-          supportedModelFormats:
-            - name: sklearn
-              autoSelect: true
-          containers:
-            - name: kserve-container
-              image: my/image
-        """
+    runtime = vector("serving-runtime-sklearn.yaml")
     text = "---\n" + doc(runtime) + "---\n---\n" + doc(SKLEARN_NEW)
     objects = parse_documents(text, "team-a")
     assert [type(o).__name__ for o in objects] == ["ServingRuntime", "InferenceService"]
@@ -512,9 +326,7 @@ def test_parse_document_round_trips_the_stored_document() -> None:
 
 def test_default_namespace_applies_and_explicit_namespace_wins() -> None:
     assert one(SKLEARN_NEW, "team-b").namespace == "team-b"
-    text = SKLEARN_NEW.replace(
-        'name: "sklearn-iris"', 'name: "sklearn-iris"\n      namespace: prod'
-    )
+    text = SKLEARN_NEW.replace('name: "sklearn-iris"', 'name: "sklearn-iris"\n  namespace: prod')
     assert one(text, "team-b").namespace == "prod"
 
 
@@ -553,44 +365,7 @@ def test_resource_limits_are_read_as_kubernetes_quantities() -> None:
 
 
 def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
-    text = """
-        apiVersion: serving.kserve.io/v1beta1
-        kind: InferenceService
-        metadata:
-          name: sklearn-iris
-          creationTimestamp: 2024-01-02T03:04:05Z
-          uid: 1234
-        spec:
-          explainer:
-            art:
-              type: SquareAttack
-          predictor:
-            serviceAccountName: sa
-            nodeSelector: {gpu: "true"}
-            scaleMetricType: Utilization
-            model:
-              modelFormat: {name: sklearn, flavour: x}
-              runtimeVersion: "1.3"
-              storageUri: gs://b/m
-              image: my/image
-              args: ["--workers", "2"]
-              resources:
-                limits: {cpu: "1", memory: 2Gi, nvidia.com/gpu: 1}
-                requests: {cpu: 500m}
-              env:
-                - name: SECRET
-                  valueFrom: {secretKeyRef: {name: s, key: k}}
-                - name: PLAIN
-                  value: "1"
-            logger:
-              mode: all
-              metadataHeaders: [x-user]
-            batcher:
-              maxBatchSize: 4
-              timeout: 10
-        status:
-          url: http://x
-        """
+    text = vector("sklearn-iris-unsupported-fields.yaml")
     isvc = one(text)
     assert sorted(isvc.ignored) == sorted(
         [
@@ -1029,20 +804,7 @@ def test_empty_input_has_no_objects() -> None:
 # ---- revisions ---------------------------------------------------------------------------
 
 
-BASE = """
-    apiVersion: serving.kserve.io/v1beta1
-    kind: InferenceService
-    metadata:
-      name: rev
-    spec:
-      predictor:
-        minReplicas: 1
-        model:
-          modelFormat: {name: sklearn}
-          storageUri: gs://b/m1
-      transformer:
-        model: {storageUri: /t1.py}
-"""
+BASE = vector("revision-base.yaml")
 
 
 def key_after(old: str, new: str) -> str:
@@ -1102,34 +864,7 @@ def test_revision_key_ignores_scaling_traffic_and_labels(old: str, new: str) -> 
 # ---- ServingRuntime documents ------------------------------------------------------------
 
 
-RUNTIME_DOC = """
-    apiVersion: serving.kserve.io/v1alpha1
-    kind: ServingRuntime
-    metadata:
-      name: my-runtime
-      namespace: team-a
-    spec:
-      annotations:
-        prometheus.kserve.io/port: '8080'
-      supportedModelFormats:
-        - name: XGBoost
-          version: "2"
-          autoSelect: true
-          priority: 5
-        - name: mlflow
-          version: "1"
-      protocolVersions: [v1, v2]
-      containers:
-        - name: kserve-container
-          image: my/xgbserver:1.0
-          args:
-            - --model_name={{.Name}}
-          env:
-            - {name: OMP_NUM_THREADS, value: "2"}
-          resources: {limits: {cpu: "1"}}
-        - name: sidecar
-          image: busybox
-"""
+RUNTIME_DOC = vector("serving-runtime-xgboost.yaml")
 
 
 def runtime(text: str, namespace: str = "default") -> ServingRuntime:
