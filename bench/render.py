@@ -15,12 +15,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.lib import render_gateway, render_serving, results
+from bench.lib import render_batching, render_gateway, render_serving, results
 from bench.lib.report import Results
 
 RENDERERS: dict[str, tuple[str, Callable[[Results, Path], str]]] = {
     "serving": ("RESULTS.md", render_serving.render),
     "gateway": ("GATEWAY.md", render_gateway.render),
+    "batching": ("BATCHING.md", render_batching.render),
 }
 
 

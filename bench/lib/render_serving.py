@@ -158,7 +158,9 @@ def render(res: Results, json_path: Path) -> str:
         "",
         "- Gateway (authentication cost, against nginx `auth_request`): `python -m "
         "bench.gateway`, rendered into [GATEWAY.md](GATEWAY.md) from `results/gateway.json`.",
-        "- Control plane (cold start, routing, many idle services): `python bench/control.py`,"
+        "- Adaptive batching on models with a costly call, and binary tensors (modelport "
+        "alone): `python -m bench.batching`, in [BATCHING.md](BATCHING.md).",
+        "- Control plane (cold start, routing, many idle services): `python -m bench.control`,"
         " in [CONTROL.md](CONTROL.md).",
         "",
     ]
