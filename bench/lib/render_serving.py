@@ -37,7 +37,7 @@ def _run_lines(res: Results) -> list[str]:
         "gRPC percentiles come from h2load's per-request log.",
         "- Errors: non-2xx and socket errors (wrk); failed requests and replies shorter than "
         "a correct gRPC reply (h2load). ⚠ marks a run that failed the Little's-law check "
-        "after two retries.",
+        "(mean latency far above concurrency ÷ req/s) again after one retry.",
         "",
     ]
 

@@ -46,13 +46,27 @@ def _git(*args: str) -> str:
     return out.stdout
 
 
+# What the scenarios themselves write: one scenario's published output does not make the
+# tree dirty for the next one run from the same worktree, since no code reads it.
+OUTPUTS = (
+    "bench/results/",
+    "bench/RESULTS.md",
+    "bench/GATEWAY.md",
+    "bench/BATCHING.md",
+    "bench/CONTROL.md",
+)
+
+
 def git_state() -> dict[str, Any]:
-    """The commit checked out and the `git status --porcelain` lines of the tree."""
-    changes = [line for line in _git("status", "--porcelain").splitlines() if line]
+    """The commit checked out and the `git status --porcelain` lines of the tree, apart
+    from changes to the benchmarks' own outputs (listed separately)."""
+    lines = [line for line in _git("status", "--porcelain").splitlines() if line]
+    outputs = [line for line in lines if line[3:].startswith(OUTPUTS)]
     return {
         "commit": _git("rev-parse", "HEAD").strip(),
         "commit_date": _git("log", "-1", "--format=%cI").strip(),
-        "uncommitted_changes": changes,
+        "uncommitted_changes": [line for line in lines if line not in outputs],
+        "changed_outputs": outputs,
     }
 
 
