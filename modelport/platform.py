@@ -15,7 +15,7 @@ from modelport.control.api import ApiContext, create_api
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
 from modelport.control.routing import ServiceRouter
-from modelport.control.storage import DEFAULT_MAX_DOWNLOAD_BYTES, Storage
+from modelport.control.storage import DEFAULT_MAX_CACHE_BYTES, DEFAULT_MAX_DOWNLOAD_BYTES, Storage
 from modelport.control.store import Store
 from modelport.gateway.app import Gateway, GatewayConfig
 from modelport.gateway.server import build_gateway, uvicorn_config
@@ -70,6 +70,7 @@ def build_platform(
     isolate_replicas: bool = True,
     max_replicas_per_namespace: int = 32,
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
     trusted_proxies: list[str] | None = None,
 ) -> Platform:
     """Everything ``modelport up`` serves, with state under ``data_dir``."""
@@ -91,7 +92,10 @@ def build_platform(
         gateway.authorizer.create_namespace("default", admin_email)
     store = Store.open(database_url or f"sqlite:///{data_dir}/control.db")
     storage = Storage(
-        data_dir / "cache", data_dir / "volumes", max_download_bytes=max_download_bytes
+        data_dir / "cache",
+        data_dir / "volumes",
+        max_download_bytes=max_download_bytes,
+        max_cache_bytes=max_cache_bytes,
     )
     controller = Controller(
         store,

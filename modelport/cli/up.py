@@ -95,6 +95,16 @@ MaxDownloadGb = Annotated[
     ),
 ]
 
+ModelCacheGb = Annotated[
+    float,
+    typer.Option(
+        "--model-cache-gb",
+        min=0,
+        help="Size of the model cache in GiB; past it, the least recently used models no "
+        "replica serves are deleted.",
+    ),
+]
+
 
 def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -111,6 +121,7 @@ def up(
     namespace_replicas: NamespaceReplicas = 32,
     trusted_proxy: TrustedProxies = [],  # noqa: B006
     max_download_gb: MaxDownloadGb = 20.0,
+    model_cache_gb: ModelCacheGb = 50.0,
 ) -> None:
     """Run the platform: identity provider, gateway, control API and controller.
 
@@ -155,6 +166,7 @@ def up(
                 isolate_replicas=isolation is OnOff.on,
                 max_replicas_per_namespace=namespace_replicas,
                 max_download_bytes=int(max_download_gb * 2**30),
+                max_cache_bytes=int(model_cache_gb * 2**30),
                 trusted_proxies=proxies,
             )
         except (UserError, ValueError) as exc:

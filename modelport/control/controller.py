@@ -268,6 +268,8 @@ class Controller:
                 if not rev.row.retired:
                     rev.row.retired = 1
                     await asyncio.to_thread(self.store.update_revision, rev.row.id, retired=1)
+                if not rev.starting and not rev.fetching:
+                    rev.release_models()  # nothing can start from them any more
 
     async def _latest_revision(self, svc: ServiceState, isvc: InferenceService) -> RevisionState:
         """The newest live revision, made first if the spec changed what runs."""
@@ -309,6 +311,8 @@ class Controller:
 
         async def finish() -> None:
             await asyncio.gather(*stops, return_exceptions=True)
+            for rev in svc.revisions.values():
+                rev.release_models()  # its replicas are gone: the cache may prune them
             # Gone with the service, as a pod's logs go with the pod (unless it was applied
             # again meanwhile and writes there already).
             if (svc.namespace, svc.name) not in self.services:

@@ -13,7 +13,7 @@ from pathlib import Path
 from modelport.control.backends.isolation import Isolation
 from modelport.control.revisions import RevisionState, ServiceState
 from modelport.control.schedule import Background
-from modelport.control.storage import Storage, StorageError
+from modelport.control.storage import ModelLease, Storage, StorageError
 
 # Told when a fetch failed (with the error in words) and when one finished either way.
 FetchFailed = Callable[[ServiceState, RevisionState, str], None]
@@ -49,24 +49,29 @@ class ModelFetcher:
         uris = [rev.isvc.predictor.storage_uri]
         if rev.isvc.transformer is not None:
             uris.append(rev.isvc.transformer.storage_uri)
+        leases: list[ModelLease] = []
         try:
-            paths: list[Path] = []
             for uri in uris:
                 assert uri is not None  # the spec parser requires a storageUri
-                # Each namespace has its own part of the cache and its own volumes.
-                fetched = await asyncio.to_thread(
-                    self.storage.fetch, uri, _progress(rev, uri), namespace=svc.namespace
+                # Each namespace has its own part of the cache and its own volumes. The lease
+                # keeps the model in the cache while this revision may start replicas.
+                lease = await asyncio.to_thread(
+                    self.storage.checkout, uri, _progress(rev, uri), namespace=svc.namespace
                 )
-                paths.append(fetched)
+                leases.append(lease)
+            paths: list[Path] = [lease.path for lease in leases]
             if self.isolation is not None:
                 readable = self.isolation.readable
                 paths = [await asyncio.to_thread(readable, svc.namespace, p) for p in paths]
             rev.predictor_path = paths[0]
             rev.transformer_path = paths[1] if len(paths) > 1 else None
+            rev.model_leases, leases = leases, []
             rev.message = ""
         except StorageError as exc:
             self.failed(svc, rev, str(exc))
         finally:
+            for lease in leases:  # only left when the fetch failed part way
+                lease.release()
             rev.fetching = False
             self.done(svc)
 

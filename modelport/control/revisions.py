@@ -13,6 +13,7 @@ from pathlib import Path
 from modelport.control.autoscaler import Autoscaler
 from modelport.control.backends.process import Replica
 from modelport.control.spec import InferenceService
+from modelport.control.storage import ModelLease
 from modelport.control.store import Revision
 
 
@@ -52,6 +53,8 @@ class RevisionState:
     starting: int = 0
     predictor_path: Path | None = None
     transformer_path: Path | None = None
+    # Hold the paths above in the model cache, which prunes only what no lease holds.
+    model_leases: list[ModelLease] = field(default_factory=list)
     fetching: bool = False
     failures: int = 0
     backoff_until: float = 0.0
@@ -70,6 +73,14 @@ class RevisionState:
     # Wall-clock time of the last state change (status' lastTransitionTime).
     changed_at: float = field(default_factory=time.time)
     _next: int = 0
+
+    def release_models(self) -> None:
+        """Let the cache prune this revision's models; were it routed to again, it fetches
+        them anew (and finds them cached unless they were pruned)."""
+        for lease in self.model_leases:
+            lease.release()
+        self.model_leases.clear()
+        self.predictor_path = self.transformer_path = None
 
     def take_slot(self) -> int:
         slot = next(i for i in range(len(self.slots) + 1) if i not in self.slots)
