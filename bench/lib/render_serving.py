@@ -12,6 +12,14 @@ SCENARIOS = {
     "rest_v1": "REST V1 predict (`POST /v1/models/sklearn-iris:predict`)",
     "grpc": "gRPC ModelInfer (h2load, framed protobuf)",
 }
+LOAD = {
+    "rest_v2": "Payload: 2 iris rows as one FP32 [2, 4] tensor, JSON, `Content-Type: "
+    "application/json`. Load: wrk -t1 -c1 (c=1) and wrk -t2 -c64 (c=64).",
+    "rest_v1": 'Payload: `{"instances": [2 iris rows]}`. Load: wrk -t1 -c1 and wrk -t2 -c64.',
+    "grpc": "Payload: ModelInferRequest with the 2 rows in `fp32_contents`, framed. Load: "
+    "h2load -c1 -m1 (c=1) and h2load -c4 -m16 (c=64 streams); p50/p99 from its per-request "
+    "log.",
+}
 MODELPORT_ROWS = ("modelport", "modelport-like-peers")
 
 
@@ -68,7 +76,15 @@ def _scenario_table(res: Results, scenario: str) -> list[str]:
         rows.append([cfg["label"], *_config_cells(cfg), *c1[:3], *c64[:3], c1[3], c64[3]])
     head = ["variant", "batching", "access log", "workers", "c=1 req/s", "c=1 p50 ms"]
     head += ["c=1 p99 ms", "c=64 req/s", "c=64 p50 ms", "c=64 p99 ms", "errors c=1", "c=64"]
-    return [f"## {SCENARIOS[scenario]}", "", *table(head, rows, numeric_from=4), ""]
+    duration = f" {res['config']['duration_s']} s per measurement."
+    return [
+        f"## {SCENARIOS[scenario]}",
+        "",
+        LOAD[scenario] + duration,
+        "",
+        *table(head, rows, numeric_from=4),
+        "",
+    ]
 
 
 def _startup_table(res: Results) -> list[str]:

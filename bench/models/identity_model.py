@@ -1,4 +1,4 @@
-"""Identity model for the binary tensor extension round-trip benchmark (bench/run.py).
+"""Identity model for the binary tensor extension round-trip benchmark (bench/batching.py).
 
 Served with:
     modelport serve bench/models/identity_model.py --name identity --format custom
