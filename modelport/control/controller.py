@@ -110,8 +110,12 @@ class Controller:
         """Read the store and reconcile now instead of at the next tick (after apply/delete)."""
         self.schedule.request_sync()
 
+    def poke(self, namespace: str, name: str) -> None:
+        """Look at one service now (a replica refused a connection, a request waits)."""
+        self.schedule.poke((namespace, name))
+
     def _poke(self, svc: ServiceState) -> None:
-        self.schedule.poke((svc.namespace, svc.name))
+        self.poke(svc.namespace, svc.name)
 
     async def _loop(self) -> None:
         wakeup = self.schedule.wakeup

@@ -111,7 +111,7 @@ class ServiceRouter:
                     return
                 except ConnectionRefusedError:
                     unit.entry.ready = False
-                    self.controller.schedule.poke((namespace, name))
+                    self.controller.poke(namespace, name)
                     continue
                 except (OSError, UpstreamError) as exc:
                     await _error(send, 502, f"Model server failed: {exc}.")
@@ -143,7 +143,7 @@ class ServiceRouter:
                 return None
         key = (revision.row.namespace, revision.row.service)
         return await self.limiter.acquire(
-            revision, limit, deadline, lambda: self.controller.schedule.poke(key)
+            revision, limit, deadline, lambda: self.controller.poke(*key)
         )
 
 
