@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
-from modelport.identity.db import User
+from modelport.identity.db import User, rowcount
 from modelport.identity.revocation import issued_too_early
 
 COOKIE = "authservice_session"
@@ -96,8 +96,8 @@ class SessionStore:
     ) -> None:
         Base.metadata.create_all(engine)
         # create_all skips tables that exist: indexes added since are created here.
-        for table in (LoginSession.__table__, PendingLogin.__table__):
-            for index in table.indexes:
+        for name in (LoginSession.__tablename__, PendingLogin.__tablename__):
+            for index in Base.metadata.tables[name].indexes:
                 index.create(engine, checkfirst=True)
         self._sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
         self.max_pending = max_pending
@@ -149,7 +149,7 @@ class SessionStore:
             result = db.execute(
                 delete(LoginSession).where(LoginSession.id_sha256 == _digest(value))
             )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     def start_login(self, return_to: str) -> tuple[str, str]:
         """(state, browser binding) for a new login; the binding goes in a cookie."""

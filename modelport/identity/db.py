@@ -10,15 +10,24 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.schema import CreateColumn
 
 from modelport.db import make_engine as _make_engine
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run by ``Session.execute`` matched.
+
+    Such statements return a CursorResult, which the Session's signature types as a plain
+    Result; SQLAlchemy's docs answer this with a cast.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 class Base(DeclarativeBase):

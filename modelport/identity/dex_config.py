@@ -193,9 +193,11 @@ def _unwrap_configmap(raw: Any) -> tuple[Any, str | None]:
     """The Dex config a Kubernetes ConfigMap holds, and a name for where it was found."""
     if not (isinstance(raw, dict) and raw.get("kind") == "ConfigMap" and "apiVersion" in raw):
         return raw, None
-    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    metadata = raw.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
     name = f"ConfigMap {metadata.get('name', '(unnamed)')}"
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    data = raw.get("data")
+    data = data if isinstance(data, dict) else {}
     text = data.get(CONFIGMAP_KEY)
     if not isinstance(text, str):
         raise ConfigError(

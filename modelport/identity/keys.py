@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import ECKey, KeySet, KeySetSerialization, RSAKey
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,7 +59,7 @@ class KeyRing:
         self.algs = algs
         self.policy = policy or RotationPolicy()
         self.clock = clock
-        self._cache: tuple[float, dict[str, Key], dict[str, Any]] | None = None
+        self._cache: tuple[float, dict[str, Key], KeySetSerialization] | None = None
         self._next_rotation = 0.0
         # Importing an RSA private key checks it (~35 ms of CPU): each key is imported once.
         self._imported: dict[str, Key] = {}
@@ -76,7 +76,7 @@ class KeyRing:
             raise ValueError(f"No signing key for {alg}.")
         return key
 
-    def jwks(self, now: float | None = None) -> dict[str, Any]:
+    def jwks(self, now: float | None = None) -> KeySetSerialization:
         """The public keys relying parties may verify with: ``{"keys": [...]}``."""
         _, published = self._state(self.clock.time() if now is None else now)
         return published
@@ -100,7 +100,7 @@ class KeyRing:
                 row.expires_at = now + self.policy.token_lifetime_s
         self._cache = None
 
-    def _state(self, now: float) -> tuple[dict[str, Key], dict[str, Any]]:
+    def _state(self, now: float) -> tuple[dict[str, Key], KeySetSerialization]:
         cached = self._cache
         if cached is not None and now < cached[0]:
             return cached[1], cached[2]
@@ -110,7 +110,7 @@ class KeyRing:
                 return cached[1], cached[2]
             return self._reload(now)
 
-    def _reload(self, now: float) -> tuple[dict[str, Key], dict[str, Any]]:
+    def _reload(self, now: float) -> tuple[dict[str, Key], KeySetSerialization]:
         with self._sessions.begin() as db:
             rows = list(db.scalars(select(SigningKey).order_by(SigningKey.created_at)))
             if any(r.expires_at <= now for r in rows):
@@ -134,7 +134,7 @@ class KeyRing:
                     db.add(row)
                     rows.append(row)
                     self._imported[row.kid] = current[alg] = key
-            published = {
+            published: KeySetSerialization = {
                 "keys": [
                     {**self._key(r).as_dict(private=False), "use": "sig", "alg": r.alg}
                     for r in rows

@@ -11,11 +11,11 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple
+from dataclasses import dataclass
 from typing import TypeVar
 
 import bcrypt
-from argon2 import Parameters, PasswordHasher, extract_parameters
+from argon2 import Parameters, PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _argon2 = PasswordHasher()
@@ -69,10 +69,21 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
-# What checking a hash costs: ("bcrypt", cost), ("argon2", *Parameters' fields) or
-# ("argon2",) for our defaults (also used for stored values that are neither).
-HashProfile = tuple[object, ...]
-DEFAULT_PROFILE: HashProfile = ("argon2",)
+# Parameters' fields in order (Parameters itself is unhashable, and profiles are counted).
+Argon2Fields = tuple[Type, int, int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class HashProfile:
+    """What checking a stored hash costs: bcrypt's cost, or argon2's parameters (None for
+    this module's defaults, also used for stored values of neither kind)."""
+
+    algorithm: str
+    bcrypt_cost: int | None = None
+    argon2: Argon2Fields | None = None
+
+
+DEFAULT_PROFILE = HashProfile("argon2")
 
 
 def hash_profile(stored: str) -> HashProfile:
@@ -80,19 +91,23 @@ def hash_profile(stored: str) -> HashProfile:
     if is_bcrypt(stored):
         cost = stored[4:6]
         # bcrypt allows costs 4..31 ($2y$12$...): anything else cannot be checked anyway.
-        return ("bcrypt", int(cost)) if cost.isdigit() and 4 <= int(cost) <= 31 else DEFAULT_PROFILE
+        if cost.isdigit() and 4 <= int(cost) <= 31:
+            return HashProfile("bcrypt", bcrypt_cost=int(cost))
+        return DEFAULT_PROFILE
     try:
-        return ("argon2", *astuple(extract_parameters(stored)))
+        p = extract_parameters(stored)
     except (InvalidHashError, ValueError):
         return DEFAULT_PROFILE
+    fields = (p.type, p.version, p.salt_len, p.hash_len, p.time_cost, p.memory_cost, p.parallelism)
+    return HashProfile("argon2", argon2=fields)
 
 
 def hash_like(profile: HashProfile, password: str) -> str:
     """A hash of ``password`` that costs as much to check as stored hashes of ``profile``."""
-    if profile[0] == "bcrypt" and isinstance(profile[1], int):
-        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=profile[1])).decode()
-    if profile[0] == "argon2" and len(profile) > 1:
-        return PasswordHasher.from_parameters(Parameters(*profile[1:])).hash(password)
+    if profile.bcrypt_cost is not None:
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=profile.bcrypt_cost)).decode()
+    if profile.argon2 is not None:
+        return PasswordHasher.from_parameters(Parameters(*profile.argon2)).hash(password)
     return hash_password(password)
 
 

@@ -10,7 +10,7 @@ person simply starts again). Expired rows are purged separately, once a minute o
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, inspect, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelport.identity.db import AuthRequest, DeviceCode
@@ -27,7 +27,7 @@ def keep_newest(db: Session, model: Pending, client_id: str, limit: int) -> int:
     excess = (count or 0) - limit
     if excess <= 0:
         return 0
-    key = inspect(model).primary_key[0]
+    key = model.__mapper__.primary_key[0]
     oldest = (
         select(key).where(model.client_id == client_id).order_by(model.expires_at).limit(excess)
     )

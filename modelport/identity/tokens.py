@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwt import JWTClaimsRegistry
+from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import User
@@ -169,12 +169,14 @@ class TokenIssuer:
             decoded = jwt.decode(token, self.keys.key_set(now), algorithms=VERIFY_ALGS)
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidToken(f"token rejected: {type(exc).__name__}") from None
+        options: dict[str, ClaimsOption] = {
+            "iss": {"essential": True, "value": self.issuer},
+            "exp": {"essential": True},
+        }
+        if audience:
+            options["aud"] = {"essential": True, "value": audience}
         registry = JWTClaimsRegistry(
-            now=int(self.clock.time() if now is None else now),
-            leeway=30,
-            iss={"essential": True, "value": self.issuer},
-            exp={"essential": True},
-            **({"aud": {"essential": True, "value": audience}} if audience else {}),
+            now=int(self.clock.time() if now is None else now), leeway=30, **options
         )
         try:
             registry.validate(decoded.claims)

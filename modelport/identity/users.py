@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
-from modelport.identity.db import Client, User
+from modelport.identity.db import Client, User, rowcount
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.lockout import LockoutPolicy, NameLockout
 from modelport.identity.passwords import (
@@ -228,12 +228,14 @@ class Directory:
         self, user_id: str, stored: str, upgraded: str | None, now: float
     ) -> User | None:
         with self._sessions.begin() as db:
-            accepted = db.execute(
-                update(User)
-                .where(User.user_id == user_id, User.locked_until <= now)
-                .values(failed_logins=0)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            accepted = rowcount(
+                db.execute(
+                    update(User)
+                    .where(User.user_id == user_id, User.locked_until <= now)
+                    .values(failed_logins=0)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if not accepted:  # locked (or deleted) while the password was being checked
                 return None
             if upgraded is not None:
@@ -304,10 +306,10 @@ class Directory:
         """Make config users and clients match the file: added, updated, or removed."""
         with self._sessions.begin() as db:
             wanted = {normalize_email(p.email): p for p in config.static_passwords}
-            for user in list(db.scalars(select(User).where(User.source == "config"))):
-                if user.email not in wanted:
-                    end_grants(db, user.user_id, deleted=True)
-                    db.delete(user)
+            for stale in list(db.scalars(select(User).where(User.source == "config"))):
+                if stale.email not in wanted:
+                    end_grants(db, stale.user_id, deleted=True)
+                    db.delete(stale)
             db.flush()
             for email, entry in wanted.items():
                 user = db.scalar(select(User).where(User.email == email))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from joserfc.jwk import KeySetSerialization
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -66,7 +65,7 @@ async def keys(request: Request) -> Response:
     return JSONResponse(jwks, headers={"Cache-Control": f"max-age={max_age}, must-revalidate"})
 
 
-def _published(provider: Provider) -> tuple[dict[str, Any], float]:
+def _published(provider: Provider) -> tuple[KeySetSerialization, float]:
     return provider.tokens.keys.jwks(), provider.tokens.keys.seconds_until_rotation()
 
 
