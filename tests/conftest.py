@@ -171,5 +171,5 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.05)
+        time.sleep(0.05)  # the interval between looks, not a wait for something to happen
     return False

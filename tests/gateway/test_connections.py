@@ -83,11 +83,15 @@ def test_closed_idle_connection_is_replaced():
     """The upstream closes after each answer without saying so; the next request must
     still succeed on a new connection."""
 
+    closed = asyncio.Event()
+
     async def handler(reader, writer):  # noqa: ANN001
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
+        closed.set()
 
     async def main() -> list[int]:
         server, port = await _server(handler)
@@ -95,7 +99,8 @@ def test_closed_idle_connection_is_replaced():
         statuses = []
         for _ in range(3):
             statuses.append((await up.open(_scope(), b"", [])).status)
-            await asyncio.sleep(0.05)
+            await closed.wait()  # the pooled connection is closed at the other end
+            closed.clear()
         server.close()
         return statuses
 
@@ -103,17 +108,20 @@ def test_closed_idle_connection_is_replaced():
 
 
 def test_head_response_does_not_wait_for_a_body():
+    done = asyncio.Event()
+
     async def handler(reader, writer):  # noqa: ANN001
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
         await writer.drain()
-        await asyncio.sleep(5)
+        await done.wait()  # never the 1000 bytes: a HEAD answer has no body
         writer.close()
 
     async def main():  # noqa: ANN202
         server, port = await _server(handler)
         up = Upstream(f"http://127.0.0.1:{port}", timeout_s=3)
         r = await asyncio.wait_for(up.open(_scope("HEAD"), b"", []), 2)
+        done.set()
         server.close()
         return r
 
@@ -161,8 +169,10 @@ def test_refused_connection_is_reported_as_such():
 
 
 def test_silent_upstream_times_out():
+    done = asyncio.Event()
+
     async def handler(reader, writer):  # noqa: ANN001
-        await asyncio.sleep(10)
+        await done.wait()  # says nothing, and keeps the connection open
 
     async def main() -> None:
         server, port = await _server(handler)
@@ -171,6 +181,7 @@ def test_silent_upstream_times_out():
             with pytest.raises(UpstreamError, match="in time"):
                 await up.open(_scope(), b"", [])
         finally:
+            done.set()
             server.close()
 
     asyncio.run(main())

@@ -40,11 +40,7 @@ class Sink:
     arrived: int = 0
 
     async def wait_for(self, n: int) -> list[Received]:
-        async def until() -> None:
-            while len(self.events) < n:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(until(), WAIT_S)
+        await asyncio.wait_for(_until(lambda: len(self.events) >= n), WAIT_S)
         return self.events
 
     def by_type(self) -> dict[str, Received]:
@@ -312,5 +308,10 @@ def test_times_are_formatted_as_go_rfc3339_nano(ns: int, text: str) -> None:
 
 
 async def _until(condition: Callable[[], bool]) -> None:
+    """Poll until ``condition()`` holds; callers bound it with ``asyncio.wait_for``.
+
+    The logger posts from its own task and says nothing when an event is out, so the test
+    looks again every 10 ms rather than waiting a fixed time.
+    """
     while not condition():
         await asyncio.sleep(0.01)

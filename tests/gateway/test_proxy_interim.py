@@ -61,6 +61,8 @@ def _like_uvicorn(seen: list[bytes], connections: list[int]) -> Handler:
                 if b"\r\nexpect: 100-continue" in head.lower():
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                     await writer.drain()
+                    # A pause as on a real network, so the interim answer usually arrives in
+                    # a read of its own; the test holds however the bytes are split.
                     await asyncio.sleep(0.02)
                 writer.write(_answer(await reader.readexactly(length)))
                 await writer.drain()
@@ -144,7 +146,7 @@ def test_a_real_uvicorn_upstream_with_expect():
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # uvicorn has no event for it: poll (pytest's timeout bounds)
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         up = Upstream(f"http://127.0.0.1:{port}")
@@ -191,6 +193,8 @@ def test_interim_answers_are_skipped_even_unasked(interim: list[bytes], pause: b
                 for answer in interim:
                     writer.write(answer)
                     if pause:
+                        # Each interim answer in a read of its own, as from a slow server;
+                        # without the pause they share one read: both ways are tested.
                         await writer.drain()
                         await asyncio.sleep(0.02)
                 writer.write(_answer(body))
@@ -219,11 +223,13 @@ def test_interim_answers_are_skipped_even_unasked(interim: list[bytes], pause: b
 def _pool_exchange(answer: bytes, timeout_s: float = 30) -> None:
     """One request to an upstream that writes ``answer``; must fail fast with UpstreamError."""
 
+    done = asyncio.Event()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_head(reader)
         writer.write(answer)
         await writer.drain()
-        await asyncio.sleep(5)
+        await done.wait()  # nothing more, and the connection stays open
         writer.close()
 
     async def main() -> None:
@@ -235,6 +241,7 @@ def _pool_exchange(answer: bytes, timeout_s: float = 30) -> None:
                 await asyncio.wait_for(pool.request("127.0.0.1", port, request), 3)
             assert not pool._idle.get(("127.0.0.1", port))
         finally:
+            done.set()
             pool.close()
             server.close()
 
@@ -267,6 +274,8 @@ def _sequence(handler: Handler, pause: float = 0.0) -> tuple[list[tuple[int, byt
             headers = [k for k, _ in r.headers]
             assert headers.count(b"content-length") == 1, r.headers
             out.append((r.status, r.body))
+            # Idle for ``pause``: bytes an upstream sends meanwhile arrive while the
+            # connection sits in the pool, where only the pool itself could tell they came.
             await asyncio.sleep(pause)
         await up.close()
         server.close()
@@ -303,7 +312,7 @@ def test_bytes_arriving_on_an_idle_connection_close_it():
                 body = await reader.readexactly(length)
                 writer.write(_answer(body))
                 await writer.drain()
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # after the answer was read: a separate arrival
                 writer.write(_answer(b"stray"))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -317,14 +326,23 @@ def test_bytes_arriving_on_an_idle_connection_close_it():
 def test_a_cancelled_exchange_never_returns_its_connection():
     """The caller went away mid-exchange: the late answer must not reach the next caller."""
 
+    gave_up, answered_late = asyncio.Event(), asyncio.Event()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head, length = await _read_head(reader)
                 body = await reader.readexactly(length)
-                await asyncio.sleep(0.2 if body == b"slow" else 0)
-                writer.write(_answer(body))
-                await writer.drain()
+                if body != b"slow":
+                    writer.write(_answer(body))
+                    await writer.drain()
+                    continue
+                await gave_up.wait()
+                try:
+                    writer.write(_answer(body))
+                    await writer.drain()
+                finally:  # written, or refused by a connection the caller closed
+                    answered_late.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -334,7 +352,8 @@ def test_a_cancelled_exchange_never_returns_its_connection():
         await up.open(_scope(), b"warm", [])  # one pooled connection
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(up.open(_scope(), b"slow", []), 0.05)
-        await asyncio.sleep(0.3)  # the slow answer arrives meanwhile
+        gave_up.set()
+        await answered_late.wait()  # the slow answer arrives after the caller went away
         r = await up.open(_scope(), b"next", [])
         await up.close()
         server.close()
