@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ import httpx
 import pytest
 
 from tests.helpers.login import Login
-from tests.helpers.servers import ROOT, CliServers, start_and_read
+from tests.helpers.servers import ROOT, CliServers, read_banner, start_and_read
 
 __all__ = ["ROOT", "start_and_read"]  # imported from here by tests of other packages
 
 TEST_MODELS = Path(__file__).resolve().parent / "server" / "models"
+GRPC_LINE = re.compile(r"\s+gRPC\s+[\d.]+:(\d+)")
 
 
 @dataclass
@@ -74,30 +74,15 @@ def launch(
         env={**os.environ, **(env or {})},
         start_new_session=True,
     )
-    lines: list[str] = []
-    ports: dict[str, int] = {}
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            m = re.match(r"\s+REST\s+http://[\d.]+:(\d+)", line)
-            if m:
-                ports["http"] = int(m.group(1))
-            m = re.match(r"\s+gRPC\s+[\d.]+:(\d+)", line)
-            if m:
-                ports["grpc"] = int(m.group(1))
-            if line.strip().startswith("metrics"):
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(timeout) or "http" not in ports:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"server did not start: {argv}\n{''.join(lines)}")
-    return ServerProcess(proc, ports["http"], ports.get("grpc"), lines)
+    # The banner names the ports; its last line names the metrics endpoint.
+    found, lines = read_banner(
+        proc,
+        {"http": r"^\s+REST\s+http://[\d.]+:(\d+)"},
+        lambda line: line.strip().startswith("metrics"),
+        timeout,
+    )
+    grpc = next((m for m in map(GRPC_LINE.match, lines) if m), None)
+    return ServerProcess(proc, int(found["http"]), int(grpc.group(1)) if grpc else None, lines)
 
 
 def serve_argv(path: str | Path, name: str, *extra: str) -> list[str]:

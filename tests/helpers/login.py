@@ -108,20 +108,9 @@ class Login:
     """The ``login`` fixture: tokens and sessions of a user (Kubeflow's example user unless
     told otherwise), each request checked to have worked."""
 
-    def tokens(
-        self,
-        server: Served | str,
-        *,
-        user: str = USER_EMAIL,
-        password: str = USER_PASSWORD,
-        scope: str = "openid email groups",
-        client: str = CLI_CLIENT_ID,
-        secret: str | None = None,
-    ) -> dict[str, Any]:
-        """The token response of the password grant."""
-        r = password_grant(
-            server, user=user, password=password, scope=scope, client=client, secret=secret
-        )
+    def tokens(self, server: Served | str, **options: Any) -> dict[str, Any]:
+        """The token response of the password grant (``password_grant``'s options)."""
+        r = password_grant(server, **options)
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body

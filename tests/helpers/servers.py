@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,42 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 # A port nothing listens on: for gateways whose upstream a test never reaches.
 NO_UPSTREAM = "http://127.0.0.1:9"
+
+
+def read_banner(
+    proc: subprocess.Popen[str],
+    patterns: dict[str, str],
+    ready: Callable[[str], bool],
+    timeout: float,
+) -> tuple[dict[str, str], list[str]]:
+    """What ``proc`` printed by the line ``ready`` accepts (or its end): the first group of
+    each of ``patterns`` that matched, and every line. A thread keeps reading afterwards, so
+    the list grows and the process never blocks on a full pipe.
+
+    RuntimeError (after killing it) when not ready in time or a pattern did not match.
+    """
+    lines: list[str] = []
+    found: dict[str, str] = {}
+    done = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            for name, pattern in patterns.items():
+                m = re.search(pattern, line)
+                if m and name not in found:
+                    found[name] = m.group(1)
+            if ready(line):
+                done.set()
+        done.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not done.wait(timeout) or set(found) != set(patterns):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"{proc.args!r} did not start:\n" + "".join(lines))
+    return found, lines
 
 
 def start_and_read(
@@ -37,27 +74,7 @@ def start_and_read(
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd or ROOT, env=env
     )
-    lines: list[str] = []
-    found: dict[str, str] = {}
-    done = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            for name, pattern in patterns.items():
-                m = re.search(pattern, line)
-                if m and name not in found:
-                    found[name] = m.group(1)
-            if ready in line:
-                done.set()
-        done.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not done.wait(timeout) or set(found) != set(patterns):
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"{argv[3:5]} did not start:\n" + "".join(lines))
+    found, lines = read_banner(proc, patterns, lambda line: ready in line, timeout)
     return proc, found, lines
 
 
