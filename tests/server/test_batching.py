@@ -18,6 +18,7 @@ from modelport.protocol.infer import (
     InferResponse,
     RequestedOutput,
 )
+from modelport.server import batching
 from modelport.server.batching import Batcher, merge, signature, split
 
 
@@ -194,6 +195,73 @@ def test_lone_request_waits_for_the_latency() -> None:
 
     assert run(main) >= 0.09
     assert len(model.calls) == 1
+
+
+async def trickle(batcher: Batcher, payloads: list[InferRequest], gap_s: float) -> list[Any]:
+    """Submit the payloads one every ``gap_s`` (as gRPC calls reach the servicer under load)."""
+    tasks = []
+    for payload in payloads:
+        tasks.append(asyncio.ensure_future(batcher.submit(payload)))
+        await asyncio.sleep(gap_s)
+    return await asyncio.gather(*tasks)
+
+
+def grpc_v2(value: float, request_id: str) -> InferRequest:
+    return v2(np.full((1, 2), value), request_id, from_grpc=True)
+
+
+def test_grpc_calls_trickling_in_under_load_are_merged(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Periods and gaps scaled up from the real ones (1 ms, ~0.2 ms) so that a loaded test
+    # machine's scheduling delays cannot end a period early.
+    monkeypatch.setattr(batching, "_PATIENCE_S", 0.05)
+    monkeypatch.setattr(batching, "_MAX_GATHER_S", 1.0)
+    model = FakeModel()
+    batches: list[int] = []
+
+    async def main() -> list[Any]:
+        batcher = Batcher(model, max_batch_size=32, max_latency_s=0.0, on_batch=batches.append)
+        # Two calls queued together show the load is concurrent...
+        await gather_submits(batcher, [grpc_v2(0, "a"), grpc_v2(1, "b")])
+        # ... so calls that then arrive apart (slower than loop turns) are waited for.
+        return await trickle(batcher, [grpc_v2(i, f"t{i}") for i in range(6)], 0.005)
+
+    results = run(main)
+    assert batches == [2, 6]
+    assert [r.id for r in results] == [f"t{i}" for i in range(6)]
+    assert [r.outputs[0].as_numpy().tolist() for r in results] == [
+        [[2.0 * i, 2.0 * i]] for i in range(6)
+    ]
+
+
+def test_rest_requests_trickling_in_are_not_held() -> None:
+    model = FakeModel()
+    batches: list[int] = []
+
+    async def main() -> None:
+        batcher = Batcher(model, max_batch_size=32, max_latency_s=0.0, on_batch=batches.append)
+        await gather_submits(batcher, [v2(np.ones((1, 2))), v2(np.ones((1, 2)))])
+        await trickle(batcher, [v2(np.ones((1, 2))) for _ in range(3)], 0.002)
+
+    run(main)
+    assert batches == [2, 1, 1, 1]
+
+
+def test_lone_grpc_calls_are_held_once_at_most_after_a_burst() -> None:
+    model = FakeModel()
+
+    async def main() -> list[float]:
+        batcher = Batcher(model, max_batch_size=32, max_latency_s=0.0)
+        await gather_submits(batcher, [grpc_v2(0, "a"), grpc_v2(1, "b")])
+        elapsed = []
+        for i in range(3):
+            start = time.perf_counter()
+            await batcher.submit(grpc_v2(i, f"lone{i}"))
+            elapsed.append(time.perf_counter() - start)
+        return elapsed
+
+    first, *rest = run(main)
+    assert first < 0.05  # one patience period, then concurrency 1 is recognised...
+    assert all(t < first for t in rest)  # ... and later lone calls pass straight through
 
 
 def test_requests_after_a_flush_start_a_new_batch() -> None:
