@@ -18,10 +18,11 @@ timed-out exchange) would hand one caller's response to the next caller on that 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 
 import httptools
+
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 
 # Model servers (uvicorn) close idle keep-alive connections after 5 s; never reuse one that
 # has been idle nearly that long.
@@ -188,9 +189,12 @@ class _Connection(asyncio.Protocol):
 class ConnectionPool:
     """Idle keep-alive connections per (host, port)."""
 
-    def __init__(self, *, timeout_s: float = 300.0, max_body: int = 256 << 20) -> None:
+    def __init__(
+        self, *, timeout_s: float = 300.0, max_body: int = 256 << 20, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_body = max_body
+        self._clock = clock
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
 
     async def request(self, host: str, port: int, data: bytes, head: bool = False) -> Response:
@@ -214,7 +218,7 @@ class ConnectionPool:
             response = await self._exchange(conn, data, head)
         # Pooled only at a clean message boundary (module docstring); else never reused.
         if conn.reusable and not conn.closed:
-            conn.idle_since = time.monotonic()
+            conn.idle_since = self._clock.monotonic()
             idle = self._idle.setdefault(key, deque())
             if len(idle) < MAX_IDLE_PER_ADDRESS:
                 idle.append(conn)
@@ -234,7 +238,7 @@ class ConnectionPool:
 
     def _take(self, key: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(key)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         while idle:
             conn = idle.pop()  # most recently used first: the likeliest to still be open
             if not conn.closed and now - conn.idle_since < IDLE_LIMIT_S:

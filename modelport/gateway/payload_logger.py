@@ -32,11 +32,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,12 @@ class PayloadLogger:
     """Sends payload events from a bounded queue with a few async workers."""
 
     def __init__(
-        self, *, queue_size: int = 10000, workers: int = 4, timeout_s: float = 5.0
+        self,
+        *,
+        queue_size: int = 10000,
+        workers: int = 4,
+        timeout_s: float = 5.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if queue_size < 1 or workers < 1 or not timeout_s > 0:
             raise ValueError("queue_size and workers must be >= 1 and timeout_s > 0")
@@ -91,7 +99,8 @@ class PayloadLogger:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        self._next_warning = 0.0
+        self._clock = clock
+        self._next_warning = -math.inf
         self._unreported = 0
         self.dropped = 0
         self.failed = 0
@@ -213,7 +222,7 @@ class PayloadLogger:
             self._warn(f"HTTP {response.status} from {event.url}")
 
     def _warn(self, reason: str) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if now < self._next_warning:
             self._unreported += 1
             return

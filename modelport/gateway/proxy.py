@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from modelport.gateway.connections import BadTarget, ConnectionPool, Response, UpstreamError
 from modelport.gateway.sessions import COOKIE, STATE_COOKIE
+from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 
 Scope = dict[str, Any]
@@ -66,10 +67,17 @@ class Upstream:
     """Forwards requests to an upstream base URL (or, per call, another ``http://`` base)
     over pooled keep-alive connections (see ``connections.py`` for why not aiohttp)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 300.0, max_body: int = 64 << 20):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 300.0,
+        max_body: int = 64 << 20,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
         self.base_url = base_url.rstrip("/")
         self.max_body = max_body
-        self._pool = ConnectionPool(timeout_s=timeout_s)
+        self._pool = ConnectionPool(timeout_s=timeout_s, clock=clock)
         self._addresses: dict[str, tuple[str, int, bytes]] = {}
 
     async def forward(

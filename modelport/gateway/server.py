@@ -58,7 +58,7 @@ def build_gateway(
         provider,
         create_app(provider),
         SessionStore(engine, clock=clock),
-        Upstream(upstream, max_body=gateway.max_body),
+        Upstream(upstream, max_body=gateway.max_body, clock=clock),
         gateway,
         Authorizer(engine, clock=clock),
     )

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from modelport.gateway.connections import ConnectionPool, UpstreamError
+from modelport.gateway.connections import IDLE_LIMIT_S, ConnectionPool, UpstreamError
 from modelport.gateway.proxy import Upstream
+from modelport.identity.clock import ManualClock
 
 
 async def _server(handler):  # noqa: ANN001, ANN202
@@ -77,6 +78,39 @@ def test_request_bytes_and_keep_alive_reuse():
     assert b"\r\nx-injected" not in first
     assert b"kubeflow-userid: evilx-injected: 1\r\n" in first
     assert first.endswith(b"content-length: 2\r\n\r\n{}")
+
+
+def test_a_connection_idle_past_the_limit_is_not_reused():
+    """Upstreams close idle keep-alive connections after a while (uvicorn: 5 s); one idle
+    for IDLE_LIMIT_S is dropped rather than risked."""
+    clock = ManualClock()
+    connections = 0
+
+    async def handler(reader, writer):  # noqa: ANN001
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                await _read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> list[int]:
+        server, port = await _server(handler)
+        up = Upstream(f"http://127.0.0.1:{port}", clock=clock)
+        seen = []
+        for idle in (0.0, IDLE_LIMIT_S - 0.1, IDLE_LIMIT_S):
+            clock.advance(idle)
+            await up.open(_scope(), b"", [])
+            seen.append(connections)
+        await up.close()
+        server.close()
+        return seen
+
+    # reused after 3.9 s idle, a new connection after 4 s
+    assert asyncio.run(main()) == [1, 1, 2]
 
 
 def test_closed_idle_connection_is_replaced():

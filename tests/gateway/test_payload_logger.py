@@ -18,6 +18,7 @@ from aiohttp import web
 
 from modelport.gateway import payload_logger
 from modelport.gateway.payload_logger import PayloadLogger, rfc3339_nano, wants
+from modelport.identity.clock import ManualClock
 
 WAIT_S = 30.0  # generous: only reached when something is broken
 RFC3339_NANO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
@@ -245,9 +246,9 @@ def test_a_stuck_sink_fills_the_queue_and_log_keeps_returning() -> None:
 
 
 def test_an_unreachable_sink_is_counted_as_failed_without_raising(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(payload_logger, "WARN_INTERVAL_S", 3600.0)
+    clock = ManualClock()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -255,19 +256,24 @@ def test_an_unreachable_sink_is_counted_as_failed_without_raising(
     url = f"http://127.0.0.1:{port}/events"
 
     async def main() -> None:
-        logger = PayloadLogger(timeout_s=10)
+        logger = PayloadLogger(timeout_s=10, clock=clock)
         await logger.start()
         for i in range(3):
             assert logger.log(**event(url, request_id=str(i)))
         await asyncio.wait_for(_until(lambda: logger.failed == 3), WAIT_S)
+        clock.advance(payload_logger.WARN_INTERVAL_S)
+        assert logger.log(**event(url, request_id="3"))
+        await asyncio.wait_for(_until(lambda: logger.failed == 4), WAIT_S)
         await logger.close()
-        assert (logger.sent, logger.failed, logger.dropped) == (0, 3, 0)
+        assert (logger.sent, logger.failed, logger.dropped) == (0, 4, 0)
 
     with caplog.at_level(logging.WARNING, logger=payload_logger.__name__):
         run(main)
-    warnings = [r for r in caplog.records if r.name == payload_logger.__name__]
-    assert len(warnings) == 1  # rate-limited: one warning for three failures
-    assert str(port) in warnings[0].getMessage()
+    warnings = [r.getMessage() for r in caplog.records if r.name == payload_logger.__name__]
+    # rate-limited: one warning for the first three failures, the next one after the interval
+    assert len(warnings) == 2
+    assert str(port) in warnings[0] and "more since" not in warnings[0]
+    assert "(and 2 more since the last warning)" in warnings[1]
 
 
 def test_a_sink_answering_an_error_status_is_counted_as_failed() -> None:
