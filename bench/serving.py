@@ -73,7 +73,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def start_timed(run: Run, variant: Variant, model_dir: Path) -> tuple[Any, int, int, list[float]]:
+@dataclass(frozen=True)
+class Started:
+    """The last start of a variant, left running for the load."""
+
+    proc: subprocess.Popen[bytes]
+    http: int
+    grpc: int
+    command: list[str]
+    ready_s: list[float]
+
+
+def start_timed(run: Run, variant: Variant, model_dir: Path) -> Started:
     """Start the variant --starts times on fresh ports, timing spawn→ready each time (the
     previous start's tree killed and 1 s of quiet before the next); the last stays up."""
     times: list[float] = []
@@ -85,7 +96,7 @@ def start_timed(run: Run, variant: Variant, model_dir: Path) -> tuple[Any, int, 
         proc, ready = procs.start_ready(name, cmd, http, "/v2/health/ready", run.work, env)
         times.append(round(ready, 3))
         if i == run.args.starts - 1:
-            return proc, http, grpc, times
+            return Started(proc, http, grpc, cmd, times)
         procs.kill_tree(proc)
         time.sleep(1.0)
     raise ValueError("--starts must be at least 1")
@@ -142,15 +153,16 @@ def bench_variant(run: Run, variant: Variant) -> dict[str, Any]:
     res: dict[str, Any] = {"label": variant.label, "status": "error", "scenarios": {}}
     try:
         model_dir, expected = servers.prepare_model(variant, run.py, run.work)
-        proc, http, grpc, times = start_timed(run, variant, model_dir)
+        started = start_timed(run, variant, model_dir)
     except (RuntimeError, subprocess.SubprocessError) as e:
         log(f"{variant.label}: SKIPPED: {e}")
         res["reason"] = str(e)
         return res
+    proc, http, grpc = started.proc, started.http, started.grpc
     try:
-        res["command"] = servers.command(variant, run.py, model_dir, http, grpc, run.args.workers)
-        res["start_ready_runs_s"] = times
-        res["start_ready_s"] = round(statistics.median(times), 3)
+        res["command"] = started.command
+        res["start_ready_runs_s"] = started.ready_s
+        res["start_ready_s"] = round(statistics.median(started.ready_s), 3)
         res["checks"] = check_all(run, variant, http, grpc, expected)
         time.sleep(1.0)
         res["idle_memory"] = procs.tree_memory(proc.pid)
