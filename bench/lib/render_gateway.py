@@ -75,7 +75,9 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
         "## Profile",
         "",
         f"py-spy on the authenticating gateway under c=64 load ({prof['target']}), "
-        f"{prof['samples']} samples; share of samples by innermost frame and by file.",
+        f"{prof['samples']} samples; share of samples by innermost Python frame and by file. "
+        "py-spy charges time in native code (uvloop's event loop and its socket calls) to the "
+        "innermost Python frame, so `Runner.run` is the event loop itself.",
         "",
     ]
     lines += table(["innermost frame", "%"], [[f"`{f}`", num(p, 1)] for f, p in prof["self_pct"]])
