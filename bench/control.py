@@ -3,7 +3,7 @@
 
     python -m bench.control                          # ~6 min, writes bench/CONTROL.md
     python -m bench.control --allow-dirty --only cold --cold-tries 5
-    python -m bench.control --render bench/.work/control/results.json
+    python -m bench.control --render bench/results/control.json
 
 Everything runs on 127.0.0.1 in one run on this machine:
 
@@ -22,8 +22,8 @@ Everything runs on 127.0.0.1 in one run on this machine:
                platform and of its zygote, idle CPU; how long applying them took; py-spy of
                the platform serving the list and idling; cold starts with them present.
 
-Writes bench/CONTROL.md and bench/.work/control/results.json; refuses to write CONTROL.md
-from a tree with uncommitted changes (--allow-dirty writes it under bench/.work/scratch/).
+Writes bench/CONTROL.md and bench/results/control.json; refuses to write either
+from a tree with uncommitted changes (--allow-dirty writes both under bench/.work/scratch/).
 Standard library and bench.lib only; the platform runs in --modelport-python with this
 checkout first on PYTHONPATH.
 Every process it starts (platform, its zygote and replicas, model servers, wrk) is stopped
@@ -1733,7 +1733,11 @@ def main(argv=None) -> int:
     ap.add_argument("--modelport-python", default=sys.executable)
     ap.add_argument("--work-dir", default=str(BENCH / ".work" / "control"))
     ap.add_argument("--results-md", default=str(BENCH / "CONTROL.md"))
-    ap.add_argument("--results-json", default=None, help="default: WORK_DIR/results.json")
+    ap.add_argument(
+        "--results-json",
+        default=None,
+        help="default: bench/results/control.json (bench/.work/scratch/ with --allow-dirty)",
+    )
     ap.add_argument("--render", metavar="JSON", help="only write --results-md from a results.json")
     ap.add_argument(
         "--allow-dirty",
@@ -1794,7 +1798,9 @@ def main(argv=None) -> int:
     ctx.work = Path(args.work_dir).resolve()
     ctx.logs = ctx.work / "logs"
     ctx.logs.mkdir(parents=True, exist_ok=True)
-    json_path = Path(args.results_json) if args.results_json else ctx.work / "results.json"
+    published = not results.git_state()["uncommitted_changes"]
+    default_json = (results.RESULTS_DIR if published else results.SCRATCH_DIR) / "control.json"
+    json_path = Path(args.results_json) if args.results_json else default_json
     dirty = subprocess.run(
         ["git", "-C", str(REPO), "status", "--porcelain", "--", "modelport"],
         capture_output=True,
