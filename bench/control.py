@@ -1810,7 +1810,7 @@ def main(argv=None) -> int:
         "meta": {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "command": " ".join(
-                ["python bench/control.py", *(argv if argv is not None else sys.argv[1:])]
+                ["python -m bench.control", *(argv if argv is not None else sys.argv[1:])]
             ),
             "machine": machine_info(),
             "wrk": results.machine()["wrk"],
