@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from modelport.errors import ModelLoadError, ModelNotFound
@@ -12,6 +12,29 @@ from modelport.model import Model
 log = logging.getLogger("modelport.server")
 
 Factory = Callable[[], Model]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model made by its factory and loaded; the factory is kept to make it again."""
+
+    model: Model
+    factory: Factory
+
+
+def load_models(sources: Sequence[Model | Factory | LoadedModel]) -> list[Model | LoadedModel]:
+    """Call every factory and load what it makes; models and loaded models pass through."""
+    loaded: list[Model | LoadedModel] = []
+    for source in sources:
+        if isinstance(source, Model | LoadedModel):
+            loaded.append(source)
+            continue
+        model = source()
+        if not model.ready:
+            model.load()
+        loaded.append(LoadedModel(model, source))
+    return loaded
+
 
 READY = "READY"
 UNAVAILABLE = "UNAVAILABLE"

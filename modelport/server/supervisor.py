@@ -3,8 +3,9 @@
 The supervisor never serves a request. It reserves the ports (so port 0 resolves to one free
 port shared by every worker), forks workers that each bind the same ports with SO_REUSEPORT
 (the kernel spreads connections over them), and restarts a worker that exits unexpectedly,
-with a growing delay if it keeps crashing. Only the standard library is imported here, so
-the supervisor stays small; workers import the heavy libraries after the fork.
+with a growing delay if it keeps crashing. Only the standard library is imported here; what
+runs before the fork (a single worker's process stays small, several workers share the
+libraries and models their parent loaded: see ``ModelServer.run``) is the caller's choice.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """One worker process: load the models, then serve REST (uvicorn) and gRPC on one event loop.
 
 Models load before the worker listens, so with SO_REUSEPORT the kernel never hands a
-connection to a worker whose models are not loaded yet.
+connection to a worker whose models are not loaded yet. With several workers the supervisor
+loads them once instead (``preload_libraries`` and ``load_models``, then fork): the workers
+start with the libraries and the model in copy-on-write pages they share.
 """
 
 from __future__ import annotations
@@ -12,32 +14,41 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from modelport.errors import ModelportError
 from modelport.model import Model
 from modelport.server.dataplane import DataPlane
-from modelport.server.repository import ModelRepository
+from modelport.server.repository import Factory, LoadedModel, ModelRepository, load_models
 from modelport.server.rest import RestApp
 from modelport.server.supervisor import listening_socket
 from modelport.settings import ServerSettings
 
 log = logging.getLogger("modelport.server")
 
-ModelSource = Model | Callable[[], Model]
+ModelSource = Model | Factory
 
 
-def build_repository(sources: Sequence[ModelSource]) -> ModelRepository:
+def preload_libraries(*, grpc: bool) -> None:
+    """Import what a worker imports, so that workers forked afterwards share it."""
+    import uvicorn.protocols.http.httptools_impl  # noqa: F401  (the protocol Config picks)
+
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # optional, as in run_worker
+        pass
+    if grpc:
+        import modelport.server.grpc_service  # noqa: F401
+
+
+def build_repository(sources: Sequence[ModelSource | LoadedModel]) -> ModelRepository:
     """Register and load every model; factories are kept so the model can be reloaded."""
     repo = ModelRepository()
-    for source in sources:
-        if isinstance(source, Model):
-            repo.add(source)
-            continue
-        model = source()
-        if not model.ready:
-            model.load()
-        repo.add(model, factory=source)
+    for item in load_models(sources):
+        if isinstance(item, LoadedModel):
+            repo.add(item.model, factory=item.factory)
+        else:
+            repo.add(item)
     return repo
 
 
@@ -53,7 +64,7 @@ def build_dataplane(settings: ServerSettings, repo: ModelRepository) -> DataPlan
 
 def run_worker(
     settings: ServerSettings,
-    sources: Sequence[ModelSource],
+    sources: Sequence[ModelSource | LoadedModel],
     http_port: int,
     grpc_port: int | None,
     ready_fd: int | None = None,
@@ -104,6 +115,8 @@ async def _serve(
     config = uvicorn.Config(
         app,
         http="httptools",
+        # No websocket routes here; "auto" would import a websockets library in every worker.
+        ws="none",
         lifespan="off",
         access_log=False,
         log_config=None,
