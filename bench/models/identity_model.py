@@ -7,12 +7,14 @@ predict returns its input unchanged: every V2 input tensor comes back as an outp
 same name, shape, datatype and bytes (a V1 dict is returned as is).
 """
 
+from typing import Any
+
 import modelport
 from modelport import InferOutput, InferRequest, InferResponse
 
 
 class Identity(modelport.Model):
-    def __init__(self, name: str = "identity"):
+    def __init__(self, name: str = "identity") -> None:
         super().__init__(name)
         self.ready = False
 
@@ -20,7 +22,12 @@ class Identity(modelport.Model):
         self.ready = True
         return self.ready
 
-    def predict(self, payload, headers=None):
+    def predict(
+        self,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> Any:
         if isinstance(payload, InferRequest):
             outputs = [
                 InferOutput(i.name, i.shape, i.datatype, i.as_numpy()) for i in payload.inputs

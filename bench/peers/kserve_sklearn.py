@@ -10,6 +10,7 @@ same command line as `python -m sklearnserver` and serves with kserve's own Mode
 
 import argparse
 import pathlib
+from typing import Any
 
 import joblib
 import kserve
@@ -19,10 +20,10 @@ from kserve.utils.utils import get_predict_input, get_predict_response
 
 
 class JoblibSKLearnModel(kserve.Model):
-    def __init__(self, name: str, model_dir: str):
+    def __init__(self, name: str, model_dir: str) -> None:
         super().__init__(name)
         self.model_dir = pathlib.Path(model_dir)
-        self._model = None
+        self._model: Any = None
         self.ready = False
 
     def load(self) -> bool:
@@ -37,7 +38,7 @@ class JoblibSKLearnModel(kserve.Model):
         self.ready = True
         return self.ready
 
-    def predict(self, payload, headers=None):
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         try:
             rows = get_predict_input(payload)
             return get_predict_response(payload, self._model.predict(rows), self.name)
