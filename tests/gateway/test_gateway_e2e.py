@@ -12,12 +12,11 @@ from modelport.gateway.sessions import state_cookie
 from tests.conftest import wait_for
 from tests.helpers.kubeflow import (
     AS_AUTHSERVICE,
-    AUTHSERVICE_ID,
     AUTHSERVICE_SECRET,
     USER_EMAIL,
     USER_PASSWORD,
 )
-from tests.helpers.login import Login, five_step_login, raw_client
+from tests.helpers.login import Login, five_step_login, password_grant, raw_client
 from tests.helpers.servers import CliServer
 
 INFER = {
@@ -311,17 +310,8 @@ def test_secrets_never_reach_the_logs(gateway: CliServer, login: Login):
     # Runs last in this module: everything above went through this gateway process.
     five_step_login(gateway)
     login.id_token(gateway, **AS_AUTHSERVICE)
+    password_grant(gateway, password="a-wrong-password-123", scope="openid", **AS_AUTHSERVICE)
     with raw_client(gateway) as c:
-        c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": "a-wrong-password-123",
-                "scope": "openid",
-            },
-            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
-        )
         c.get("/v2/models/sklearn-iris", headers={"Authorization": "Bearer eyJbroken.token.here"})
     log = "".join(gateway.output)
     for secret in (

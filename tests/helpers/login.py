@@ -44,10 +44,12 @@ def password_grant(
     client: str = CLI_CLIENT_ID,
     secret: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """The password grant as ``client`` (a confidential one when ``secret`` is given),
-    answered whatever the answer."""
+    """The password grant as ``client`` (a confidential one when ``secret`` is given), with
+    ``extra`` form fields, answered whatever the answer."""
     data = {"grant_type": "password", "username": user, "password": password, "scope": scope}
+    data |= extra or {}
     return httpx.post(
         f"{_url(server)}/dex/token",
         data=data if secret is not None else {**data, "client_id": client},

@@ -6,7 +6,8 @@ an unknown email still got "Invalid…", which told accounts apart.
 
 from __future__ import annotations
 
-from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET
+from tests.helpers.kubeflow import AS_AUTHSERVICE
+from tests.helpers.login import password_grant
 from tests.helpers.provider import auth_params, provider_client
 from tests.helpers.servers import CliServer
 
@@ -19,17 +20,10 @@ def _answers(idp: CliServer, login: str) -> list[tuple[int, str]]:
             r = c.post(login_url, data={"login": login, "password": "wrong-password"})
             error = r.text.split('class="dex-error-box">')[-1].split("<")[0].strip()
             seen.append((r.status_code, error))
-        grant = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": login,
-                "password": "wrong-password",
-                "scope": "openid",
-            },
-            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
-        )
-        seen.append((grant.status_code, grant.json()["error_description"]))
+    grant = password_grant(
+        idp, user=login, password="wrong-password", scope="openid", **AS_AUTHSERVICE
+    )
+    seen.append((grant.status_code, grant.json()["error_description"]))
     return seen
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET, USER_EMAIL, USER_PASSWORD
+from tests.helpers.login import Login, password_grant
 from tests.helpers.provider import SCOPES, auth_params, login_code, pkce_pair, provider_client
 from tests.helpers.servers import CliServer
 
@@ -104,68 +105,23 @@ def test_wrong_password_rerenders_and_lockout(idp: CliServer):
 
 
 def test_password_grant(idp: CliServer):
+    ok = password_grant(idp, scope="openid email")
+    assert ok.status_code == 200, ok.text
+    assert "refresh_token" not in ok.json()
+    bad = password_grant(idp, password="wrong", scope="openid")
+    assert bad.status_code == 401 and bad.json()["error"] == "access_denied"
+    noscope = password_grant(idp, scope="email")
+    assert noscope.status_code == 400 and "openid" in noscope.json()["error_description"]
+    badclient = password_grant(idp, scope="openid", client=AUTHSERVICE_ID, secret="wrong-secret")
+    assert badclient.status_code == 401 and badclient.json()["error"] == "invalid_client"
     with provider_client(idp) as c:
-        ok = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": USER_PASSWORD,
-                "scope": "openid email",
-                "client_id": "modelport-cli",
-            },
-        )
-        assert ok.status_code == 200, ok.text
-        assert "refresh_token" not in ok.json()
-        bad = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": "wrong",
-                "scope": "openid",
-                "client_id": "modelport-cli",
-            },
-        )
-        assert bad.status_code == 401 and bad.json()["error"] == "access_denied"
-        noscope = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": USER_PASSWORD,
-                "scope": "email",
-                "client_id": "modelport-cli",
-            },
-        )
-        assert noscope.status_code == 400 and "openid" in noscope.json()["error_description"]
-        badclient = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": USER_PASSWORD,
-                "scope": "openid",
-            },
-            auth=(AUTHSERVICE_ID, "wrong-secret"),
-        )
-        assert badclient.status_code == 401 and badclient.json()["error"] == "invalid_client"
         weird = c.post("/dex/token", data={"grant_type": "magic", "client_id": "modelport-cli"})
         assert weird.status_code == 400 and weird.json()["error"] == "unsupported_grant_type"
 
 
-def test_refresh_rotation_and_reuse_detection(idp: CliServer):
+def test_refresh_rotation_and_reuse_detection(idp: CliServer, login: Login):
+    first = login.tokens(idp, scope=SCOPES)["refresh_token"]
     with provider_client(idp) as c:
-        first = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": USER_PASSWORD,
-                "scope": SCOPES,
-                "client_id": "modelport-cli",
-            },
-        ).json()["refresh_token"]
         r = c.post(
             "/dex/token",
             data={
@@ -357,7 +313,7 @@ def test_device_flow(idp: CliServer):
         assert c.post("/dex/token", data=poll).status_code == 400
 
 
-def test_client_credentials_and_revocation(idp: CliServer):
+def test_client_credentials_and_revocation(idp: CliServer, login: Login):
     with provider_client(idp) as c:
         r = c.post(
             "/dex/token",
@@ -376,16 +332,7 @@ def test_client_credentials_and_revocation(idp: CliServer):
         )
         assert public.status_code == 400 and public.json()["error"] == "unauthorized_client"
         # RFC 7009: a revoked refresh token stops working
-        refresh = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": USER_EMAIL,
-                "password": USER_PASSWORD,
-                "scope": SCOPES,
-                "client_id": "modelport-cli",
-            },
-        ).json()["refresh_token"]
+        refresh = login.tokens(idp, scope=SCOPES)["refresh_token"]
         assert (
             c.post(
                 "/dex/token/revoke", data={"token": refresh, "client_id": "modelport-cli"}

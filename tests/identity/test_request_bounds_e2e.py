@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.helpers.kubeflow import AUTHSERVICE_ID, AUTHSERVICE_SECRET
+from tests.helpers.kubeflow import AS_AUTHSERVICE
+from tests.helpers.login import password_grant
 from tests.helpers.provider import auth_params, provider_client
 from tests.helpers.servers import CliServer
 
@@ -77,16 +78,13 @@ def test_device_and_token_requests_are_bounded_too(idp: CliServer):
     with provider_client(idp) as c:
         r = c.post("/dex/device/code", data={"client_id": "modelport-cli", "scope": BIG})
         assert r.status_code == 400 and r.json()["error"] == "invalid_request"
-        r = c.post(
-            "/dex/token",
-            data={
-                "grant_type": "password",
-                "username": "nobody@example.com",
-                "password": "irrelevant",
-                "scope": "openid",
-                "nonce": BIG,
-            },
-            auth=(AUTHSERVICE_ID, AUTHSERVICE_SECRET),
-        )
-        assert r.status_code == 400 and r.json()["error"] == "invalid_request"
-        assert "nonce" in r.json()["error_description"]
+    r = password_grant(
+        idp,
+        user="nobody@example.com",
+        password="irrelevant",
+        scope="openid",
+        extra={"nonce": BIG},
+        **AS_AUTHSERVICE,
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert "nonce" in r.json()["error_description"]
