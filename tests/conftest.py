@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelport.identity.clock import ManualClock
 from tests.helpers.login import Login
 from tests.helpers.servers import ROOT, CliServers, read_banner, start_and_read
 
@@ -134,6 +135,12 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
 def password_grant(base_url: str, email: str, password: str) -> dict[str, str]:
     """A Bearer header for ``email``, from the password grant of the CLI's public client."""
     return Login().bearer(base_url, user=email, password=password)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock for the code under test that moves only when the test advances it."""
+    return ManualClock()
 
 
 @pytest.fixture(scope="session")

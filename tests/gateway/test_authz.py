@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelport.gateway.authz import Authorizer, AuthzError
-from modelport.identity.clock import ManualClock
 from modelport.identity.db import make_engine
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
 
 
 @pytest.fixture

@@ -40,13 +40,12 @@ def _scope(method: str = "POST", path: bytes = b"/v1/models/m:predict") -> dict:
     }
 
 
-def test_request_bytes_and_keep_alive_reuse():
-    seen: list[bytes] = []
-    connections = 0
+def _keep_alive(seen: list[bytes], connections: list[int]):  # noqa: ANN202
+    """A handler answering every request on a connection "ok", as long as it stays open;
+    it records each request and each connection."""
 
     async def handler(reader, writer):  # noqa: ANN001
-        nonlocal connections
-        connections += 1
+        connections.append(1)
         try:
             while True:
                 seen.append(await _read_request(reader))
@@ -55,8 +54,15 @@ def test_request_bytes_and_keep_alive_reuse():
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
+    return handler
+
+
+def test_request_bytes_and_keep_alive_reuse():
+    seen: list[bytes] = []
+    counted: list[int] = []
+
     async def main() -> list:
-        server, port = await _server(handler)
+        server, port = await _server(_keep_alive(seen, counted))
         up = Upstream(f"http://127.0.0.1:{port}")
         out = []
         for _ in range(3):
@@ -69,7 +75,7 @@ def test_request_bytes_and_keep_alive_reuse():
     results = asyncio.run(main())
     assert [(s, b) for s, b, _ in results] == [(200, b"ok")] * 3
     assert (b"x-a", b"1") in results[0][2]
-    assert connections == 1  # one kept-alive connection for all three
+    assert len(counted) == 1  # one kept-alive connection for all three
     first = seen[0]
     assert first.startswith(b"POST /v1/models/m:predict?a=1 HTTP/1.1\r\nhost: 127.0.0.1:")
     assert b"spoofed" not in first and b"client.example" not in first
@@ -84,27 +90,16 @@ def test_a_connection_idle_past_the_limit_is_not_reused():
     """Upstreams close idle keep-alive connections after a while (uvicorn: 5 s); one idle
     for IDLE_LIMIT_S is dropped rather than risked."""
     clock = ManualClock()
-    connections = 0
-
-    async def handler(reader, writer):  # noqa: ANN001
-        nonlocal connections
-        connections += 1
-        try:
-            while True:
-                await _read_request(reader)
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    connections: list[int] = []
 
     async def main() -> list[int]:
-        server, port = await _server(handler)
+        server, port = await _server(_keep_alive([], connections))
         up = Upstream(f"http://127.0.0.1:{port}", clock=clock)
         seen = []
         for idle in (0.0, IDLE_LIMIT_S - 0.1, IDLE_LIMIT_S):
             clock.advance(idle)
             await up.open(_scope(), b"", [])
-            seen.append(connections)
+            seen.append(len(connections))
         await up.close()
         server.close()
         return seen

@@ -10,13 +10,7 @@ import sqlite3
 import pytest
 
 from modelport.gateway.sessions import LOGIN_TTL_S, SessionStore
-from modelport.identity.clock import ManualClock
 from modelport.identity.db import make_engine
-
-
-@pytest.fixture()
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from modelport.identity.clock import ManualClock
+from modelport.identity.db import make_engine, session_factory
+from modelport.identity.provider import Provider
 from tests.helpers.kubeflow import (
     AUTHSERVICE_ID,
     AUTHSERVICE_SECRET,
@@ -24,6 +29,13 @@ __all__ = [
     "USER_PASSWORD",
     "start_identity",
 ]
+
+
+@pytest.fixture
+def provider(tmp_path: Path, clock: ManualClock) -> Provider:
+    """A provider in process, on a SQLite file, reading the test's clock."""
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
+    return Provider.create("http://127.0.0.1:1/dex", sessions, clock=clock)
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,6 @@ EMAIL, PASSWORD = "device-owner@example.com", "device-owner-password"
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def http(tmp_path, clock: ManualClock) -> Iterator[TestClient]:
     sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
     provider = Provider.create("http://testserver/dex", sessions, clock=clock)

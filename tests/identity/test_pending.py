@@ -5,21 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from modelport.identity.clock import ManualClock
-from modelport.identity.db import AuthRequest, DeviceCode, make_engine, session_factory
+from modelport.identity.db import AuthRequest, DeviceCode
 from modelport.identity.oauth2.device import _device_code
 from modelport.identity.provider import AUTH_REQUEST_TTL_S, Provider
 
 
 @pytest.fixture()
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture()
-def provider(tmp_path, clock) -> Provider:
-    sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
-    provider = Provider.create("http://127.0.0.1:1/dex", sessions, clock=clock)
+def provider(provider: Provider) -> Provider:
+    """The shared in-process provider (conftest.py), with a second client and a low bound."""
     provider.directory.upsert_client("other", secret="s", redirect_uris=["http://x/cb"])
     provider.max_pending_per_client = 5
     return provider

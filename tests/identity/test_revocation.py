@@ -7,22 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from modelport.identity.clock import ManualClock
-from modelport.identity.db import AuthCode, RefreshToken, make_engine, session_factory
+from modelport.identity.db import AuthCode, RefreshToken
 from modelport.identity.dex_config import parse_dex_config
 from modelport.identity.provider import Provider
 from modelport.identity.revocation import issued_too_early
 from modelport.identity.tokens import InvalidToken
-
-
-@pytest.fixture()
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture()
-def provider(tmp_path, clock) -> Provider:
-    sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/id.db"))
-    return Provider.create("http://127.0.0.1:1/dex", sessions, clock=clock)
 
 
 def _grants(provider: Provider, clock: ManualClock, user_id: str) -> tuple[str, str]:
