@@ -57,7 +57,8 @@ from bench.lib import procs, results, servers
 
 
 # =========================================================================== main
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """The options, checked against their bounds, and the parts of the run to do."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -92,18 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         help="run from a tree with uncommitted changes; CONTROL.md goes to bench/.work/scratch/",
     )
     args = ap.parse_args(argv)
-    if args.render:
-        res = json.loads(Path(args.render).read_text())
-        summarize(res)
-        write_md(res, Path(args.results_md), Path(args.render).resolve())
-        log(f"wrote {args.results_md} from {args.render}")
-        return 0
-    if results.git_state()["uncommitted_changes"] and not args.render:
-        if not args.allow_dirty:
-            print(f"error: {REPO} has uncommitted changes; see --allow-dirty", file=sys.stderr)
-            return 2
-        if args.results_md == str(BENCH / "CONTROL.md"):
-            args.results_md = str(results.SCRATCH_DIR / "CONTROL.md")
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     bounds = (
         (only <= {"cold", "gateway", "scale"} and only, "--only: cold,gateway,scale"),
@@ -115,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         (1 <= args.duration <= 60, "--duration 1..60"),
         (0 <= args.warmup <= 30, "--warmup 0..30"),
         (1 <= args.repeat <= 9, "--repeat 1..9"),
-        (1 <= args.services <= 1000, "--services 1..1000"),
+        (1 <= args.services <= 2000, "--services 1..2000"),
         (1 <= args.apply_batch <= 200, "--apply-batch 1..200"),
         (1 <= args.cli_runs <= 100, "--cli-runs 1..100"),
         (1 <= args.api_runs <= 500, "--api-runs 1..500"),
@@ -126,31 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     for ok, msg in bounds:
         if not ok:
             ap.error(msg)
-    if not shutil.which("wrk") and "gateway" in only:
-        print("wrk not found: run bash bench/setup_peers.sh", file=sys.stderr)
-        return 2
+    return args, only
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    atexit.register(stop_everything)
-    py = args.modelport_python
-    # py-spy and the console script live beside the platform's interpreter.
-    os.environ["PATH"] = str(Path(py).parent) + os.pathsep + os.environ.get("PATH", "")
-    os.environ["PYTHONUNBUFFERED"] = "1"
-    os.environ["PYTHONPATH"] = servers.modelport_env()["PYTHONPATH"]
 
-    work = Path(args.work_dir).resolve()
-    ctx = Ctx(args, py, work, work / "logs")
-    ctx.logs.mkdir(parents=True, exist_ok=True)
-    published = not results.git_state()["uncommitted_changes"]
-    default_json = (results.RESULTS_DIR if published else results.SCRATCH_DIR) / "control.json"
-    json_path = Path(args.results_json) if args.results_json else default_json
+def new_results(args: argparse.Namespace, only: set[str], argv: list[str] | None) -> dict[str, Any]:
+    """The results of a run about to start: what ran, where, with which options."""
     dirty = subprocess.run(
         ["git", "-C", str(REPO), "status", "--porcelain", "--", "modelport"],
         capture_output=True,
         text=True,
     ).stdout.split("\n")
-    res = {
+    return {
         "meta": {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "command": " ".join(
@@ -158,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "machine": machine_info(),
             "wrk": results.machine()["wrk"],
-            "modelport": servers.dist_version(Path(py), "modelport"),
+            "modelport": servers.dist_version(Path(args.modelport_python), "modelport"),
             "git": subprocess.run(
                 ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                 capture_output=True,
@@ -180,6 +155,42 @@ def main(argv: list[str] | None = None) -> int:
         "gateway": {},
         "scale": {},
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, only = parse_args(argv)
+    if args.render:
+        res = json.loads(Path(args.render).read_text())
+        summarize(res)
+        write_md(res, Path(args.results_md), Path(args.render).resolve())
+        log(f"wrote {args.results_md} from {args.render}")
+        return 0
+    published = not results.git_state()["uncommitted_changes"]
+    if not published:
+        if not args.allow_dirty:
+            print(f"error: {REPO} has uncommitted changes; see --allow-dirty", file=sys.stderr)
+            return 2
+        if args.results_md == str(BENCH / "CONTROL.md"):
+            args.results_md = str(results.SCRATCH_DIR / "CONTROL.md")
+    if not shutil.which("wrk") and "gateway" in only:
+        print("wrk not found: run bash bench/setup_peers.sh", file=sys.stderr)
+        return 2
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    atexit.register(stop_everything)
+    py = args.modelport_python
+    # py-spy and the console script live beside the platform's interpreter.
+    os.environ["PATH"] = str(Path(py).parent) + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PYTHONUNBUFFERED"] = "1"
+    os.environ["PYTHONPATH"] = servers.modelport_env()["PYTHONPATH"]
+
+    work = Path(args.work_dir).resolve()
+    ctx = Ctx(args, py, work, work / "logs")
+    ctx.logs.mkdir(parents=True, exist_ok=True)
+    default_json = (results.RESULTS_DIR if published else results.SCRATCH_DIR) / "control.json"
+    json_path = Path(args.results_json) if args.results_json else default_json
+    res = new_results(args, only, argv)
     interrupted = False
     t_start = time.monotonic()
     try:
