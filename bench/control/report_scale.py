@@ -76,6 +76,15 @@ def write_scale(res: dict[str, Any], L: list[str]) -> None:
             )
             + ".\n"
         )
+    write_cli_time(sc, a0, an, L)
+    write_platform_profiles(sc, n, L)
+    write_scale_method(res, n, L)
+
+
+def write_cli_time(
+    sc: dict[str, Any], a0: dict[str, Any], an: dict[str, Any] | None, L: list[str]
+) -> None:
+    """Where the time of `modelport get isvc -A` goes: start-up, imports, py-spy phases."""
     ka = (a0.get("api_list_all_keepalive") or {}).get("p50")
     if ka and ka > 30:
         L.append(
@@ -120,6 +129,10 @@ def write_scale(res: dict[str, Any], L: list[str]) -> None:
         )
     elif pc:
         L.append(f"py-spy of the CLI: {pc.get('status')}: {pc.get('reason') or pc.get('detail')}\n")
+
+
+def write_platform_profiles(sc: dict[str, Any], n: Any, L: list[str]) -> None:
+    """py-spy of the platform serving the list and idle."""
     for key, title in (
         ("profile_list", "serving `GET /api/v1/inferenceservices` back to back (wrk c=1)"),
         ("profile_idle", "idle"),
@@ -136,6 +149,10 @@ def write_scale(res: dict[str, Any], L: list[str]) -> None:
             write_frames(p, L)
         elif p:
             L.append(f"py-spy ({title}): {p.get('status')}: {p.get('reason') or p.get('detail')}\n")
+
+
+def write_scale_method(res: dict[str, Any], n: Any, L: list[str]) -> None:
+    """How the scale figures were measured."""
     L.append(
         "How measured: a second, fresh `modelport up` (new data dir). Snapshot with 0 services, "
         f"then {n} sklearn iris InferenceServices (`minReplicas: 0`, annotations "

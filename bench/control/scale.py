@@ -109,13 +109,9 @@ def snapshot(ctx: Ctx, pf: Platform, label: str) -> dict[str, Any]:
     return out
 
 
-def run_scale(ctx: Ctx, pf: Platform, res: dict[str, Any]) -> None:
-    a = ctx.args
-    sc = res["scale"]
-    sc["at_0"] = snapshot(ctx, pf, "0 services")
-    sc["import_time"] = import_time(pf)
-    n, per_ns = a.services, 50
-    names = [(f"scale-{i // per_ns}", f"svc-{i:03d}") for i in range(n)]
+def apply_idle_services(ctx: Ctx, pf: Platform, names: list[tuple[str, str]]) -> dict[str, Any]:
+    """Apply `names` as idle services (no replica) and time until all are Ready with 0."""
+    a, n = ctx.args, len(names)
     ann = {"autoscaling.knative.dev/initial-scale": "0", "autoscaling.knative.dev/window": "6s"}
     docs = [
         isvc_doc(s, ns, ctx.model_dir, predictor={"minReplicas": 0}, annotations=ann)
@@ -159,7 +155,11 @@ def run_scale(ctx: Ctx, pf: Platform, res: dict[str, Any]) -> None:
         mon.join(5)
     if not ok:
         raise RuntimeError(f"{n} services not all Ready with 0 replicas in 300 s:\n{pf.tail()}")
-    sc["apply"] = {
+    log(
+        f"scale: applied in {t_applied:.1f} s, all {n} Ready with 0 replicas after "
+        f"{t_ready:.1f} s; peak replicas {peak[0]}"
+    )
+    return {
         "services": n,
         "namespaces": len({ns for ns, _ in names}),
         "files": len(files),
@@ -170,10 +170,40 @@ def run_scale(ctx: Ctx, pf: Platform, res: dict[str, Any]) -> None:
         "after_last_apply_s": round(t_ready - t_applied, 2),
         "peak_replicas": peak[0],
     }
-    log(
-        f"scale: applied in {t_applied:.1f} s (per apply p50 {sc['apply']['apply_ms']['p50']} ms),"
-        f" all {n} Ready with 0 replicas after {t_ready:.1f} s; peak replicas {peak[0]}"
+
+
+def profile_platform(ctx: Ctx, pf: Platform, n: int) -> dict[str, Any]:
+    """py-spy of the platform idle with `n` services, then while it serves their list."""
+    seconds = ctx.args.profile_seconds
+    wait_quiet()
+    log(f"py-spy {seconds} s on the platform, idle with {n} services")
+    out = {"profile_idle": pyspy(pf.proc.pid, seconds, ctx.work / "pyspy-idle.txt")}
+    get_lua = ctx.work / "get.lua"
+    lua = load.LUA_POST.read_text().replace('wrk.method = "POST"', 'wrk.method = "GET"')
+    get_lua.write_text(
+        lua.replace(
+            'wrk.headers["Content-Type"] = args[2]',
+            'if args[2] ~= "" then wrk.headers["Content-Type"] = args[2] end',
+        )
     )
+    empty = ctx.work / "empty"
+    empty.write_bytes(b"")
+    log(f"py-spy {seconds} s on the platform during GET /api/v1/inferenceservices")
+    url = f"http://{HOST}:{pf.port}/api/v1/inferenceservices"
+    wrk_cmd = ["wrk", "-t1", "-c1", f"-d{seconds + 3}s", "-s", str(get_lua), url, "--"]
+    wrk_cmd += [str(empty), "", f"Authorization: Bearer {pf.token}"]
+    out["profile_list"] = pyspy(pf.proc.pid, seconds, ctx.work / "pyspy-list.txt", load=wrk_cmd)
+    return out
+
+
+def run_scale(ctx: Ctx, pf: Platform, res: dict[str, Any]) -> None:
+    a = ctx.args
+    sc = res["scale"]
+    sc["at_0"] = snapshot(ctx, pf, "0 services")
+    sc["import_time"] = import_time(pf)
+    n, per_ns = a.services, 50
+    names = [(f"scale-{i // per_ns}", f"svc-{i:03d}") for i in range(n)]
+    sc["apply"] = apply_idle_services(ctx, pf, names)
     sc["at_n"] = snapshot(ctx, pf, f"{n} services")
     if a.profile_seconds:
         log(f"py-spy on {a.cli_runs} runs of `modelport get isvc -A` with {n} services")
@@ -183,38 +213,7 @@ def run_scale(ctx: Ctx, pf: Platform, res: dict[str, Any]) -> None:
     )
     sc["api_list_ns"] = time_api(pf, f"/api/v1/namespaces/{names[0][0]}/inferenceservices", 10)
     if a.profile_seconds:
-        wait_quiet()
-        log(f"py-spy {a.profile_seconds} s on the platform, idle with {n} services")
-        sc["profile_idle"] = pyspy(pf.proc.pid, a.profile_seconds, ctx.work / "pyspy-idle.txt")
-        get_lua = ctx.work / "get.lua"
-        lua = load.LUA_POST.read_text().replace('wrk.method = "POST"', 'wrk.method = "GET"')
-        get_lua.write_text(
-            lua.replace(
-                'wrk.headers["Content-Type"] = args[2]',
-                'if args[2] ~= "" then wrk.headers["Content-Type"] = args[2] end',
-            )
-        )
-        empty = ctx.work / "empty"
-        empty.write_bytes(b"")
-        log(f"py-spy {a.profile_seconds} s on the platform during GET /api/v1/inferenceservices")
-        sc["profile_list"] = pyspy(
-            pf.proc.pid,
-            a.profile_seconds,
-            ctx.work / "pyspy-list.txt",
-            load=[
-                "wrk",
-                "-t1",
-                "-c1",
-                f"-d{a.profile_seconds + 3}s",
-                "-s",
-                str(get_lua),
-                f"http://{HOST}:{pf.port}/api/v1/inferenceservices",
-                "--",
-                str(empty),
-                "",
-                f"Authorization: Bearer {pf.token}",
-            ],
-        )
+        sc.update(profile_platform(ctx, pf, n))
     if a.cold200_tries:
         wait_quiet()
         tries = []
