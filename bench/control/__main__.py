@@ -149,7 +149,7 @@ def new_results(args: argparse.Namespace, only: set[str], argv: list[str] | None
             "idle_seconds": args.idle_seconds,
             "cli_runs": args.cli_runs,
             "api_runs": args.api_runs,
-            "loadavg_start": procs.loadavg()[0],
+            "loadavg_start": procs.loadavg(),
         },
         "cold": {},
         "gateway": {},
@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     default_json = (results.RESULTS_DIR if published else results.SCRATCH_DIR) / "control.json"
     json_path = Path(args.results_json) if args.results_json else default_json
     res = new_results(args, only, argv)
+    res["meta"]["published"] = published
     interrupted = False
     t_start = time.monotonic()
     try:
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_everything()
     res["meta"]["runtime_s"] = round(time.monotonic() - t_start)
+    res["meta"]["loadavg_end"] = procs.loadavg()
     summarize(res)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(res, indent=2) + "\n")

@@ -9,12 +9,36 @@ from bench.control.report_scale import write_scale
 from bench.control.report_sections import write_cold, write_gateway
 from bench.control.settings import REPO
 from bench.lib.cpu import FOREIGN_LIMIT
+from bench.lib.results import BUSY_LOADAVG
+
+
+def load_lines(meta: dict[str, Any]) -> list[str]:
+    """The load averages at the start and the end, with a warning on a busy machine; older
+    results recorded only the 1-minute figure at the start."""
+    start, end = meta.get("loadavg_start"), meta.get("loadavg_end")
+    if start is None:
+        return []
+    start = start if isinstance(start, list) else [start]
+    end = end or []
+    show = " / ".join(f"{v:.2f}" for v in start), " / ".join(f"{v:.2f}" for v in end) or "?"
+    lines = [f"Load average (1 / 5 / 15 min): at start {show[0]}, at end {show[1]}.\n"]
+    busiest = max(la[0] for la in (start, end) if la)
+    if busiest > BUSY_LOADAVG:
+        lines.append(
+            f"**Warning: the machine was busy** (1-min load average {busiest:.2f} > "
+            f"{BUSY_LOADAVG}): other work shared the CPUs, so these figures are lower and "
+            "noisier than on an idle machine.\n"
+        )
+    return lines
 
 
 def write_md(res: dict[str, Any], path: Path, json_path: Path) -> None:
     m = res["meta"]
     mc = m["machine"]
-    L = ["# Control-plane benchmark: cold start, gateway routing, 200 services\n"]
+    n = ((res.get("scale") or {}).get("apply") or {}).get("services", "many")
+    L = [f"# Control-plane benchmark: cold start, gateway routing, {n} services\n"]
+    if m.get("published") is False:
+        L.append("**UNPUBLISHABLE: run from a tree with uncommitted changes.**\n")
     L.append(
         f"Date: {m['date']}. Machine: {mc['cpu']}, {mc['nproc']} CPUs, {mc['mem_gib']} GiB, "
         f"Linux {mc['kernel']}, Python {mc['python']}; {m.get('wrk')}; modelport "
@@ -23,6 +47,7 @@ def write_md(res: dict[str, Any], path: Path, json_path: Path) -> None:
         + f"). Total run time {m.get('runtime_s', '?')} s.\n"
     )
     L.append(f"Command: `{m['command']}`\n")
+    L += load_lines(m)
     if m.get("interrupted") or m.get("error"):
         L.append(f"**Run incomplete**: {m.get('error') or 'interrupted'}.\n")
     L.append(
