@@ -73,9 +73,11 @@ def decode_request(
         if not isinstance(datatype, str):
             raise InvalidInput(f'Input {name}: "datatype" must be a string.')
         params = raw.get("parameters")
-        if params is not None and not isinstance(params, dict):
+        if params is None:
+            params = {}
+        elif not isinstance(params, dict):
             raise InvalidInput(f'Input {name}: "parameters" must be an object.')
-        size = params.get("binary_data_size") if params else None
+        size = params.get("binary_data_size")
         if size is not None:
             if binary is None:
                 raise InvalidInput(
@@ -203,7 +205,7 @@ def tensor_to_wire(array: np.ndarray, datatype: str) -> bytes | memoryview:
     arr = np.ascontiguousarray(array, dtype=wire)
     if arr.size == 0:
         return b""
-    return memoryview(arr).cast("B")
+    return arr.data.cast("B")
 
 
 def encode_response(

@@ -266,10 +266,10 @@ def split(result: Any, payloads: list[Any], rows: list[int]) -> list[Any]:
         preds = result["predictions"]
         if len(preds) != total:
             raise InvalidInput("The model's predictions do not match its instances.")
-        out = []
+        shares = []
         start = 0
         for n in rows:
-            out.append({**result, "predictions": preds[start : start + n]})
+            shares.append({**result, "predictions": preds[start : start + n]})
             start += n
-        return out
+        return shares
     raise InvalidInput("The model's result cannot be split into a batch.")

@@ -1,8 +1,10 @@
-"""The one place where typed errors become HTTP and gRPC statuses."""
+"""The one place where typed errors become HTTP and gRPC statuses.
+
+gRPC codes are given by name (``grpc.StatusCode`` member names); the gRPC servicer looks
+them up, so that a server without gRPC (the platform's replicas) never imports grpc.
+"""
 
 from __future__ import annotations
-
-import grpc
 
 from modelport.errors import (
     InferenceError,
@@ -16,16 +18,16 @@ from modelport.errors import (
     UnsupportedModelFormat,
 )
 
-# Most specific first: the first isinstance match wins.
-_TABLE: tuple[tuple[type[ModelportError], int, grpc.StatusCode], ...] = (
-    (InvalidInput, 400, grpc.StatusCode.INVALID_ARGUMENT),
-    (UnsupportedModelFormat, 400, grpc.StatusCode.INVALID_ARGUMENT),
-    (ModelNotFound, 404, grpc.StatusCode.NOT_FOUND),
-    (PayloadTooLarge, 413, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (ServerOverloaded, 503, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (ModelNotReady, 503, grpc.StatusCode.UNAVAILABLE),
-    (InferenceError, 500, grpc.StatusCode.INTERNAL),
-    (ModelLoadError, 500, grpc.StatusCode.INTERNAL),
+# Most specific first: the first isinstance match wins. (error, HTTP status, grpc.StatusCode)
+_TABLE: tuple[tuple[type[ModelportError], int, str], ...] = (
+    (InvalidInput, 400, "INVALID_ARGUMENT"),
+    (UnsupportedModelFormat, 400, "INVALID_ARGUMENT"),
+    (ModelNotFound, 404, "NOT_FOUND"),
+    (PayloadTooLarge, 413, "RESOURCE_EXHAUSTED"),
+    (ServerOverloaded, 503, "RESOURCE_EXHAUSTED"),
+    (ModelNotReady, 503, "UNAVAILABLE"),
+    (InferenceError, 500, "INTERNAL"),
+    (ModelLoadError, 500, "INTERNAL"),
 )
 
 
@@ -37,12 +39,12 @@ def http_status(exc: ModelportError) -> int:
     return 500
 
 
-def grpc_status(exc: ModelportError) -> grpc.StatusCode:
-    """gRPC status code for a typed error."""
+def grpc_status_name(exc: ModelportError) -> str:
+    """Name of the ``grpc.StatusCode`` for a typed error."""
     for cls, _, code in _TABLE:
         if isinstance(exc, cls):
             return code
-    return grpc.StatusCode.INTERNAL
+    return "INTERNAL"
 
 
 def retry_after(exc: ModelportError) -> int | None:

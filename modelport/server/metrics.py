@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import orjson
 from prometheus_client import (
@@ -20,6 +21,11 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# prometheus_client leaves these unannotated; their types, as its documentation gives them.
+_pick_value_class: Callable[[], type[values.MutexValue]] = values.get_value_class
+_collect_worker_files: Callable[[CollectorRegistry], object] = multiprocess.MultiProcessCollector
+_mark_process_dead: Callable[[int], None] = multiprocess.mark_process_dead
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -47,7 +53,7 @@ class _Families:
         # prometheus_client picks its value storage when imported; if it was imported before
         # PROMETHEUS_MULTIPROC_DIR was set (by the user's own code, say), pick again.
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            values.ValueClass = values.get_value_class()
+            values.ValueClass = _pick_value_class()
         self.requests = Counter(
             "modelport_requests", "Inference requests handled.", ["model", "protocol", "status"]
         )
@@ -126,7 +132,7 @@ def render() -> tuple[bytes, str]:
     """The exposition text summed over every worker process."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        _collect_worker_files(registry)
         return generate_latest(registry), CONTENT_TYPE
     return generate_latest(), CONTENT_TYPE
 
@@ -134,4 +140,4 @@ def render() -> tuple[bytes, str]:
 def mark_dead(pid: int) -> None:
     """Drop a dead worker's live gauges so in-flight counts stay right."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)
+        _mark_process_dead(pid)

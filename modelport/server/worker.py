@@ -15,6 +15,9 @@ import os
 import signal
 import socket
 from collections.abc import Sequence
+from typing import Protocol
+
+import uvicorn
 
 from modelport.errors import ModelportError
 from modelport.model import Model
@@ -27,6 +30,12 @@ from modelport.settings import ServerSettings
 log = logging.getLogger("modelport.server")
 
 ModelSource = Model | Factory
+
+
+class Stoppable(Protocol):
+    """What the worker needs of its gRPC server (``grpc.aio.Server``, imported only if used)."""
+
+    async def stop(self, grace: float | None) -> None: ...
 
 
 def preload_libraries(*, grpc: bool) -> None:
@@ -104,8 +113,6 @@ async def _serve(
     ready_fd: int | None,
     control: socket.socket | None,
 ) -> None:
-    import uvicorn
-
     key = settings.replica_key
     app = RestApp(
         dataplane,
@@ -126,17 +133,19 @@ async def _serve(
         date_header=False,
     )
     server = uvicorn.Server(config)
-    # uvicorn installs its own handlers in serve(); we own shutdown instead.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # While serve() runs, uvicorn catches SIGTERM/SIGINT itself and stops as _request_exit
+    # would; these handlers cover the start-up before it (gRPC binding, say).
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _request_exit, server)
 
     if control is not None:
         _follow_other_workers(loop, dataplane, control)
-    grpc_server = None
+    grpc_server: Stoppable | None = None
     if grpc_port is not None:
-        grpc_server = await _start_grpc(settings, dataplane, grpc_port)
+        from modelport.server.grpc_service import start_server
+
+        grpc_server = await start_server(settings, dataplane, grpc_port)
     sock = listening_socket(settings.host, http_port)
     serve = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started and not serve.done():
@@ -192,26 +201,5 @@ def _follow_other_workers(
     loop.add_reader(control.fileno(), on_readable)
 
 
-def _request_exit(server: object) -> None:
-    server.should_exit = True  # type: ignore[attr-defined]
-
-
-async def _start_grpc(settings: ServerSettings, dataplane: DataPlane, port: int) -> object:
-    import grpc
-
-    from modelport.server.grpc_service import add_to_server
-
-    limit = settings.max_body_bytes
-    server = grpc.aio.server(
-        options=[
-            ("grpc.so_reuseport", 1),
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-        ]
-    )
-    add_to_server(server, dataplane)
-    bound = server.add_insecure_port(f"{settings.host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot bind the gRPC port {settings.host}:{port}")
-    await server.start()
-    return server
+def _request_exit(server: uvicorn.Server) -> None:
+    server.should_exit = True

@@ -18,6 +18,7 @@ from modelport.errors import InvalidInput
 from modelport.protocol.datatypes import NUMPY_DTYPES, WIRE_DTYPES
 from modelport.protocol.grpc import codec
 from modelport.protocol.grpc import inference_pb2 as pb
+from modelport.protocol.grpc.packed import fill_packed, varint
 from modelport.protocol.infer import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 INT_TYPES = ["UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"]
@@ -267,6 +268,39 @@ def test_encode_typed_contents(datatype: str) -> None:
         np.testing.assert_array_equal(np.array(values, np.float32), arr.ravel())
     else:
         assert values == arr.ravel().tolist()
+
+
+@pytest.mark.parametrize("datatype", ["BOOL", "FP32", "FP64"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "big-endian"])
+def test_packed_contents_equal_the_protobuf_api(datatype: str, layout: str) -> None:
+    rng = np.random.default_rng(7)
+    if datatype == "BOOL":
+        arr = rng.random((40, 30)) > 0.5
+    else:
+        arr = rng.standard_normal((40, 30)).astype(NUMPY_DTYPES[datatype])
+        arr[0, :4] = [np.inf, -np.inf, -0.0, np.finfo(arr.dtype).max]
+    if layout == "transposed":
+        arr = arr.T
+    elif layout == "big-endian":
+        arr = arr.astype(arr.dtype.newbyteorder(">"))
+    expected = pb.InferTensorContents()
+    getattr(expected, FIELD[datatype]).extend(arr.ravel().tolist())
+    got = pb.InferTensorContents()
+    fill_packed(got, datatype, arr)
+    assert got.SerializeToString() == expected.SerializeToString()
+
+
+def test_packed_empty_tensor_sets_nothing() -> None:
+    contents = pb.InferTensorContents()
+    fill_packed(contents, "FP32", np.zeros((0, 4), np.float32))
+    assert contents.ByteSize() == 0
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**31, 2**64 - 1])
+def test_varint_matches_protobuf(value: int) -> None:
+    msg = pb.InferTensorContents(uint64_contents=[value])
+    # packed field 5: tag 0x2a, the payload length, then the varint itself
+    assert msg.SerializeToString()[2:] == varint(value)
 
 
 @pytest.mark.parametrize("datatype", ALL_TYPES)

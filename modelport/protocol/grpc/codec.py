@@ -9,6 +9,7 @@ import numpy as np
 from modelport.errors import InvalidInput
 from modelport.protocol.datatypes import numpy_dtype
 from modelport.protocol.grpc import inference_pb2 as pb
+from modelport.protocol.grpc.packed import PACKED_FIELDS, fill_packed
 from modelport.protocol.infer import InferInput, InferRequest, InferResponse, RequestedOutput
 from modelport.protocol.tensor import check_shape, element_count
 from modelport.protocol.v2 import (
@@ -144,6 +145,8 @@ def encode_response(
         array = out.as_numpy()
         if use_raw:
             msg.raw_output_contents.append(bytes(tensor_to_wire(array, out.datatype)))
+        elif out.datatype in PACKED_FIELDS:
+            fill_packed(tensor.contents, out.datatype, array)
         else:
             values = getattr(tensor.contents, CONTENTS_FIELD[out.datatype])
             if out.datatype == "BYTES":
