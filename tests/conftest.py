@@ -1,4 +1,6 @@
-"""Shared fixtures: real model-server processes on loopback ports, and small trained models."""
+"""Shared fixtures: real model-server processes on loopback ports, identity providers and
+gateways (``cli_servers``), logging in (``login``), a clock tests move (``clock``), and small
+trained models."""
 
 from __future__ import annotations
 
