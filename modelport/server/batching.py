@@ -9,7 +9,9 @@ completion-queue poller thread before it reaches the batcher, so at 64 streams f
 of gRPC calls found company within four turns. So once a batch has merged several requests,
 a leader that came in over gRPC waits by time instead: in periods of ``_PATIENCE_S`` for as
 long as each period brings newcomers, at most ``_MAX_GATHER_S`` in all. A wait that brings
-nobody ends that mode, so lone requests (concurrency 1) are never held.
+nobody ends that mode: at concurrency 1, one request after a burst is held for one period,
+and the ones after it are not held.
+
 Results are split back by each request's row count, so every caller sees exactly what an
 unbatched call would have returned. A merged call that fails on input is retried request by
 request, so one bad request cannot fail its neighbours.
@@ -115,7 +117,8 @@ class Batcher:
             finally:
                 timer.cancel()
             return
-        if not getattr(gathering.items[0][0], "from_grpc", False):
+        leader = gathering.items[0][0]
+        if not (isinstance(leader, InferRequest) and leader.from_grpc):
             await _gather_turns(gathering)
             return
         if self._patient:

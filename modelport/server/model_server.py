@@ -26,12 +26,10 @@ from modelport.logging import configure_logging
 from modelport.logging import logger as package_logger
 from modelport.model import Model
 from modelport.predictor_config import PredictorConfig, set_predictor_config
-from modelport.server.repository import LoadedModel, load_models
+from modelport.server.repository import LoadedModel, ModelSource, load_models
 from modelport.settings import ServerSettings
 
 log = logging.getLogger("modelport.server")
-
-ModelSource = Model | Callable[[], Model]
 
 
 Banner = Callable[["ModelServer", list[str]], None]

@@ -12,6 +12,8 @@ from modelport.model import Model
 log = logging.getLogger("modelport.server")
 
 Factory = Callable[[], Model]
+#: what a server is given to serve: a model, or a factory that makes one
+ModelSource = Model | Factory
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class LoadedModel:
     factory: Factory
 
 
-def load_models(sources: Sequence[Model | Factory | LoadedModel]) -> list[Model | LoadedModel]:
+def load_models(sources: Sequence[ModelSource | LoadedModel]) -> list[Model | LoadedModel]:
     """Call every factory and load what it makes; models and loaded models pass through."""
     loaded: list[Model | LoadedModel] = []
     for source in sources:

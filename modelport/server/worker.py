@@ -20,16 +20,13 @@ from typing import Protocol
 import uvicorn
 
 from modelport.errors import ModelportError
-from modelport.model import Model
 from modelport.server.dataplane import DataPlane
-from modelport.server.repository import Factory, LoadedModel, ModelRepository, load_models
+from modelport.server.repository import LoadedModel, ModelRepository, ModelSource, load_models
 from modelport.server.rest import RestApp
 from modelport.server.supervisor import listening_socket
 from modelport.settings import ServerSettings
 
 log = logging.getLogger("modelport.server")
-
-ModelSource = Model | Factory
 
 
 class Stoppable(Protocol):
