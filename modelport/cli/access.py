@@ -15,7 +15,7 @@ from modelport.cli.failure import unusable
 from modelport.cli.identity import DEFAULT_DATA_DIR, DataDir
 
 if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
-    from modelport.gateway.authz import Authorizer
+    from modelport.access.authz import Authorizer
 
 namespaces = typer.Typer(
     rich_markup_mode=None, help="Namespaces, their owners and contributors.", no_args_is_help=True
@@ -28,7 +28,7 @@ tokens = typer.Typer(
 
 
 def _authorizer(data_dir: Path) -> Authorizer:
-    from modelport.gateway.authz import Authorizer
+    from modelport.access.authz import Authorizer
     from modelport.identity.db import make_engine
 
     return Authorizer(make_engine(f"sqlite:///{data_dir.resolve()}/identity.db"))
@@ -51,7 +51,7 @@ def create_namespace(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Create a namespace."""
-    from modelport.gateway.authz import AuthzError
+    from modelport.access.authz import AuthzError
 
     try:
         _authorizer(data_dir).create_namespace(name, owner)
@@ -70,7 +70,7 @@ def add_contributor(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Give a user a role in a namespace."""
-    from modelport.gateway.authz import AuthzError
+    from modelport.access.authz import AuthzError
 
     try:
         _authorizer(data_dir).set_contributor(name, email, role)
@@ -82,7 +82,7 @@ def add_contributor(
 @namespaces.command("remove-contributor")
 def remove_contributor(name: str, email: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Take a user's role in a namespace away."""
-    from modelport.gateway.authz import AuthzError
+    from modelport.access.authz import AuthzError
 
     try:
         _authorizer(data_dir).remove_contributor(name, email)
@@ -119,7 +119,7 @@ def create_token(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Create a token; it is printed once and only its hash is stored."""
-    from modelport.gateway.authz import AuthzError
+    from modelport.access.authz import AuthzError
 
     try:
         seconds = _ttl(ttl) if ttl else 0.0
@@ -166,7 +166,7 @@ def list_tokens(
 @tokens.command("revoke")
 def revoke_token(token_id: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Revoke a token by its ID (the part after mpt_ and before the next _)."""
-    from modelport.gateway.authz import AuthzError
+    from modelport.access.authz import AuthzError
 
     try:
         _authorizer(data_dir).revoke_token(token_id.removeprefix("mpt_").split("_")[0])

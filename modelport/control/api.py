@@ -17,6 +17,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
+from modelport.access.authz import VIEW
+from modelport.access.caller import Identity
 from modelport.control.backends.process import tail
 from modelport.control.operations import (
     ApiContext,
@@ -32,8 +34,6 @@ from modelport.control.serving_runtimes import BUILTIN_RUNTIMES
 from modelport.control.spec import Problem
 from modelport.control.status import replicas
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource
-from modelport.gateway.authz import VIEW
-from modelport.gateway.sessions import Identity
 
 __all__ = ["ApiContext", "ApiError", "create_api"]
 

@@ -11,8 +11,8 @@ to deploy code into (issue 9). Their owners give them a role in an existing name
 
 from __future__ import annotations
 
-from modelport.gateway.authz import Authorizer, AuthzError
-from modelport.gateway.sessions import Identity
+from modelport.access.authz import Authorizer, AuthzError
+from modelport.access.caller import Identity
 
 # The gateway names a client_credentials identity client:ID (no email claim in such tokens),
 # and local user emails must contain "@", so the prefix marks a service account.

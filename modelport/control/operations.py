@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelport.access.authz import EDIT, Authorizer
+from modelport.access.caller import Identity
 from modelport.control.controller import Controller
 from modelport.control.namespaces import create_owned, creation_denied
 from modelport.control.serving_runtimes import ServingRuntime, resolve_runtime
@@ -32,8 +34,6 @@ from modelport.control.storage import check_uri, local_path
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource, Store
 from modelport.errors import ModelportError
 from modelport.gateway.app import IDENTITY_KEY
-from modelport.gateway.authz import EDIT, Authorizer
-from modelport.gateway.sessions import Identity
 
 MAX_APPLY_OBJECTS = 100
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import orjson
 
+from modelport.access.authz import EDIT, VIEW, Authorizer
+from modelport.access.caller import Identity
 from modelport.gateway.addressing import address
 from modelport.gateway.authn import DecisionCache
-from modelport.gateway.authz import EDIT, VIEW, Authorizer
 from modelport.gateway.exchange import request_headers
 from modelport.gateway.proxy import Scope
-from modelport.gateway.sessions import COOKIE, STATE_COOKIE, Identity
+from modelport.gateway.sessions import COOKIE, STATE_COOKIE
 from modelport.identity.provider import Provider
 
 Header = tuple[bytes, bytes]

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from modelport.access.authz import Authorizer
 from modelport.gateway.admission import Admission, Refused, Route, without_credentials
 from modelport.gateway.authn import Authenticator, DecisionCache
-from modelport.gateway.authz import Authorizer
 from modelport.gateway.check import CHECK_PATH, ExternalCheck
 from modelport.gateway.exchange import reply, wants_page
 from modelport.gateway.login import LoginFlow

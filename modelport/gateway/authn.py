@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from modelport.gateway.authz import TOKEN_PREFIX, Authorizer
+from modelport.access.authz import TOKEN_PREFIX, Authorizer
+from modelport.access.caller import Identity
 from modelport.gateway.claims import external_identity, local_identity
 from modelport.gateway.exchange import cookies, request_headers
 from modelport.gateway.proxy import Scope
-from modelport.gateway.sessions import COOKIE, Identity, SessionStore
+from modelport.gateway.sessions import COOKIE, SessionStore
 from modelport.gateway.trusted import TrustedIssuer, unverified_issuer
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.provider import Provider

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from modelport.gateway.sessions import Identity
+from modelport.access.caller import Identity
 from modelport.identity.oauth2.token import CLIENT_CONNECTOR
 from modelport.identity.tokens import decode_subject
 

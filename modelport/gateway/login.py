@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import orjson
 
+from modelport.access.caller import Identity
 from modelport.gateway.authn import DecisionCache
 from modelport.gateway.exchange import (
     cookie_header,
@@ -31,7 +32,6 @@ from modelport.gateway.sessions import (
     COOKIE,
     LOGIN_TTL_S,
     SESSION_MAX_AGE_S,
-    Identity,
     SessionStore,
     state_cookie,
 )

@@ -12,8 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from modelport.access.authz import Authorizer
 from modelport.gateway.app import CALLBACK_PATHS, Gateway, GatewayConfig
-from modelport.gateway.authz import Authorizer
 from modelport.gateway.proxy import Upstream
 from modelport.gateway.sessions import SessionStore
 from modelport.identity.app import create_app

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import JSON, Float, String, Text, delete, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from modelport.access.caller import Identity
+from modelport.access.tables import Base
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import User, rowcount
 from modelport.identity.revocation import issued_too_early
@@ -40,10 +41,6 @@ MAX_PENDING_LOGINS = 10_000
 # Where to return after login is the URL first asked for; a longer one returns to "/"
 # (browsers and proxies commonly stop at 2-8 KiB anyway).
 MAX_RETURN_TO = 4096
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the gateway's tables."""
 
 
 class LoginSession(Base):
@@ -72,20 +69,6 @@ class PendingLogin(Base):
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a request is from, as the upstream headers will say.
-
-    ``token_namespace``/``token_role`` are set when an API token authenticated the request:
-    it may act only there, and only with that role.
-    """
-
-    email: str
-    groups: tuple[str, ...] = ()
-    token_namespace: str | None = None
-    token_role: str | None = None
 
 
 class SessionStore:

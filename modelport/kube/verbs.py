@@ -16,11 +16,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelport.access.authz import EDIT, VIEW
+from modelport.access.caller import Identity
 from modelport.control.operations import Control, ControlError, Forbidden, kind_of
 from modelport.control.spec import SpecError, parse_document
 from modelport.control.store import Resource
-from modelport.gateway.authz import EDIT, VIEW
-from modelport.gateway.sessions import Identity
 from modelport.kube import errors
 from modelport.kube.cache import Entry, ObjectCache, object_uid
 from modelport.kube.encoding import decode, media_type, read_body, read_object, respond

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
+from modelport.access.authz import Authorizer
+from modelport.access.caller import Identity
 from modelport.control.controller import Controller, ControllerConfig
 from modelport.control.operations import ApiContext
 from modelport.control.storage import Storage
 from modelport.control.store import Store
 from modelport.gateway.app import IDENTITY_KEY
-from modelport.gateway.authz import Authorizer
-from modelport.gateway.sessions import Identity
 from modelport.kube import create_kube_api
 
 ADMIN = "admin@example.com"

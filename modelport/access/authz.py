@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, Float, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from modelport.gateway.sessions import Base
+from modelport.access.tables import Base
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
 
 VIEW = "view"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelport.gateway.authz import Authorizer, AuthzError
+from modelport.access.authz import Authorizer, AuthzError
 from modelport.identity.db import make_engine
 
 
