@@ -155,3 +155,54 @@ def test_grpc_repository_unload_and_load(iris_dir, start_server):
         with pytest.raises(grpc.RpcError) as err:
             stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="nope"))
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+BURSTS = 10
+
+
+def test_concurrent_grpc_calls_are_batched_and_answered_right(iris_dir, start_server):
+    import asyncio
+
+    import joblib
+
+    from tests.conftest import serve_argv
+
+    server = start_server(serve_argv(iris_dir, "iris"))  # default batching, no latency budget
+    model = joblib.load(iris_dir / "model.joblib")
+    rng = np.random.default_rng(1)
+    rows = [
+        rng.uniform(0, 8, size=(int(rng.integers(1, 4)), 4)).astype(np.float32) for _ in range(64)
+    ]
+
+    def request(x: np.ndarray) -> pb.ModelInferRequest:
+        req = pb.ModelInferRequest(model_name="iris")
+        tensor = req.inputs.add(name="input-0", datatype="FP32", shape=list(x.shape))
+        tensor.contents.fp32_contents.extend(x.ravel().tolist())
+        return req
+
+    async def bursts() -> list[list[int]]:
+        # 64 calls in flight at once over one HTTP/2 connection, as a load generator sends them
+        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            answers: list[list[int]] = []
+            for _ in range(BURSTS):
+                replies = await asyncio.gather(*(stub.ModelInfer(request(x)) for x in rows))
+                answers += [list(r.outputs[0].contents.int64_contents) for r in replies]
+            return answers
+
+    answers = asyncio.run(bursts())
+    expected = [model.predict(x.astype(np.float64)).tolist() for x in rows] * BURSTS
+    assert answers == expected
+    with server.client() as c:
+        text = c.get("/metrics").text
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith('modelport_batch_size_count{model="iris"}'):
+            counts["calls"] = float(line.split()[-1])
+        if line.startswith('modelport_batch_size_sum{model="iris"}'):
+            counts["requests"] = float(line.split()[-1])
+    assert counts["requests"] == BURSTS * 64
+    # Merged: without the batcher's gRPC patience under 3 % of calls found company (0.97+
+    # model calls per request); with it 0.2–0.8 here, depending on when each burst's first
+    # merge happens.
+    assert counts["calls"] <= 0.9 * counts["requests"]
