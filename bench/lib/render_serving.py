@@ -20,7 +20,7 @@ LOAD = {
     "h2load -c1 -m1 (c=1) and h2load -c4 -m16 (c=64 streams); p50/p99 from its per-request "
     "log.",
 }
-MODELPORT_ROWS = ("modelport", "modelport-like-peers")
+MODELPORT_ROWS = ("modelport", "modelport-nobatch", "modelport-like-peers")
 
 
 def _config_cells(cfg: dict[str, Any]) -> list[str]:
