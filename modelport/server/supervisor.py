@@ -10,7 +10,7 @@ model loads), the first workers are not forked from the supervisor but from a sh
 template child: it prepares once, forks every worker, and exits. The workers then share the
 prepared pages copy-on-write among themselves, and the supervisor stays small: preparing in
 the supervisor itself would share the same pages with it too, but summed RSS counts a shared
-page once per process, so the tree would read 376 MiB instead of ~300 (2 workers, iris).
+page once per process, so the tree would read 376 MiB instead of 264 (2 workers, iris).
 The supervisor is made the workers' subreaper (``PR_SET_CHILD_SUBREAPER``), so it reaps them
 as its own children once the template exits. A worker respawned later forks from the
 supervisor and prepares itself.
