@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import signal
 import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -273,3 +274,19 @@ def test_repository_changes_reach_every_worker(iris_dir, start_server):
         assert c.post("/v2/repository/models/iris/load").status_code == 200
     assert wait_for(lambda: statuses(10) == {200}, timeout=10)
     assert statuses() == {200}
+
+
+def test_workers_fork_from_one_load_and_the_supervisor_stays_small(iris_server):
+    def libraries(pid: int) -> str:
+        return Path(f"/proc/{pid}/maps").read_text()
+
+    supervisor = iris_server.proc.pid
+    workers = iris_server.worker_pids()
+    assert len(workers) == 2  # reparented to the supervisor once their template exited
+    # The template imported scikit-learn (and scipy) and loaded the model once; the workers
+    # forked from it hold those pages, the supervisor never imported them.
+    assert "scipy" not in libraries(supervisor)
+    for pid in workers:
+        assert "scipy" in libraries(pid)
+    with iris_server.client() as c:
+        assert c.get("/v2/health/ready").status_code == 200
