@@ -177,62 +177,91 @@ class Supervisor:
         """Fork a template that runs ``prepare`` then forks every worker (module docstring)."""
         pipes = [os.pipe() for _ in range(self.count)]
         pairs = [socket.socketpair() for _ in range(self.count)]
-        pids_read, pids_write = os.pipe()
+        report_read, report_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
         template = os.fork()
         if template == 0:
-            os.close(pids_read)
+            os.close(report_read)
             for (read_fd, _), (ours, _) in zip(pipes, pairs, strict=True):
                 os.close(read_fd)
                 ours.close()
-            self._run_template(prepare, pipes, pairs, pids_write)
-        os.close(pids_write)
-        with os.fdopen(pids_read, "rb") as report:
-            lines = report.read().splitlines()
+            self._run_template(prepare, pipes, pairs, report_write)
+        os.close(report_write)
+        lines = self._read_template_report(template, report_read).splitlines()
         os.waitpid(template, 0)
-        pids = [int(line) for line in lines if line.isdigit()]
+        # Each worker reports "INDEX PID" itself, so none goes unknown if the template dies.
+        pids: dict[int, int] = {}
+        for line in lines:
+            slot, _, pid = line.partition(b" ")
+            if slot.isdigit() and pid.isdigit():
+                pids[int(slot)] = int(pid)
         for index, ((read_fd, write_fd), (ours, theirs)) in enumerate(
             zip(pipes, pairs, strict=True)
         ):
-            if index < len(pids):
+            if index in pids:
                 self._adopt(index, pids[index], read_fd, write_fd, ours, theirs)
             else:
                 for fd in (read_fd, write_fd):
                     os.close(fd)
                 ours.close()
                 theirs.close()
-        if len(pids) < self.count:
+        if len(pids) < self.count and not self._stopping and self.failure is None:
             failed = [line[1:] for line in lines if line.startswith(b"E")]
             self.failure = (
                 failed[0].decode(errors="replace") if failed else "the workers' template failed"
             )
+
+    def _read_template_report(self, template: int, fd: int) -> bytes:
+        """What the template and the workers wrote, read until all of them closed the pipe.
+        The template is killed when a stop is requested or it runs past the ready timeout."""
+        deadline = time.monotonic() + self.ready_timeout_s
+        report = b""
+        killed = False
+        try:
+            while True:
+                if not killed and (self._stopping or time.monotonic() > deadline):
+                    if not self._stopping:
+                        self.failure = (
+                            f"the workers were not prepared within {self.ready_timeout_s:.0f} s"
+                        )
+                    os.kill(template, signal.SIGKILL)
+                    killed = True
+                readable, _, _ = select.select([fd], [], [], 0.2)
+                if readable:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        return report
+                    report += chunk
+        finally:
+            os.close(fd)
 
     def _run_template(
         self,
         prepare: Callable[[], None],
         pipes: list[tuple[int, int]],
         pairs: list[tuple[socket.socket, socket.socket]],
-        pids_write: int,
+        report: int,
     ) -> None:
-        """In the template child: prepare, fork the workers, report their pids, exit."""
+        """In the template child: prepare, fork the workers (each reports its pid), exit."""
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         code = 0
         try:
             prepare()
             for index, ((_, write_fd), (_, theirs)) in enumerate(zip(pipes, pairs, strict=True)):
                 sys.stdout.flush()
                 sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:
-                    os.close(pids_write)
+                if os.fork() == 0:
+                    os.write(report, b"%d %d\n" % (index, os.getpid()))
+                    os.close(report)
                     for other, ((_, fd), (_, sock)) in enumerate(zip(pipes, pairs, strict=True)):
                         if other != index:
                             os.close(fd)
                             sock.close()
                     self._run_worker(index, write_fd, theirs)
-                os.write(pids_write, b"%d\n" % pid)
         except BaseException as exc:
-            _report_failure(pids_write, exc, prefix=b"\nE")
+            _report_failure(report, exc, prefix=b"\nE")
             code = 1
         finally:
             sys.stdout.flush()

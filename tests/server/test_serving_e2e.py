@@ -290,3 +290,21 @@ def test_workers_fork_from_one_load_and_the_supervisor_stays_small(iris_server):
         assert "scipy" in libraries(pid)
     with iris_server.client() as c:
         assert c.get("/v2/health/ready").status_code == 200
+
+
+def test_stop_while_the_workers_are_prepared_leaves_no_process(tmp_path):
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(
+        serve_argv(TEST_MODELS / "slow_load.py", "slow", "--format", "custom", "--workers", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    assert wait_for(lambda: bool(children.read_text().split()))  # the template is loading
+    template = int(children.read_text().split()[0])
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) != 0  # stopped before it was ready, not after the minute
+    assert not Path(f"/proc/{template}").exists()
