@@ -34,5 +34,8 @@ ruff format --check modelport tests examples bench
 echo "==> import layers (docs/architecture.md)"
 lint-imports
 
+echo "==> mypy --strict (pyproject.toml [tool.mypy])"
+python -m mypy
+
 echo "==> pytest"
 python -m pytest "$@"
