@@ -26,6 +26,7 @@ from modelport.logging import configure_logging
 from modelport.logging import logger as package_logger
 from modelport.model import Model
 from modelport.predictor_config import PredictorConfig, set_predictor_config
+from modelport.server.kserve_flags import command_line
 from modelport.server.repository import LoadedModel, ModelSource, load_models
 from modelport.settings import ServerSettings
 
@@ -55,7 +56,7 @@ class ModelServer:
     ) -> None:
         # KServe accepts options such as max_threads or enable_docs_url; they have no
         # meaning here and are ignored so existing scripts keep running.
-        from modelport.model_server import args
+        args = command_line()
 
         if settings is None and args.configure_logging:
             # A script started the KServe way gets KServe's logging (kserve/model_server.py);
