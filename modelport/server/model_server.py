@@ -92,7 +92,8 @@ class ModelServer:
 
     def run(self, models: Sequence[ModelSource], *, banner: Banner | None = None) -> int:
         """Serve until interrupted and return an exit status; raises StartupError on failure."""
-        from modelport.server.supervisor import Supervisor, reserve_port
+        from modelport.server.ports import reserve_port
+        from modelport.server.supervisor import Supervisor
 
         s = self.settings
         if not models:

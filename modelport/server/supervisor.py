@@ -35,28 +35,6 @@ log = logging.getLogger("modelport.server")
 WorkerTarget = Callable[[int, int, socket.socket], None]
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
-    """Bind (without listening) a SO_REUSEPORT socket; workers then bind the same port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot bind {host}:{port}: {exc.strerror}") from None
-    return sock
-
-
-def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """A worker's own listening socket on the shared port."""
-    sock = reserve_port(host, port)
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
-
-
 @dataclass
 class _Worker:
     index: int

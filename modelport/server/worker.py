@@ -21,9 +21,9 @@ import uvicorn
 
 from modelport.errors import ModelportError
 from modelport.server.dataplane import DataPlane
+from modelport.server.ports import listening_socket
 from modelport.server.repository import LoadedModel, ModelRepository, ModelSource, load_models
 from modelport.server.rest import RestApp
-from modelport.server.supervisor import listening_socket
 from modelport.settings import ServerSettings
 
 log = logging.getLogger("modelport.server")
