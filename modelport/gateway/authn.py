@@ -4,7 +4,8 @@ database work or signature check per request."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Hashable
+from typing import NamedTuple
 
 from modelport.access.authz import TOKEN_PREFIX, Authorizer
 from modelport.access.caller import Identity
@@ -30,15 +31,15 @@ class DecisionCache:
         self._clock = clock
         # key -> (monotonic expiry, value); a plain dict, because this lookup runs on every
         # request and cachetools' TTLCache costs several µs per get in pure Python.
-        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._entries: dict[Hashable, tuple[float, Decision]] = {}
 
-    def get(self, key: Any) -> Any:
+    def get(self, key: Hashable) -> Decision | None:
         hit = self._entries.get(key)
         if hit is None or hit[0] < self._clock.monotonic():
             return None
         return hit[1]
 
-    def put(self, key: Any, value: Any) -> None:
+    def put(self, key: Hashable, value: Decision) -> None:
         if len(self._entries) >= CACHE_MAX_ENTRIES:
             self._entries.clear()  # bounded memory; everything is re-derivable
         self._entries[key] = (self._clock.monotonic() + CACHE_TTL_S, value)
@@ -52,6 +53,10 @@ class Authentication(NamedTuple):
 
     identity: Identity | None
     bad_credentials: str = ""
+
+
+# What the cache holds: who a request authenticated as, or True for an admission granted.
+Decision = Authentication | bool
 
 
 class Authenticator:
@@ -79,8 +84,8 @@ class Authenticator:
         # Keyed on the raw headers, so a cache hit parses no cookie and verifies no token.
         key = ("authn", headers.get("authorization", ""), headers.get("cookie", ""))
         cached = self.cache.get(key)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
+        if isinstance(cached, Authentication):
+            return cached
         result = self._uncached(headers)
         if result.identity is not None:
             self.cache.put(key, result)

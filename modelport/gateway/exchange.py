@@ -11,8 +11,8 @@ _HEADERS_KEY = "modelport.headers"
 def request_headers(scope: Scope) -> dict[str, str]:
     """The request headers as a dict (lower-case names), built once per request."""
     cached = scope.get(_HEADERS_KEY)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    if isinstance(cached, dict):
+        return cached
     out: dict[str, str] = {}
     for k, v in scope["headers"]:
         key = k.decode("latin-1").lower()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,13 +19,16 @@ from modelport.errors import (
     ModelportError,
     ServerOverloaded,
 )
-from modelport.model import Headers, InferenceVerb
+from modelport.model import Headers, InferenceVerb, Model
 from modelport.protocol.infer import InferOutput, InferRequest, InferResponse
 from modelport.server.batching import Batcher
 from modelport.server.metrics import families
 from modelport.server.repository import READY, Entry, ModelRepository
 from modelport.settings import AUTO_BATCH_SIZE
 from modelport.version import __version__
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
 
 log = logging.getLogger("modelport.server")
 
@@ -155,38 +158,37 @@ class DataPlane:
         model = entry.model
         assert model is not None  # _serving_entry checked it
         entry.inflight += 1
-        gauge = entry.extras.get("inflight_gauge")
-        if gauge is None:
-            self._prepare(entry)
-            gauge = entry.extras["inflight_gauge"]
-        gauge.inc()  # type: ignore[attr-defined]
+        gauge = entry.inflight_gauge or self._equip(entry, model)
+        gauge.inc()
         try:
-            batcher = entry.extras.get("batcher") if verb is InferenceVerb.PREDICT else None
+            batcher = entry.batcher if verb is InferenceVerb.PREDICT else None
             if batcher is not None:
-                return await batcher.submit(payload)  # type: ignore[attr-defined]
+                return await batcher.submit(payload)
             return await _guard(model.name, model(payload, verb, headers, response_headers))
         finally:
             entry.inflight -= 1
-            gauge.dec()  # type: ignore[attr-defined]
+            gauge.dec()
 
     def _prepare(self, entry: Entry) -> None:
-        """Set up what serving a (re)loaded model needs: its batcher and metric children."""
-        model = entry.model
-        entry.extras.clear()
-        if model is None:
-            return
-        entry.extras["inflight_gauge"] = families().inflight.labels(entry.name)
+        """Set up what serving a (re)loaded model needs, or drop what an unloaded one had."""
+        entry.inflight_gauge = entry.batcher = None
+        if entry.model is not None:
+            self._equip(entry, entry.model)
+
+    def _equip(self, entry: Entry, model: Model) -> Gauge:
+        """Give a loaded model its in-flight gauge and, where it batches, its batcher."""
+        gauge = entry.inflight_gauge = families().inflight.labels(entry.name)
         size = self.max_batch_size
         if size is None:
             size = AUTO_BATCH_SIZE if getattr(model, "rowwise", False) else 1
-        if size <= 1:
-            return
+        if size > 1:
 
-        async def call(payload: Any) -> Any:
-            return await _guard(model.name, model(payload, InferenceVerb.PREDICT, None))
+            async def call(payload: Any) -> Any:
+                return await _guard(model.name, model(payload, InferenceVerb.PREDICT, None))
 
-        hist = families().batch_size.labels(entry.name)
-        entry.extras["batcher"] = Batcher(call, size, self.max_latency_s, hist.observe)
+            hist = families().batch_size.labels(entry.name)
+            entry.batcher = Batcher(call, size, self.max_latency_s, hist.observe)
+        return gauge
 
     def _entry(self, name: str, version: str | None) -> Entry:
         entry = self.repository.get(name)

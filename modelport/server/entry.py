@@ -4,18 +4,15 @@ reading its flags, and what each of the platform's replicas runs directly
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.model import Model
 from modelport.server.model_server import ModelServer
-from modelport.settings import ServerSettings
-
-# Set by the platform for its replicas; ServerSettings reads it (see settings.py).
-REPLICA_KEY_ENV = "MODELPORT_REPLICA_KEY"
+from modelport.settings import REPLICA_KEY_ENV, ServerSettings
 
 
 def serve_path(path: Path, name: str, fmt: str, settings: ServerSettings) -> int:
@@ -28,14 +25,28 @@ def serve_path(path: Path, name: str, fmt: str, settings: ServerSettings) -> int
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    factory = functools.partial(
-        _make_model, name, str(path), fmt, settings.predict_proba, settings.nthread
-    )
-    factory.model_name = name  # type: ignore[attr-defined]  # shown in the banner
+    factory = ModelFile(name, str(path), fmt, settings.predict_proba, settings.nthread)
     return ModelServer(settings=settings).run([factory])
 
 
-def _make_model(name: str, path: str, fmt: str, predict_proba: bool, nthread: int) -> Model:
-    from modelport.runtimes import create_model
+@dataclass(frozen=True)
+class ModelFile:
+    """Makes the model at ``path`` when called (in the process that serves it); its
+    ``model_name`` is what the start-up banner shows before it is loaded."""
 
-    return create_model(name, path, fmt, predict_proba=predict_proba, nthread=nthread)
+    model_name: str
+    path: str
+    fmt: str
+    predict_proba: bool
+    nthread: int
+
+    def __call__(self) -> Model:
+        from modelport.runtimes import create_model
+
+        return create_model(
+            self.model_name,
+            self.path,
+            self.fmt,
+            predict_proba=self.predict_proba,
+            nthread=self.nthread,
+        )

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelport.errors import ModelLoadError, ModelNotFound
 from modelport.model import Model
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
+
+    from modelport.server.batching import Batcher
 
 log = logging.getLogger("modelport.server")
 
@@ -53,7 +59,9 @@ class Entry:
     state: str = UNAVAILABLE
     reason: str = ""
     inflight: int = 0
-    extras: dict[str, object] = field(default_factory=dict)
+    # Set up by the data plane for a loaded model (dataplane.DataPlane._prepare).
+    inflight_gauge: Gauge | None = None
+    batcher: Batcher | None = None
 
 
 class ModelRepository:
