@@ -22,12 +22,17 @@ def load_lines(meta: dict[str, Any]) -> list[str]:
     end = end or []
     show = " / ".join(f"{v:.2f}" for v in start), " / ".join(f"{v:.2f}" for v in end) or "?"
     lines = [f"Load average (1 / 5 / 15 min): at start {show[0]}, at end {show[1]}.\n"]
-    busiest = max(la[0] for la in (start, end) if la)
-    if busiest > BUSY_LOADAVG:
+    if start[0] > BUSY_LOADAVG:
         lines.append(
-            f"**Warning: the machine was busy** (1-min load average {busiest:.2f} > "
-            f"{BUSY_LOADAVG}): other work shared the CPUs, so these figures are lower and "
-            "noisier than on an idle machine.\n"
+            f"**Warning: the machine was busy** (1-min load average {start[0]:.2f} > "
+            f"{BUSY_LOADAVG} before the run): other work shared the CPUs, so these figures are "
+            "lower and noisier than on an idle machine.\n"
+        )
+    if end and end[0] > BUSY_LOADAVG:
+        lines.append(
+            f"**Warning: load average {end[0]:.2f} > {BUSY_LOADAVG} at the end**; the run's "
+            "own processes count in it; the CPU-of-others check above each measurement says "
+            "whether other work ran.\n"
         )
     return lines
 

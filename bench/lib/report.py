@@ -45,13 +45,19 @@ def _load_line(res: Results) -> list[str]:
         return " / ".join(f"{v:.2f}" for v in la) or "?"
 
     lines = [f"- Load average (1 / 5 / 15 min): at start {show(start)}, at end {show(end)}"]
-    busiest = max([la[0] for la in (start, end) if la] or [0.0])
-    if busiest > BUSY_LOADAVG:
+    if start and start[0] > BUSY_LOADAVG:
         lines.append(
-            f"- **Warning: the machine was busy** (1-min load average {busiest:.2f} > "
-            f"{BUSY_LOADAVG}): other work shared the {res['machine']['cpus']} CPUs with "
-            "the servers and the load generator, so every figure here is lower and noisier "
-            "than on an idle machine. Compare rows of this run only."
+            f"- **Warning: the machine was busy** (1-min load average {start[0]:.2f} > "
+            f"{BUSY_LOADAVG} before the run): other work shared the {res['machine']['cpus']} "
+            "CPUs with the servers and the load generator, so every figure here is lower and "
+            "noisier than on an idle machine. Compare rows of this run only."
+        )
+    if end and end[0] > BUSY_LOADAVG:
+        lines.append(
+            f"- **Warning: load average {end[0]:.2f} > {BUSY_LOADAVG} at the end.** The "
+            "run's own servers and load generator keep about 2 processes runnable and count "
+            "in it, so it cannot tell whether other work ran meanwhile; the Little's-law "
+            "check (⚠) flags measurements that were disturbed."
         )
     return lines
 
