@@ -62,7 +62,12 @@ def gateway(
     import uvicorn
 
     from modelport.gateway.app import GatewayConfig
-    from modelport.gateway.server import build_gateway, trusted_proxies, uvicorn_config
+    from modelport.gateway.server import (
+        build_gateway,
+        freeze_heap,
+        trusted_proxies,
+        uvicorn_config,
+    )
     from modelport.identity.users import UserError
 
     cfg = load_config(config)
@@ -86,6 +91,7 @@ def gateway(
     typer.echo(f"modelport gateway: {base} -> {upstream}")
     typer.echo(f"  issuer {base}/dex")
     typer.echo(f"  discovery {base}/dex/.well-known/openid-configuration")
+    freeze_heap()
     uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
 
 

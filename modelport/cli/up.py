@@ -205,7 +205,7 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
     import asyncio
     import signal
 
-    from modelport.gateway.server import uvicorn_config
+    from modelport.gateway.server import freeze_heap, uvicorn_config
 
     server = _server(uvicorn_config(platform.gateway, platform.gateway.config))
 
@@ -217,7 +217,7 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, request_exit)
         await platform.start()
-        _freeze_heap()
+        freeze_heap()
         endpoint = platform.kube_tls.endpoint() if platform.kube_tls is not None else None
         if endpoint is not None:
             console.print(
@@ -241,19 +241,6 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
         runner = asyncio.Runner()
     with runner:
         runner.run(main())
-
-
-def _freeze_heap() -> None:
-    """Keep what start-up built out of the cycle collector's full passes.
-
-    The platform holds ~110k long-lived objects (identity, gateway, store, controller); a full
-    collection walks them all, 20–90 ms on these machines, and under load that pause lands on
-    the requests in flight as p99 latency. Frozen, a full pass walks only what came later.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
 
 
 def _server(config: uvicorn.Config) -> uvicorn.Server:

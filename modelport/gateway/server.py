@@ -4,6 +4,7 @@ uvicorn settings any process serving a gateway uses (``modelport gateway``, ``mo
 from __future__ import annotations
 
 import dataclasses
+import gc
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -100,3 +101,16 @@ def uvicorn_config(app: Any, config: GatewayConfig) -> uvicorn.Config:
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies,
     )
+
+
+def freeze_heap() -> None:
+    """Keep what start-up built out of the cycle collector's full passes; call it once
+    everything long-lived exists, just before serving.
+
+    A gateway (with its identity provider) or a whole platform holds ~110k long-lived
+    objects; a full collection walks them all, 20–90 ms on these machines, and under load
+    that pause lands on the requests in flight as p99 latency. Frozen, a full pass walks
+    only what came later.
+    """
+    gc.collect()
+    gc.freeze()
