@@ -49,6 +49,8 @@ def write_scale(res: dict[str, Any], L: list[str]) -> None:
     row("platform CPU while idle (cores)", lambda r: f"{r['idle_cpu_cores']:.3f}")
     row("replica processes", lambda r: str(r["replicas"]))
     L.append("")
+    if not res.get("cold"):
+        write_cold_with_n(sc, n, L)  # the cold-start section, which says it otherwise, did not run
     if an:
         added = max(an["services"] - a0["services"], 1)
         d_rss = (an["platform_mem"]["rss_mib"] - a0["platform_mem"]["rss_mib"]) * 1024 / added
@@ -178,3 +180,19 @@ def pct_cell(d: dict[str, Any], nd: int = 0) -> str:
 
 def mem_cell(d: dict[str, Any]) -> str:
     return f"{d.get('rss_mib') or 0:.0f} / {d.get('pss_mib') or 0:.0f}"
+
+
+def write_cold_with_n(sc: dict[str, Any], n: object, L: list[str]) -> None:
+    """Cold starts of services among the idle ones, one at a time."""
+    cw = (sc.get("cold_with_n") or {}).get("summary") or {}
+    tt = cw.get("total_s") or {}
+    if not tt.get("n"):
+        return
+    fork = cw.get("to_fork_s") or {}
+    L.append(
+        f"Cold starts with {n} idle services registered (one V1 `:predict` to a service "
+        "scaled to zero, one at a time, timed from before connect until the body is read): "
+        f"p50 **{tt['p50'] * 1000:.0f} ms**, p90 {tt['p90'] * 1000:.0f} ms, max "
+        f"{tt['max'] * 1000:.0f} ms over {cw['ok']}/{cw['tries']} tries; request → replica "
+        f"fork p50 {fork.get('p50', float('nan')) * 1000:.0f} ms.\n"
+    )
