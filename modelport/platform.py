@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from modelport.control.api import ApiContext, create_api
+from modelport.control.backends import Backend
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
 from modelport.control.routing import ServiceRouter
@@ -72,6 +73,7 @@ def build_platform(
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
     trusted_proxies: list[str] | None = None,
+    backend: Backend | None = None,
 ) -> Platform:
     """Everything ``modelport up`` serves, with state under ``data_dir``."""
     data_dir = data_dir.resolve()
@@ -107,6 +109,7 @@ def build_platform(
             max_replicas_per_namespace=max_replicas_per_namespace,
             isolation=isolation,
         ),
+        backend=backend,
     )
     router = ServiceRouter(controller)
     gateway.router = router
