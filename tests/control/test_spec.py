@@ -351,6 +351,16 @@ def test_resource_limits_are_read_as_kubernetes_quantities() -> None:
     assert isvc.predictor.memory_limit == 512 * 2**20
     assert isvc.predictor.cpu_limit == 1.5
     assert one(doc(SKLEARN_NEW)).revision_key != isvc.revision_key  # new limits, new processes
+    placed = one(
+        doc(SKLEARN_NEW).replace(
+            "storageUri:",
+            "resources: {requests: {cpu: 250m, memory: 1Gi, nvidia.com/gpu: 2}, "
+            "limits: {nvidia.com/gpu: 2, example.com/fpga: 1}}\n      storageUri:",
+        )
+    )
+    assert (placed.predictor.cpu_request, placed.predictor.memory_request) == (0.25, 2**30)
+    assert placed.predictor.gpu_limit == 2
+    assert placed.ignored == ["spec.predictor.model.resources.limits.example.com/fpga"]
     for bad, message in (("lots", "is not a quantity"), ("0", "must be more than 0")):
         text = doc(SKLEARN_NEW).replace(
             "storageUri:", f"resources: {{limits: {{memory: {bad}}}}}\n      storageUri:"
@@ -380,8 +390,6 @@ def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
             "spec.predictor.model.runtimeVersion",
             "spec.predictor.model.image",
             "spec.predictor.model.args",
-            "spec.predictor.model.resources.requests",
-            "spec.predictor.model.resources.limits.nvidia.com/gpu",
             "spec.predictor.model.env[0].valueFrom",
             "spec.predictor.logger.metadataHeaders",
             "spec.predictor.batcher.timeout",
@@ -393,6 +401,8 @@ def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
     assert isvc.document["status"] == {"url": "http://x"}
     assert isvc.predictor.env == {"PLAIN": "1"}
     assert isvc.predictor.args == ["--workers", "2"]
+    # Requests and GPUs place replicas on a Ray cluster.
+    assert (isvc.predictor.cpu_request, isvc.predictor.gpu_limit) == (0.5, 1)
 
 
 def test_yaml_scalars_read_as_kubernetes_reads_them() -> None:

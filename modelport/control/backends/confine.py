@@ -64,6 +64,12 @@ class Confinement:
     uid: int | None = None  # used when the platform runs as root
     gid: int | None = None
     landlock: bool = True
+    # TCP ports it may connect to; None: any. A replica on a Ray node gets () (or its
+    # predictor's port): Ray's own services accept any local client without a credential.
+    connect_ports: tuple[int, ...] | None = None
+    # Folders covered by an empty tmpfs in its mount namespace (root only): Ray's session
+    # folder and /dev/shm hold the Unix sockets of the raylet and the object store.
+    cover: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -92,8 +98,24 @@ def apply(c: Confinement) -> Applied:
     if c.cpus:
         os.sched_setaffinity(0, c.cpus)
     read = runtime_paths(c.hidden) + tuple(Path(p) for p in c.model_paths)
-    if os.geteuid() == 0 and c.uid is not None and c.gid is not None:
-        _reveal_only(read + (Path(c.private_dir),), c.uid, c.gid)
+    separate = os.geteuid() == 0 and c.uid is not None and c.gid is not None
+    if c.connect_ports is not None and c.landlock and landlock.abi_version() < 4:
+        # Without the network rule, model code could reach the services the caller asked
+        # to keep out of reach (a Ray cluster's): refuse rather than run exposed.
+        raise OSError(
+            f"this kernel cannot limit outbound TCP (Landlock ABI {landlock.abi_version()} "
+            "< 4, Linux < 6.7)"
+        )
+    if c.cover:
+        if os.geteuid() != 0:
+            raise OSError(f"covering {', '.join(c.cover)} needs a mount namespace (root)")
+        _new_mount_namespace()
+        for folder in c.cover:
+            if os.path.isdir(folder):
+                _check(_libc.mount(b"tmpfs", folder.encode(), b"tmpfs", 0, b"mode=0755"), "cover")
+    if separate:
+        assert c.uid is not None and c.gid is not None
+        _reveal_only(read + (Path(c.private_dir),), c.uid, c.gid, fresh=not c.cover)
         os.setgroups([])
         os.setresgid(c.gid, c.gid, c.gid)
         os.setresuid(c.uid, c.uid, c.uid)  # clears every capability
@@ -107,6 +129,7 @@ def apply(c: Confinement) -> Applied:
                     write=(Path(c.private_dir),),
                     devices=tuple(Path(d) for d in DEVICES),
                     bind_ports=(c.port,),
+                    connect_ports=c.connect_ports,
                 )
             )
         except landlock.LandlockError as exc:
@@ -154,12 +177,19 @@ def _without(root: Path, hidden: Path) -> list[Path]:
     return kept
 
 
-def _reveal_only(needed: Iterable[Path], uid: int, gid: int) -> None:
-    """In a new mount namespace, cover every folder ``uid`` cannot walk through on the way
-    to a needed path (``/root`` holding the interpreter, the platform's 0700 data folder)
-    with an empty tmpfs, and bind the needed paths back in at their own names."""
+def _new_mount_namespace() -> None:
+    """A mount namespace of this process's own, whose mounts no other process sees."""
     _check(_libc.unshare(_CLONE_NEWNS), "unshare")
     _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount private")
+
+
+def _reveal_only(needed: Iterable[Path], uid: int, gid: int, *, fresh: bool = True) -> None:
+    """In a mount namespace (a new one when ``fresh``), cover every folder ``uid`` cannot
+    walk through on the way to a needed path (``/root`` holding the interpreter, the
+    platform's 0700 data folder) with an empty tmpfs, and bind the needed paths back in at
+    their own names."""
+    if fresh:
+        _new_mount_namespace()
     blocked: dict[Path, list[Path]] = {}
     for path in landlock.merge_paths(needed):
         wall = next((a for a in _ancestors(path) if not _walkable(a, uid, gid)), None)

@@ -110,6 +110,8 @@ class Rules:
     write: tuple[Path, ...] = ()  # read, write, create and remove beneath these folders
     devices: tuple[Path, ...] = ()  # device files to read and write (/dev/null, …)
     bind_ports: tuple[int, ...] = ()  # TCP ports it may bind (ABI ≥ 4)
+    # TCP ports it may connect to (ABI ≥ 4); None leaves outbound TCP alone.
+    connect_ports: tuple[int, ...] | None = None
 
 
 def restrict(rules: Rules) -> int:
@@ -122,6 +124,8 @@ def restrict(rules: Rules) -> int:
     attr = _RulesetAttr(handled_access_fs=fs)
     if abi >= 4:
         attr.handled_access_net = NET_BIND_TCP
+        if rules.connect_ports is not None:
+            attr.handled_access_net |= NET_CONNECT_TCP
     if abi >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
     size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 16 if abi >= 4 else 8
@@ -134,8 +138,8 @@ def restrict(rules: Rules) -> int:
         for path in rules.devices:
             _allow_path(ruleset, path, (READ_FILE | WRITE_FILE | IOCTL_DEV) & fs)
         if abi >= 4:
-            for port in rules.bind_ports:
-                net = _NetPortAttr(allowed_access=NET_BIND_TCP, port=port)
+            for port, access in _port_rights(rules).items():
+                net = _NetPortAttr(allowed_access=access, port=port)
                 _check(_libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(net), 0))
         # Required of a process without CAP_SYS_ADMIN, and wanted anyway: no setuid
         # program started later can regain what is given up here.
@@ -144,6 +148,16 @@ def restrict(rules: Rules) -> int:
     finally:
         os.close(ruleset)
     return abi
+
+
+def _port_rights(rules: Rules) -> dict[int, int]:
+    """Each port named in ``rules`` with the rights it gets (one rule per port)."""
+    rights: dict[int, int] = {}
+    for port in rules.bind_ports:
+        rights[port] = rights.get(port, 0) | NET_BIND_TCP
+    for port in rules.connect_ports or ():
+        rights[port] = rights.get(port, 0) | NET_CONNECT_TCP
+    return rights
 
 
 def _allow_path(ruleset: int, path: Path, access: int) -> None:

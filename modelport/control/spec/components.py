@@ -174,33 +174,45 @@ def _custom_fields(
 
 
 def _resources(reader: FieldReader, spec: dict[str, Any], path: str) -> dict[str, Any]:
-    """``resources.limits.memory`` and ``.cpu``, which each replica is held to (see
-    control/backends/confine.py); requests and other limits are kept, not acted on."""
+    """``resources``: ``limits.memory`` and ``.cpu`` hold each replica (see
+    control/backends/confine.py); ``requests`` and ``nvidia.com/gpu`` place replicas on a
+    cluster (the Ray backend); other keys are kept and reported as not acted on."""
     path = f"{path}.resources"
     resources = reader.mapping(spec.get("resources"), path)
     if resources is None:
         return {}
-    if "requests" in resources:
-        reader.ignore(f"{path}.requests")
     reader.only(resources, path, ("limits", "requests"))
-    limits = reader.mapping(resources.get("limits"), f"{path}.limits")
-    if limits is None:
-        return {}
-    reader.only(limits, f"{path}.limits", ("memory", "cpu"))
     found: dict[str, Any] = {}
-    for key, name in (("memory", "memory_limit"), ("cpu", "cpu_limit")):
-        if key not in limits:
+    for part, names in (
+        ("limits", {"memory": "memory_limit", "cpu": "cpu_limit", GPU: "gpu_limit"}),
+        ("requests", {"memory": "memory_request", "cpu": "cpu_request", GPU: "gpu_limit"}),
+    ):
+        quantities = reader.mapping(resources.get(part), f"{path}.{part}")
+        if quantities is None:
             continue
-        try:
-            value = parse_quantity(limits[key])
-        except ValueError as exc:
-            reader.problem(f"{path}.limits.{key}", str(exc))
-            continue
-        if value <= 0:
-            reader.problem(f"{path}.limits.{key}", "must be more than 0")
-            continue
-        found[name] = int(value) if key == "memory" else float(value)
+        reader.only(quantities, f"{path}.{part}", names)
+        for key, name in names.items():
+            if key in quantities and name not in found:
+                value = _quantity(reader, quantities[key], f"{path}.{part}.{key}")
+                if value is not None:
+                    found[name] = float(value) if key == "cpu" else int(value)
     return found
+
+
+# Kubernetes' extended resource for NVIDIA GPUs: a whole number (requests equal limits).
+GPU = "nvidia.com/gpu"
+
+
+def _quantity(reader: FieldReader, raw: Any, path: str) -> float | None:
+    try:
+        value = parse_quantity(raw)
+    except ValueError as exc:
+        reader.problem(path, str(exc))
+        return None
+    if value <= 0:
+        reader.problem(path, "must be more than 0")
+        return None
+    return value
 
 
 def read_extension_fields(

@@ -48,6 +48,10 @@ class Component:
     # resources.limits: bytes of memory (RLIMIT_DATA) and CPUs (affinity) per replica.
     memory_limit: int | None = None
     cpu_limit: float | None = None
+    # resources.requests and nvidia.com/gpu: where a replica fits on a cluster (Ray).
+    memory_request: int | None = None
+    cpu_request: float | None = None
+    gpu_limit: int | None = None
     # The protocolVersion as given (or as KServe's defaulting webhook sets it), None when
     # unset: runtime selection matches on it, and only a set one restricts an explicit runtime.
     requested_protocol: str | None = None
