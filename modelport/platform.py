@@ -15,6 +15,7 @@ from modelport.control.api import ApiContext, create_api
 from modelport.control.backends import Backend
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
+from modelport.control.leadership import startup_lock
 from modelport.control.routing import ServiceRouter
 from modelport.control.storage import DEFAULT_MAX_CACHE_BYTES, DEFAULT_MAX_DOWNLOAD_BYTES, Storage
 from modelport.control.store import Store
@@ -80,18 +81,22 @@ def build_platform(
     harden_platform(data_dir)
     isolation = Isolation.detect(data_dir, enabled=isolate_replicas)
     base_url = base_url.rstrip("/")
-    gateway = build_gateway(
-        data_dir,
-        f"{base_url}/dex",
-        # Unused as a destination: each request names its replica. Its pooled client is shared.
-        "http://127.0.0.1",
-        config,
-        GatewayConfig(domain=domain, trusted_proxies=list(trusted_proxies or [])),
-    )
-    admin_email, password = _ensure_admin(gateway)
-    if gateway.authorizer.get_namespace("default") is None:
-        # Owned by the admin from the start: the first user to deploy there must not own it.
-        gateway.authorizer.create_namespace("default", admin_email)
+    # Instances starting together on one database set up its shared rows one at a time.
+    with startup_lock(database_url):
+        gateway = build_gateway(
+            data_dir,
+            f"{base_url}/dex",
+            # Unused as a destination: each request names its replica. Its pooled client is
+            # shared.
+            "http://127.0.0.1",
+            config,
+            GatewayConfig(domain=domain, trusted_proxies=list(trusted_proxies or [])),
+            database_url=database_url,
+        )
+        admin_email, password = _ensure_admin(gateway)
+        if gateway.authorizer.get_namespace("default") is None:
+            # Owned by the admin from the start: the first user to deploy there must not own it.
+            gateway.authorizer.create_namespace("default", admin_email)
     store = Store.open(database_url or f"sqlite:///{data_dir}/control.db")
     storage = Storage(
         data_dir / "cache",

@@ -22,6 +22,7 @@ from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import make_engine, session_factory
 from modelport.identity.dex_config import DexConfig
 from modelport.identity.provider import Provider
+from modelport.identity.shared_secrets import shared_secret
 
 
 def build_gateway(
@@ -32,11 +33,16 @@ def build_gateway(
     gateway: GatewayConfig | None = None,
     *,
     clock: Clock = SYSTEM_CLOCK,
+    database_url: str | None = None,
 ) -> Gateway:
-    """A gateway in front of ``upstream`` with its own provider at ``issuer``."""
+    """A gateway in front of ``upstream`` with its own provider at ``issuer``.
+
+    Users, clients, keys, tokens, sessions, namespaces and API tokens are kept in
+    ``database_url`` when given (shared by every instance on it), else in DATA_DIR's SQLite.
+    """
     config = config or DexConfig()
     gateway = gateway or GatewayConfig()
-    engine = make_engine(f"sqlite:///{data_dir.resolve()}/identity.db")
+    engine = make_engine(database_url or f"sqlite:///{data_dir.resolve()}/identity.db")
     provider = Provider.create(issuer, session_factory(engine), config, clock=clock)
     configured = next((c for c in config.static_clients if c.id == gateway.client_id), None)
     if configured is not None and configured.secret:
@@ -46,8 +52,12 @@ def build_gateway(
         gateway = dataclasses.replace(gateway, client_secret=configured.secret)
         provider.allow_redirects(gateway.client_id, list(CALLBACK_PATHS))
     else:
-        # Otherwise register it, with a secret only this process knows.
-        gateway = dataclasses.replace(gateway, client_secret=secrets.token_urlsafe(32))
+        # Otherwise register it, with a secret only this process knows, or, on a shared
+        # database, one every instance on it knows (each exchanges codes with its own).
+        secret = (
+            shared_secret(engine, "gateway-client") if database_url else secrets.token_urlsafe(32)
+        )
+        gateway = dataclasses.replace(gateway, client_secret=secret)
         provider.directory.upsert_client(
             gateway.client_id,
             secret=gateway.client_secret,

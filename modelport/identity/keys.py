@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet, KeySetSerialization, RSAKey
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.identity.db import SigningKey
 
 SUPPORTED_ALGS = ("RS256", "ES256")
+# PostgreSQL advisory lock id held while one instance makes signing keys (any fixed number
+# no other part of modelport uses; the leader lease uses its own).
+KEY_MAKING_LOCK = 0x6D70_6B65
 
 Key = RSAKey | ECKey
 
@@ -65,6 +68,8 @@ class KeyRing:
         self._imported: dict[str, Key] = {}
         # One thread re-reads the keys; the others that find the cache stale wait for it.
         self._refresh = threading.Lock()
+        # When a token failed to verify, the keys were last re-read on its account (below).
+        self._forced_at = float("-inf")
 
     def signing_key(self, alg: str | None = None, now: float | None = None) -> Key:
         """The current key for ``alg`` (the first configured by default), rotating if due."""
@@ -100,6 +105,22 @@ class KeyRing:
                 row.expires_at = now + self.policy.token_lifetime_s
         self._cache = None
 
+    def reread(self, now: float | None = None) -> bool:
+        """Re-read the keys now, at most once a second; whether they were re-read.
+
+        Another instance on the same database may have made or rotated a key this process
+        has not read yet (it re-reads every minute): a token signed with it would fail to
+        verify here until then. A failed verification calls this and tries once more; the
+        once-a-second bound keeps a flood of bad tokens from becoming a flood of queries.
+        """
+        now = self.clock.time() if now is None else now
+        with self._refresh:
+            if self.clock.monotonic() - self._forced_at < 1.0:
+                return False
+            self._forced_at = self.clock.monotonic()
+            self._reload(now)
+        return True
+
     def _state(self, now: float) -> tuple[dict[str, Key], KeySetSerialization]:
         cached = self._cache
         if cached is not None and now < cached[0]:
@@ -120,6 +141,8 @@ class KeyRing:
             for row in rows:
                 if row.signs_until > now:
                     current[row.alg] = self._key(row)
+            if any(alg not in current for alg in self.algs):
+                rows, current = self._after_others(db, now, rows, current)
             for alg in self.algs:
                 if alg not in current:
                     key = generate(alg)
@@ -149,6 +172,24 @@ class KeyRing:
         self._cache = (min(next_change, now + 60), current, published)
         self._imported = {r.kid: self._imported[r.kid] for r in rows if r.kid in self._imported}
         return current, published
+
+    def _after_others(
+        self, db: Session, now: float, rows: list[SigningKey], current: dict[str, Key]
+    ) -> tuple[list[SigningKey], dict[str, Key]]:
+        """On PostgreSQL, wait for any other instance making keys, and read what it made.
+
+        Instances sharing a database that start together would each make a key, and each
+        sign with its own until their next re-read. A transaction-scoped advisory lock
+        lets one make it; the others, let in after its commit, find it current and use it.
+        SQLite serves one instance, whose writers already take turns (identity/db.py).
+        """
+        if db.get_bind().dialect.name != "postgresql":
+            return rows, current
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": KEY_MAKING_LOCK})
+        rows = list(db.scalars(select(SigningKey).order_by(SigningKey.created_at)))
+        rows = [r for r in rows if r.expires_at > now]
+        current = {r.alg: self._key(r) for r in rows if r.signs_until > now}
+        return rows, current
 
     def _key(self, row: SigningKey) -> Key:
         key = self._imported.get(row.kid)

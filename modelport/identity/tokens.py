@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
@@ -160,6 +160,15 @@ class TokenIssuer:
             id_claims["c_hash"] = half_hash(code)
         return access, self.sign(id_claims), int(self.access_token_ttl_s)
 
+    def _unknown_key(self, token: str, now: float | None) -> bool:
+        """Whether the token names a key id that is not among the keys we have read."""
+        try:
+            kid = jws.extract_compact(token.encode()).headers().get("kid")
+        except (JoseError, ValueError, TypeError):
+            return False
+        published = self.keys.jwks(now)["keys"]
+        return isinstance(kid, str) and all(k.get("kid") != kid for k in published)
+
     def verify(
         self, token: str, *, audience: str | None = None, now: float | None = None
     ) -> dict[str, Any]:
@@ -168,7 +177,14 @@ class TokenIssuer:
         try:
             decoded = jwt.decode(token, self.keys.key_set(now), algorithms=VERIFY_ALGS)
         except (JoseError, ValueError, TypeError) as exc:
-            raise InvalidToken(f"token rejected: {type(exc).__name__}") from None
+            # Perhaps signed with a key another instance on this database made since our
+            # last read of the keys: read them again (rate-limited) and try once more.
+            if not self._unknown_key(token, now) or not self.keys.reread(now):
+                raise InvalidToken(f"token rejected: {type(exc).__name__}") from None
+            try:
+                decoded = jwt.decode(token, self.keys.key_set(now), algorithms=VERIFY_ALGS)
+            except (JoseError, ValueError, TypeError) as again:
+                raise InvalidToken(f"token rejected: {type(again).__name__}") from None
         options: dict[str, ClaimsOption] = {
             "iss": {"essential": True, "value": self.issuer},
             "exp": {"essential": True},
