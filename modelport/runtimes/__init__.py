@@ -16,6 +16,8 @@ RUNTIMES: dict[str, tuple[str, str, str]] = {
     "lightgbm": ("modelport.runtimes.lightgbm", "LightGBMModel", "lightgbm"),
     "onnx": ("modelport.runtimes.onnx", "ONNXModel", "onnx"),
     "pytorch": ("modelport.runtimes.torch", "TorchScriptModel", "torch"),
+    # A factory: the class depends on --task (runtimes/huggingface.py).
+    "huggingface": ("modelport.runtimes.huggingface", "huggingface_model", "huggingface"),
 }
 FORMATS = (*RUNTIMES, "custom")
 

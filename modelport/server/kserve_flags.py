@@ -73,6 +73,24 @@ parser.add_argument(
     help="Retries of a request whose connection to the predictor failed.",
 )
 parser.add_argument("--enable_predictor_health_check", action="store_true", help="Accepted.")
+# The huggingface runtime's flags (KServe's python/huggingfaceserver/huggingfaceserver/
+# __main__.py), read by ``python -m modelport.server.huggingface_server``.
+parser.add_argument("--model_id", default=None, help="Hugging Face model id (else --model_dir).")
+parser.add_argument("--model_revision", default=None, help="Hugging Face model revision.")
+parser.add_argument("--tokenizer_revision", default=None, help="Hugging Face tokenizer revision.")
+parser.add_argument(
+    "--max_length", dest="max_model_len", type=int, default=None, help="Old --max_model_len."
+)
+parser.add_argument(
+    "--max_model_len", type=int, default=None, help="Tokens a request may use, prompt included."
+)
+parser.add_argument("--task", default=None, help="text_generation, text_embedding, fill_mask...")
+parser.add_argument("--dtype", default="auto", help="auto|float16|float32|bfloat16|float|half.")
+parser.add_argument("--backend", default="auto", help="auto|huggingface|vllm.")
+parser.add_argument("--trust_remote_code", action="store_true", help="Run the model's own code.")
+parser.add_argument(
+    "--return_probabilities", action="store_true", help="Probabilities instead of class ids."
+)
 
 
 @functools.cache

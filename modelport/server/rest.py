@@ -21,6 +21,7 @@ from modelport.protocol.replica_key import key_matches
 from modelport.server.dataplane import DataPlane
 from modelport.server.errors_map import http_status, retry_after
 from modelport.server.metrics import RequestMetrics, render
+from modelport.server.openai_routes import OpenAIRoutes
 
 log = logging.getLogger("modelport.server")
 
@@ -107,6 +108,8 @@ class RestApp:
         self.max_body = max_body_bytes
         self.replica_key = replica_key
         self.metrics = RequestMetrics()
+        # Everything under /openai/ (completions, chat, embeddings, rerank; streamed or not).
+        self.openai = OpenAIRoutes(dataplane, max_body_bytes)
         # The route table: every path of the V1 and V2 protocols, the infer route first.
         model = r"(?P<name>[^/]+)"
         version = r"(?:/versions/(?P<version>[^/]+))?"
@@ -153,6 +156,9 @@ class RestApp:
         if self.replica_key is not None and not key_matches(scope["headers"], self.replica_key):
             protocol = None
             reply = _error_reply(403, "This model server answers only through the platform.")
+        elif path.startswith("/openai/"):
+            await self.openai(scope, receive, send)
+            return
         elif handler is None:
             reply = (
                 _error_reply(405, "Method Not Allowed")
