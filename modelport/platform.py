@@ -118,6 +118,12 @@ def build_platform(
     )
     router = ServiceRouter(controller)
     gateway.router = router
+    # InferenceGraphs run here in the gateway, each step through the router above (graph/).
+    from modelport.control.graphs import serve_graphs
+
+    gateway.router, gateway.admission = serve_graphs(
+        router, gateway.admission, store, controller, domain
+    )
     api_context = ApiContext(
         store=store,
         controller=controller,

@@ -29,6 +29,7 @@ from modelport.control.controller import Controller
 from modelport.control.namespaces import create_owned, creation_denied
 from modelport.control.serving_runtimes import ServingRuntime, resolve_runtime
 from modelport.control.spec import InferenceService, Problem, SpecError, parse_documents
+from modelport.control.spec.inference_graph import IG, InferenceGraph
 from modelport.control.status import build_status
 from modelport.control.storage import check_uri, local_path
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource, Store
@@ -37,7 +38,7 @@ from modelport.gateway.app import IDENTITY_KEY
 
 MAX_APPLY_OBJECTS = 100
 
-Parsed = InferenceService | ServingRuntime
+Parsed = InferenceService | ServingRuntime | InferenceGraph
 
 
 @dataclass
@@ -101,6 +102,8 @@ def kind_of(obj: Parsed) -> str:
     """The store's kind of a parsed object."""
     if isinstance(obj, InferenceService):
         return ISVC
+    if isinstance(obj, InferenceGraph):
+        return IG
     return RUNTIME if obj.namespace is not None else CLUSTER_RUNTIME
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     delete,
+    event,
     select,
 )
 from sqlalchemy.engine import CursorResult, Engine
@@ -102,6 +104,11 @@ class Store:
 
     def session(self) -> Session:
         return self._session()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every commit through this store (in-process caches, such
+        as the InferenceGraph catalog, reload on it). It runs in the committing thread."""
+        event.listen(self._session, "after_commit", lambda _session: callback())
 
     # ---- applied objects ----------------------------------------------------------------
 

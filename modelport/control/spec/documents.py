@@ -13,6 +13,12 @@ from modelport.control.spec.constants import (
     RUNTIME_API_VERSIONS,
 )
 from modelport.control.spec.fields import FieldReader
+from modelport.control.spec.inference_graph import (
+    IG,
+    IG_API_VERSION,
+    InferenceGraph,
+    read_inference_graph,
+)
 from modelport.control.spec.inference_service import read_inference_service
 from modelport.control.spec.loading import BadInput, InputBudget, load_text, plain_data
 from modelport.control.spec.objects import InferenceService, ServingRuntime
@@ -22,7 +28,7 @@ from modelport.control.spec.serving_runtime import read_serving_runtime
 
 def parse_documents(
     text: str | bytes, default_namespace: str = "default"
-) -> list[InferenceService | ServingRuntime]:
+) -> list[InferenceService | ServingRuntime | InferenceGraph]:
     """Parse a YAML stream (``---``-separated) or JSON document, as ``kubectl apply -f`` reads."""
     problems: list[Problem] = []
     raw = load_text(text)
@@ -50,7 +56,7 @@ def parse_documents(
             docs.extend((f"{prefix}items[{i}].", item) for i, item in enumerate(items))
         else:
             docs.append((prefix, doc))
-    objects: list[InferenceService | ServingRuntime] = []
+    objects: list[InferenceService | ServingRuntime | InferenceGraph] = []
     for prefix, doc in docs:
         reader = FieldReader()
         obj = _parse(reader, doc, default_namespace)
@@ -68,7 +74,7 @@ def _prefixed(prefix: str, path: str) -> str:
 
 def parse_document(
     doc: dict[str, Any], default_namespace: str = "default"
-) -> InferenceService | ServingRuntime:
+) -> InferenceService | ServingRuntime | InferenceGraph:
     """Parse one document already decoded from YAML or JSON (for example, from the store)."""
     try:
         plain = plain_data(doc, (), 0, InputBudget())
@@ -91,7 +97,7 @@ def parse_service(doc: dict[str, Any], default_namespace: str = "default") -> In
 
 def _parse(
     reader: FieldReader, doc: Any, default_namespace: str
-) -> InferenceService | ServingRuntime | None:
+) -> InferenceService | ServingRuntime | InferenceGraph | None:
     if not isinstance(doc, dict):
         reader.problem(
             "",
@@ -119,9 +125,16 @@ def _parse(
             )
             return None
         return read_serving_runtime(reader, doc, default_namespace, cluster=kind == CLUSTER_RUNTIME)
+    if kind == IG:
+        if api_version != IG_API_VERSION:
+            reader.problem(
+                "apiVersion", f"{IG} must be {IG_API_VERSION}, got {shorten(api_version)!r}"
+            )
+            return None
+        return read_inference_graph(reader, doc, default_namespace)
     reader.problem(
         "kind",
         f"unsupported kind {shorten(kind)!r}; "
-        f"modelport accepts {ISVC}, {RUNTIME} and {CLUSTER_RUNTIME}",
+        f"modelport accepts {ISVC}, {RUNTIME}, {CLUSTER_RUNTIME} and {IG}",
     )
     return None
