@@ -4,11 +4,13 @@ HTTP/1.1 connections out)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from modelport.gateway.connections import BadTarget, ConnectionPool, Response, UpstreamError
 from modelport.gateway.sessions import COOKIE, STATE_COOKIE
+from modelport.gateway.streaming import StreamedResponse, open_stream, relay_stream
 from modelport.identity.clock import SYSTEM_CLOCK, Clock
 from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 
@@ -59,6 +61,15 @@ class Tap(Protocol):
     def response(self, status: int, body: bytes) -> None: ...
 
 
+# The client's receive channel, remembered by read_body for relay in the same request task:
+# a streamed answer must learn that its client left (the router's relay(...) call, in
+# control/routing.py, does not pass it).
+_CLIENT_RECEIVE: ContextVar[Receive | None] = ContextVar("client_receive", default=None)
+# Answers of these paths may be server-sent events (the OpenAI routes' ``stream: true``):
+# they are relayed as they arrive, never read whole first.
+STREAMED_PATH = b"/openai/"
+
+
 class BodyTooLarge(Exception):
     """The request body is over the gateway's limit."""
 
@@ -106,6 +117,7 @@ class Upstream:
 
     async def read_body(self, receive: Receive) -> bytes:
         """The whole request body; BodyTooLarge past this upstream's limit."""
+        _CLIENT_RECEIVE.set(receive)
         return await _read_body(receive, self.max_body)
 
     async def open(
@@ -123,6 +135,8 @@ class Upstream:
         """
         host, port, host_header = self._address(base_url or self.base_url)
         data = _serialize(scope, body, extra, host_header)
+        if STREAMED_PATH in (scope.get("raw_path") or scope["path"].encode()):
+            return await open_stream(host, port, data, self._pool.timeout_s, self.max_body)
         return await self._pool.request(host, port, data, head=scope["method"] == "HEAD")
 
     def _address(self, base_url: str) -> tuple[str, int, bytes]:
@@ -181,6 +195,10 @@ async def relay(
         if k not in RESPONSE_DROP and (k != b"set-cookie" or not _sets_own_cookie(v))
     ]
     headers.extend(add)
+    if isinstance(response, StreamedResponse):
+        receive = _CLIENT_RECEIVE.get()
+        await relay_stream(response, headers, send, receive, tap)
+        return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
     if tap is not None:
