@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from modelport.cli.failure import fail
+from modelport.cli.graphs import describe_graph, graph_head, graph_row
 from modelport.cli.platform_api import call
 from modelport.settings import NAMESPACE_ENV, URL_ENV
 
@@ -38,7 +39,12 @@ KINDS = {
     "namespace": "namespaces",
     "namespaces": "namespaces",
     "ns": "namespaces",
+    "ig": "inferencegraphs",
+    "inferencegraph": "inferencegraphs",
+    "inferencegraphs": "inferencegraphs",
 }
+# Kinds read one by one at their own path, and listed across namespaces with -A.
+NAMESPACED_LISTS = ("inferenceservices", "inferencegraphs")
 
 
 def apply(
@@ -48,7 +54,7 @@ def apply(
     namespace: Namespace = None,
     url: UrlOption = None,
 ) -> None:
-    """Create or update InferenceServices and ServingRuntimes from files."""
+    """Create or update InferenceServices, InferenceGraphs and ServingRuntimes from files."""
     for name in filename:
         try:
             data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -63,7 +69,9 @@ def apply(
 
 
 def get(
-    kind: Annotated[str, typer.Argument(help="isvc, servingruntimes, clusterservingruntimes, ns.")],
+    kind: Annotated[
+        str, typer.Argument(help="isvc, ig, servingruntimes, clusterservingruntimes, ns.")
+    ],
     name: Annotated[str | None, typer.Argument(help="One object by name.")] = None,
     namespace: Namespace = None,
     all_namespaces: Annotated[
@@ -76,7 +84,7 @@ def get(
     """List objects, like kubectl get (NAME URL READY PREV LATEST AGE for isvc)."""
     resource = KINDS.get(kind.lower())
     if resource is None:
-        fail(f"unknown kind {kind!r}; use isvc, servingruntimes, clusterservingruntimes or ns")
+        fail(f"unknown kind {kind!r}; use isvc, ig, servingruntimes, clusterservingruntimes or ns")
     last = None
     while True:
         items = _fetch(resource, name, namespace, all_namespaces, url)
@@ -97,10 +105,10 @@ def _fetch(
         return _items(url, "/api/v1/namespaces")
     if resource == "clusterservingruntimes":
         path = "/api/v1/clusterservingruntimes"
-    elif resource == "inferenceservices" and name:
-        return [call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()]
-    elif everywhere and resource == "inferenceservices":
-        path = "/api/v1/inferenceservices"
+    elif resource in NAMESPACED_LISTS and name:
+        return [call(url, "GET", f"/api/v1/namespaces/{ns}/{resource}/{name}").json()]
+    elif everywhere and resource in NAMESPACED_LISTS:
+        path = f"/api/v1/{resource}"
     else:
         path = f"/api/v1/namespaces/{ns}/{resource}"
     items = _items(url, path)
@@ -136,6 +144,8 @@ def _render(resource: str, items: list[dict[str, Any]], output: str | None, wide
         if wide:
             head.insert(0, "NAMESPACE")
         rows = [head] + [_isvc_row(i, output == "wide", wide) for i in items]
+    elif resource == "inferencegraphs":
+        rows = [graph_head(wide)] + [graph_row(i, wide) for i in items]
     else:
         rows = [["NAME", "FORMATS"]] + [
             [
@@ -192,15 +202,20 @@ def _age(timestamp: str | None) -> str:
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="isvc")],
-    name: Annotated[str, typer.Argument(help="InferenceService name.")],
+    kind: Annotated[str, typer.Argument(help="isvc or ig")],
+    name: Annotated[str, typer.Argument(help="InferenceService or InferenceGraph name.")],
     namespace: Namespace = None,
     url: UrlOption = None,
 ) -> None:
-    """Show an InferenceService's status: conditions, traffic, revisions, URL."""
-    if KINDS.get(kind.lower()) != "inferenceservices":
-        fail("describe supports isvc only")
+    """Show an InferenceService's status (conditions, traffic, revisions, URL) or an
+    InferenceGraph's (nodes, steps, conditions, URL)."""
     ns = namespace or "default"
+    if KINDS.get(kind.lower()) == "inferencegraphs":
+        graph = call(url, "GET", f"/api/v1/namespaces/{ns}/inferencegraphs/{name}").json()
+        typer.echo(describe_graph(graph))
+        return
+    if KINDS.get(kind.lower()) != "inferenceservices":
+        fail("describe supports isvc and ig")
     item = call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()
     meta = item["metadata"]
     status = item.get("status") or {}
@@ -244,7 +259,7 @@ def delete(
     namespace: Namespace = None,
     url: UrlOption = None,
 ) -> None:
-    """Delete an InferenceService or ServingRuntime (by name or by file)."""
+    """Delete an InferenceService, InferenceGraph or ServingRuntime (by name or by file)."""
     targets: list[tuple[str, str, str]] = []
     if filename:
         import yaml

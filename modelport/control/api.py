@@ -21,6 +21,7 @@ from starlette.schemas import SchemaGenerator
 from modelport.access.authz import VIEW
 from modelport.access.caller import Identity
 from modelport.control.backends.process import tail
+from modelport.control.graph_api import graph_routes
 from modelport.control.operations import (
     ApiContext,
     Control,
@@ -97,6 +98,7 @@ def create_api(ctx: ApiContext) -> Starlette:
             methods=["DELETE"],
         ),
         Route("/openapi.json", api.openapi, methods=["GET"], include_in_schema=False),
+        *graph_routes(ctx),
     ]
     app = Starlette(
         routes=routes,
