@@ -55,31 +55,41 @@ class Sequence:
     slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(QUEUE_DEPTH))
     cancelled: threading.Event = field(default_factory=threading.Event)
     ids: list[int] = field(default_factory=list)
-    text: str = ""
+    text: str = ""  # emitted so far
+    decoded: str = ""  # all generated text so far
     finish: str | None = None
 
     # ---- engine thread side ---------------------------------------------------------------
 
     def step(self, token: int, tokenizer: Any, eos_ids: set[int]) -> None:
-        """Take one generated token: emit new text, detect a stop, EOS or the length limit."""
+        """Take one generated token: emit new text, detect a stop, EOS or the length limit.
+
+        Text that could be the start of a stop sequence is held back until it is known not
+        to be one: what was emitted cannot be taken back."""
         if self.finish is not None:
             return
         if token in eos_ids:
             self.finish = "stop"
+            self._flush(self.decoded)
             return
         self.ids.append(token)
         full = tokenizer.decode(self.ids, skip_special_tokens=True)
+        self.decoded = full
         at_limit = len(self.ids) >= self.max_tokens
-        if full.endswith("\ufffd") and not at_limit:
-            return  # an incomplete UTF-8 character: wait for the rest of its bytes
         cut = _first_stop(full, self.stops, len(self.text))
         if cut is not None:
-            full, self.finish = full[:cut], "stop"
+            self.finish = "stop"
+            self._flush(full[:cut])
         elif at_limit:
             self.finish = "length"
-        delta = full[len(self.text) :] if full.startswith(self.text) else ""
-        if delta:
-            self.text = full
+            self._flush(full)
+        elif not full.endswith("\ufffd"):  # else an incomplete UTF-8 character: wait
+            self._flush(full[: len(full) - _stop_prefix(full, self.stops)])
+
+    def _flush(self, upto: str) -> None:
+        """Emit what ``upto`` adds to the text emitted so far."""
+        if upto.startswith(self.text) and len(upto) > len(self.text):
+            delta, self.text = upto[len(self.text) :], upto
             self._emit("text", delta)
 
     def _emit(self, kind: str, value: Any) -> None:
@@ -98,8 +108,10 @@ class Sequence:
         """The wave ended: tell the reader how this sequence finished."""
         if error is not None:
             self._post("error", error)
-        else:
-            self._post("end", self.finish or "length")
+            return
+        if self.finish is None:
+            self._flush(self.decoded)  # text held back for a stop sequence that never came
+        self._post("end", self.finish or "length")
 
     def _post(self, kind: str, value: Any) -> None:
         try:
@@ -134,6 +146,17 @@ def _first_stop(text: str, stops: list[str], emitted: int) -> int | None:
         if found >= 0 and (best is None or found < best):
             best = found
     return best
+
+
+def _stop_prefix(text: str, stops: list[str]) -> int:
+    """The length of the longest end of ``text`` that begins some stop sequence."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
 
 
 class Engine:
