@@ -144,10 +144,15 @@ def _mount_apps(
     """The authenticated applications: the page at "/" with its files under /_ui, the
     control API at /api, the Kubernetes-style API at /k8s (and on its own https port when
     the platform's URL is http: kubectl sends credentials only over https)."""
-    # The page for people at "/", its files under /_ui (the web UI will grow from here).
+    # The page for people at "/", its files under /_ui, and the web UI's pages under /ui,
+    # which call the control API in process as the visitor (modelport/ui, docs/ui.md).
+    from modelport.ui.app import UI_PREFIX, create_ui
+
     gateway.home = HomePage()
     gateway.mounts[STATIC_PREFIX] = gateway.home
-    gateway.mounts["/api"] = create_api(api_context)
+    api = create_api(api_context)
+    gateway.mounts["/api"] = api
+    gateway.mounts[UI_PREFIX] = create_ui(api)
     # kubectl's paths (/api, /apis, /version) under a prefix of their own: a kubeconfig's
     # server is PLATFORM_URL/k8s (modelport kubeconfig), clear of /api/v1 and the models.
     kube_tls = None

@@ -1,12 +1,16 @@
-"""The page a signed-in browser gets at ``/``: the services the visitor may see and how to
-call them. It is static; its script reads the control API with the visitor's own session
-cookie, so what it shows is authorized exactly as the CLI's requests are."""
+"""The page a signed-in browser gets at ``/``, and the UI's script and stylesheet.
+
+The gateway hands "/" over without the visitor's credentials (it strips them before
+anything that is not a mounted app), so this page is the same for everyone: its script
+loads the service list from ``/ui/`` (app.py) with the visitor's own cookie into itself."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
+
+from modelport.ui.render import CSP
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -20,13 +24,9 @@ _FILES = {
     "/home.js": ("home.js", b"text/javascript; charset=utf-8"),
     "/home.css": ("home.css", b"text/css; charset=utf-8"),
 }
-# Only this origin's files run; the page fetches only this origin's API; no framing.
+# The same policy as the UI's pages: only this origin's files, no inline code, no framing.
 _HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        b"img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
+    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-cache"),
