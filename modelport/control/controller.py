@@ -91,7 +91,8 @@ class Controller:
         self._task = asyncio.create_task(self._loop(), name="controller")
 
     async def stop(self) -> None:
-        """Stop every replica (the next start re-creates them from the store)."""
+        """Stop every replica (the next start re-creates them from the store), unless the
+        backend keeps them for the next start to adopt."""
         self._stopping = self.scaler.stopping = True
         if self._task is not None:
             self._task.cancel()
@@ -102,6 +103,7 @@ class Controller:
             for rev in svc.revisions.values()
             for u in rev.units
             for r in u.replicas
+            if not getattr(self.backend, "keeps_replicas", False)
         ]
         await asyncio.gather(*stops, return_exceptions=True)
         await self.backend.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 from modelport.control.backends import Backend
 from modelport.control.backends.confine import Confinement
 from modelport.control.backends.isolation import Isolation
-from modelport.control.backends.process import Replica, ReplicaSpec
+from modelport.control.backends.process import Placement, Replica, ReplicaSpec
 from modelport.control.revisions import RevisionState, Unit
 from modelport.control.serving_runtimes import ServingRuntime
 from modelport.control.spec import Component
@@ -52,6 +52,7 @@ class UnitLauncher:
             )
             predictor = await self.backend.start(spec)
             unit = Unit(predictor, slot=slot)
+            predictor.on_wait = lambda why: setattr(rev, "message", why)
             await self._ready(unit, predictor)
             if rev.isvc.transformer is not None and transformer_rt is not None:
                 tspec = await self._spec(
@@ -115,6 +116,12 @@ class UnitLauncher:
             max_latency_ms=batcher.max_latency_ms if batcher else None,
         )
         spec.confinement = await self._confine(namespace, service, component, model, name)
+        spec.replica_id = f"{namespace}/{service}/{name}"
+        spec.placement = Placement(
+            cpus=component.cpu_request or component.cpu_limit,
+            memory_bytes=component.memory_request or component.memory_limit,
+            gpus=component.gpu_limit or 0,
+        )
         return spec
 
     async def _confine(

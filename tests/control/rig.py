@@ -46,6 +46,7 @@ class FakeBackend:
     """Starts FakeReplicas and remembers them by model path."""
 
     name = "fake"
+    keeps_replicas = False
 
     def __init__(self) -> None:
         self.started: list[FakeReplica] = []

@@ -1,5 +1,5 @@
-"""Where replicas run: local processes (plain, or forked from a pre-warmed zygote); later a
-Ray cluster. The controller sees only the :class:`Backend` protocol."""
+"""Where replicas run: local processes (plain, or forked from a pre-warmed zygote), or Ray
+actors across a cluster. The controller sees only the :class:`Backend` protocol."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ class Backend(Protocol):
     """Starts replicas; the controller supervises them through the Replica it gets back."""
 
     name: str
+    # Whether replicas outlive the platform (and are adopted by its next start) instead of
+    # being stopped with it.
+    keeps_replicas: bool
 
     async def open(self) -> None:
         """Get ready to start replicas (a zygote, a cluster connection); never raises for a

@@ -44,6 +44,7 @@ PROC_READ = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/self")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
 _MS_BIND = 4096
 _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
@@ -107,8 +108,6 @@ def apply(c: Confinement) -> Applied:
             "< 4, Linux < 6.7)"
         )
     if c.cover:
-        if os.geteuid() != 0:
-            raise OSError(f"covering {', '.join(c.cover)} needs a mount namespace (root)")
         _new_mount_namespace()
         for folder in c.cover:
             if os.path.isdir(folder):
@@ -178,8 +177,16 @@ def _without(root: Path, hidden: Path) -> list[Path]:
 
 
 def _new_mount_namespace() -> None:
-    """A mount namespace of this process's own, whose mounts no other process sees."""
-    _check(_libc.unshare(_CLONE_NEWNS), "unshare")
+    """A mount namespace of this process's own, whose mounts no other process sees; not
+    root, inside a user namespace of its own that maps only its own uid and gid."""
+    uid, gid = os.getuid(), os.getgid()
+    if os.geteuid() == 0:
+        _check(_libc.unshare(_CLONE_NEWNS), "unshare")
+    else:
+        _check(_libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare (user namespace)")
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
     _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount private")
 
 

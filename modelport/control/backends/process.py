@@ -14,9 +14,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -27,6 +28,16 @@ from modelport.settings import PREDICTOR_HOST_ENV, PREDICTOR_KEY_ENV, PREDICTOR_
 log = logging.getLogger("modelport.controller")
 
 READY_POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a replica needs of a node (resources.requests, else limits): used by backends
+    that choose among nodes."""
+
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    gpus: int = 0
 
 
 @dataclass
@@ -47,6 +58,10 @@ class ReplicaSpec:
     # What the replica may reach (None: unconfined, for tests of the backends alone).
     confinement: Confinement | None = None
     key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # NAMESPACE/SERVICE/PART-REVISION-SLOT: stable across platform restarts (the Ray backend
+    # names its actors with it, and finds them again).
+    replica_id: str = ""
+    placement: Placement = field(default_factory=lambda: Placement())
 
     def serve(self, port: int) -> dict[str, Any]:
         """What ``launch.py`` serves: the model and the server's settings (ServerSettings
@@ -110,12 +125,24 @@ def replica_base_env() -> dict[str, str]:
     }
 
 
+class ServerProcess(Protocol):
+    """What a Replica needs of its model server process, wherever it runs."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+
 class Replica:
     """One running (or exited) model server process."""
 
     def __init__(
         self,
-        proc: asyncio.subprocess.Process | ForkedProcess,
+        proc: ServerProcess,
         port: int,
         log_file: Path,
         model_name: str,
@@ -130,6 +157,8 @@ class Replica:
         self.key_header = (REPLICA_KEY_HEADER, key.encode())
         self.started_at = time.monotonic()
         self.ready = False
+        # Told why a replica still waits to start (a Ray actor waiting for a node).
+        self.on_wait: Callable[[str], None] | None = None
 
     @property
     def address(self) -> str:
@@ -184,6 +213,7 @@ class ProcessBackend:
     """Starts replicas as child processes of the platform."""
 
     name = "process"
+    keeps_replicas = False
 
     async def open(self) -> None:
         """Nothing to prepare: each start runs a new interpreter."""
@@ -234,6 +264,7 @@ class ZygoteBackend:
     plain processes if the zygote cannot run."""
 
     name = "zygote"
+    keeps_replicas = False
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
