@@ -128,28 +128,39 @@ async def relay_stream(
     receive: Receive | None,
     tap: _Tap | None,
 ) -> None:
-    """Send the response to the client as it arrives; stop when the client leaves."""
+    """Send the response to the client as it arrives; stop when the client leaves, also
+    while the upstream is between two pieces."""
     seen: list[bytes] = []
-    size = 0
+    pump = asyncio.ensure_future(_pump(response, headers, send, seen))
     gone = asyncio.ensure_future(_client_gone(receive))
     try:
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        pump.cancel()
+        response.close()  # the model server sees its client leave and stops
+        try:
+            await pump
+        except (asyncio.CancelledError, OSError):
+            pass
+        if tap is not None:
+            tap.response(response.status, b"".join(seen))
+
+
+async def _pump(
+    response: StreamedResponse, headers: list[tuple[bytes, bytes]], send: Send, seen: list[bytes]
+) -> None:
+    size = 0
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    try:
         async for piece in response.pieces():
-            if gone.done():
-                return
             if size < TAP_LIMIT:
                 seen.append(piece[: TAP_LIMIT - size])
                 size += len(seen[-1])
             await send({"type": "http.response.body", "body": piece, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
     except UpstreamError:
-        # Headers went out already; ending the body early is all that is left to say.
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        gone.cancel()
-        response.close()
-        if tap is not None:
-            tap.response(response.status, b"".join(seen))
+        pass  # the headers went out already: ending the body early is all there is to say
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _client_gone(receive: Receive | None) -> None:
