@@ -22,6 +22,7 @@ from modelport.kube import discovery, errors, openapi, protobuf
 from modelport.kube.cache import ObjectCache, Versions
 from modelport.kube.encoding import decode, media_type, read_body, read_object, respond
 from modelport.kube.errors import KubeError
+from modelport.kube.graphs import graph_renderer
 from modelport.kube.objects import (
     builtin_runtime_rows,
     document_renderer,
@@ -32,6 +33,7 @@ from modelport.kube.patch import PATCH_TYPES, PatchError, apply_patch
 from modelport.kube.resources import (
     CLUSTER_SERVING_RUNTIMES,
     EVENTS,
+    INFERENCE_GRAPHS,
     INFERENCE_SERVICES,
     NAMESPACES,
     SERVING_RUNTIMES,
@@ -75,6 +77,7 @@ def create_kube_api(
             versions,
             extras=builtin_runtime_rows,
         ),
+        INFERENCE_GRAPHS: ObjectCache(ctx.store, "InferenceGraph", graph_renderer(ctx), versions),
     }
     api = _KubeApi(Verbs(control, caches), endpoint)
     reads, writes = ["GET"], ["GET", "POST"]

@@ -25,9 +25,11 @@ from starlette.responses import Response
 from modelport.kube import schemas
 from modelport.kube.encoding import respond
 from modelport.kube.errors import KubeError
+from modelport.kube.graphs import INFERENCE_GRAPH
 from modelport.kube.patch import PATCH_TYPES
 from modelport.kube.resources import (
     CLUSTER_SERVING_RUNTIMES,
+    INFERENCE_GRAPHS,
     INFERENCE_SERVICES,
     NAMESPACES,
     SERVING_RUNTIMES,
@@ -47,6 +49,7 @@ KINDS: dict[ResourceType, dict[str, Any]] = {
     SERVING_RUNTIMES: schemas.runtime_schema("ServingRuntime"),
     CLUSTER_SERVING_RUNTIMES: schemas.runtime_schema("ClusterServingRuntime"),
     NAMESPACES: schemas.NAMESPACE,
+    INFERENCE_GRAPHS: INFERENCE_GRAPH,
 }
 
 
@@ -128,7 +131,11 @@ def _paths(rtype: ResourceType) -> dict[str, Any]:
 
 GROUP_DOCUMENTS: dict[str, tuple[ResourceType, ...]] = {
     "apis/serving.kserve.io/v1beta1": (INFERENCE_SERVICES,),
-    "apis/serving.kserve.io/v1alpha1": (SERVING_RUNTIMES, CLUSTER_SERVING_RUNTIMES),
+    "apis/serving.kserve.io/v1alpha1": (
+        SERVING_RUNTIMES,
+        CLUSTER_SERVING_RUNTIMES,
+        INFERENCE_GRAPHS,
+    ),
     "api/v1": (NAMESPACES,),
 }
 

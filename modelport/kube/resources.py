@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelport.control.spec.inference_graph import IG
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME
 
 KSERVE_GROUP = "serving.kserve.io"
@@ -73,6 +74,19 @@ CLUSTER_SERVING_RUNTIMES = ResourceType(
     categories=("kserve",),
     store_kind=CLUSTER_RUNTIME,
 )
+# KServe's CRD: config/crd/full/serving.kserve.io_inferencegraphs.yaml (shortName ig).
+INFERENCE_GRAPHS = ResourceType(
+    KSERVE_GROUP,
+    "v1alpha1",
+    "inferencegraphs",
+    "inferencegraph",
+    "InferenceGraph",
+    namespaced=True,
+    verbs=ALL_VERBS,
+    short_names=("ig",),
+    categories=("kserve",),
+    store_kind=IG,
+)
 NAMESPACES = ResourceType(
     "",
     "v1",
@@ -94,6 +108,7 @@ RESOURCE_TYPES = (
     INFERENCE_SERVICES,
     SERVING_RUNTIMES,
     CLUSTER_SERVING_RUNTIMES,
+    INFERENCE_GRAPHS,
     NAMESPACES,
     EVENTS,
 )

@@ -17,6 +17,7 @@ from typing import Any
 from modelport.kube.resources import (
     CLUSTER_SERVING_RUNTIMES,
     EVENTS,
+    INFERENCE_GRAPHS,
     INFERENCE_SERVICES,
     NAMESPACES,
     SERVING_RUNTIMES,
@@ -110,6 +111,13 @@ COLUMNS: dict[ResourceType, list[Column]] = {
     ],
     SERVING_RUNTIMES: RUNTIME_COLUMNS,
     CLUSTER_SERVING_RUNTIMES: RUNTIME_COLUMNS,
+    # KServe's printer columns for InferenceGraph: URL, Ready, Age.
+    INFERENCE_GRAPHS: [
+        NAME,
+        ("URL", "string", "status.url", lambda o: _path(o, "status", "url")),
+        ("Ready", "string", "The Ready condition's status", _ready),
+        AGE,
+    ],
     NAMESPACES: [
         NAME,
         ("Status", "string", "Phase", lambda o: _path(o, "status", "phase")),
