@@ -4,7 +4,9 @@ documents through the control API, which validates them and answers with the pro
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import yaml
@@ -105,8 +107,11 @@ class CreatePages:
         namespace = request.query_params.get("namespace", "")
         fields = {"namespace": namespace, "model_format": "sklearn", "min_replicas": "1"}
         if not namespace:
-            names = [str(n["name"]) for n in await namespaces_of(self.ui.client(request))]
-            fields["namespace"] = names[0] if names else ""
+            client = self.ui.client(request)
+            names = [str(n["name"]) for n in await namespaces_of(client)]
+            # Someone with no namespace yet creates one by deploying into it: suggest one
+            # named after them, as Kubeflow names a person's profile.
+            fields["namespace"] = names[0] if names else own_namespace(client.identity.email)
         return await self._form_page(request, fields)
 
     async def submit_form(self, request: Request) -> Response:
@@ -120,7 +125,7 @@ class CreatePages:
         reply = await self.ui.client(request).apply(orjson.dumps(doc), namespace)
         if reply.ok:
             name = doc["metadata"]["name"]
-            return see_other(f"{service_page(namespace, name)}?applied={name}")
+            return see_other(f"{service_page(namespace, name)}?{urlencode({'applied': name})}")
         general: list[str] = []
         for problem in problems_of(reply):
             field = field_of(problem["path"])
@@ -189,7 +194,8 @@ class CreatePages:
         if not reply.ok:
             text = "; ".join(_sentence(p) for p in problems_of(reply))
             raise PageError(reply.status, text)
-        return see_other(f"{service_page(namespace, name)}?tab=canary&applied={message}")
+        query = urlencode({"tab": "canary", "applied": message})
+        return see_other(f"{service_page(namespace, name)}?{query}")
 
 
 def canary_change(predictor: dict[str, Any], fields: dict[str, str]) -> str:
@@ -213,6 +219,12 @@ def canary_change(predictor: dict[str, Any], fields: dict[str, str]) -> str:
         model["storageUri"] = uri
     predictor["canaryTrafficPercent"] = percent
     return f"canary at {percent} %" + (f" for {uri}" if uri else "")
+
+
+def own_namespace(email: str) -> str:
+    """A DNS-label namespace name from the local part of an email address."""
+    local = re.sub(r"[^a-z0-9-]+", "-", email.split("@")[0].lower()).strip("-")
+    return local[:63].strip("-") or "my-namespace"
 
 
 def editable(doc: dict[str, Any]) -> dict[str, Any]:
