@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the CLI stays quick to start: these import the whole platfo
     import uvicorn
     from rich.console import Console
 
+    from modelport.control.backends import Backend
     from modelport.platform import Platform
 
 
@@ -106,6 +107,30 @@ ModelCacheGb = Annotated[
 ]
 
 
+class BackendName(enum.StrEnum):
+    process = "process"
+    ray = "ray"
+
+
+BackendChoice = Annotated[
+    BackendName,
+    typer.Option(
+        "--backend",
+        help="Where replicas run: process (this machine) or ray (actors across a Ray "
+        "cluster; needs modelport[ray], see docs/ray.md).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="The Ray cluster for --backend ray: HOST:PORT of its head, or auto (a cluster "
+        "started on this machine) [default: auto].",
+    ),
+]
+
+
 def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free port.")] = 8000,
@@ -122,6 +147,8 @@ def up(
     trusted_proxy: TrustedProxies = [],  # noqa: B006
     max_download_gb: MaxDownloadGb = 20.0,
     model_cache_gb: ModelCacheGb = 50.0,
+    backend: BackendChoice = BackendName.process,
+    ray_address: RayAddress = None,
 ) -> None:
     """Run the platform: identity provider, gateway, control API and controller.
 
@@ -147,6 +174,7 @@ def up(
     except ValueError as exc:
         unusable(str(exc))
     cfg = load_config(config)
+    replicas = _backend(backend, ray_address)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     for note in config_notes(cfg, f"{base}/dex", keep_issuer=keep_issuer_hint(cfg.issuer)):
@@ -168,12 +196,26 @@ def up(
                 max_download_bytes=int(max_download_gb * 2**30),
                 max_cache_bytes=int(model_cache_gb * 2**30),
                 trusted_proxies=proxies,
+                backend=replicas,
             )
         except (UserError, ValueError) as exc:
             unusable(str(exc))
         _started(console, platform, base)
     _banner(console, platform, base)
     _run(console, platform, sock, base)
+
+
+def _backend(name: BackendName, ray_address: str | None) -> Backend | None:
+    """The backend asked for; None for the default (the controller's own)."""
+    if name is BackendName.process:
+        if ray_address:
+            typer.echo("note: --ray-address is used only with --backend ray", err=True)
+        return None
+    try:
+        from modelport.control.backends.ray import RayBackend
+    except ImportError:
+        unusable("--backend ray needs Ray: pip install 'modelport[ray]'")
+    return RayBackend(ray_address or "auto")
 
 
 def _started(console: Console, platform: Platform, base: str) -> None:
@@ -216,7 +258,15 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, request_exit)
-        await platform.start()
+        try:
+            await platform.start()
+        except RuntimeError as exc:  # the Ray cluster cannot be reached
+            await platform.stop()
+            unusable(str(exc))
+        # Again: a Ray driver's core worker installs its own SIGTERM handler, which dumps a
+        # stack trace and exits without stopping anything.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, request_exit)
         freeze_heap()
         endpoint = platform.kube_tls.endpoint() if platform.kube_tls is not None else None
         if endpoint is not None:
@@ -228,7 +278,10 @@ def _run(console: Console, platform: Platform, sock: socket.socket, base: str) -
         try:
             await server.serve(sockets=[sock])
         finally:
-            console.print("stopping replicas")
+            if platform.controller.backend.keeps_replicas:
+                console.print("leaving replicas running for the next start to adopt")
+            else:
+                console.print("stopping replicas")
             await platform.stop()
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
