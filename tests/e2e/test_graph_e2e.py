@@ -363,6 +363,18 @@ def test_steps_run_as_the_caller(graph_platform: tuple[PlatformProcess, Path]) -
     )  # fmt: skip
     r = httpx.post(f"{platform.url}/serving/bob-space/peek", json=IRIS, headers=bob)
     assert (r.status_code, r.json()) == (200, SUCCESS)
+    # With the view role a graph can be called at any path, as inference: a POST to a
+    # service's root would need edit.
+    team = "    root:\n      routerType: Sequence\n      steps:\n      - serviceName: secret\n"
+    apply(platform, work, graph_yaml("team-graph", team, namespace="team-x"))
+    r = httpx.post(f"{platform.url}/serving/team-x/team-graph", json=IRIS, headers=bob)
+    assert (r.status_code, r.json()) == (200, SUCCESS)
+    r = httpx.post(f"{platform.url}/serving/team-x/secret", json=IRIS, headers=bob)
+    assert r.status_code == 403
+    r = httpx.delete(
+        f"{platform.url}/api/v1/namespaces/team-x/inferencegraphs/team-graph", headers=bob
+    )
+    assert r.status_code == 403
     # Nobody else reaches Bob's graph.
     with platform.client() as c:
         assert c.post("/serving/bob-space/peek", json=IRIS).status_code == 200  # the admin
