@@ -461,3 +461,33 @@ def test_status_and_validation(graph_platform: tuple[PlatformProcess, Path]) -> 
     with platform.client() as c:
         r = c.post("/api/v1/apply", content=cyclic)
     assert r.status_code == 422 and "cycle" in r.text
+
+
+def test_kubectl_applies_gets_and_deletes_graphs(
+    graph_platform: tuple[PlatformProcess, Path], tmp_path: Path
+) -> None:
+    from tests.e2e.test_kubectl_e2e import kubectl_for
+
+    platform, _ = graph_platform
+    kubectl = kubectl_for(platform, platform.env, tmp_path / "home")
+    manifest = tmp_path / "ig.yaml"
+    manifest.write_text(graph_yaml("kube-graph", SCENARIO_4))
+    out = kubectl("apply", "-f", str(manifest)).stdout
+    assert "inferencegraph.serving.kserve.io/kube-graph created" in out
+    listed = kubectl("get", "ig").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "URL", "READY", "AGE"]
+    assert listed[1].split()[:3] == ["kube-graph", "http://kube-graph.default.example.com", "True"]
+    kubectl("wait", "--for=condition=Ready", "inferencegraph/kube-graph", "--timeout=30s")
+    r = post(platform, "kube-graph", SWITCH_SUCCESS)
+    assert (r.status_code, r.json()) == (200, SUCCESS)
+    # Applied again unchanged, then changed: kubectl's client-side apply patches it.
+    assert "unchanged" in kubectl("apply", "-f", str(manifest)).stdout
+    manifest.write_text(graph_yaml("kube-graph", SCENARIO_7))
+    assert "configured" in kubectl("apply", "-f", str(manifest)).stdout
+    r = post(platform, "kube-graph", SWITCH_SUCCESS)
+    assert r.status_code == 200 and set(r.json()) == {"rootStep1", "rootStep2"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(graph_yaml("kube-bad", SCENARIO_3.replace("root:", "first:")))
+    done = kubectl("apply", "-f", str(bad), check=False)
+    assert done.returncode != 0 and "root node not found" in done.stderr
+    assert "deleted" in kubectl("delete", "ig", "kube-graph").stdout
