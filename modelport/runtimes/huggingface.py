@@ -42,6 +42,9 @@ TASKS = (*GENERATIVE_TASKS, "text_embedding", *PREDICTIVE_TASKS)
 BACKENDS = ("auto", "huggingface", "vllm")
 # KServe's dtype_choices; "auto" is float32 on CPU (KServe: float16 on GPU, float32 on CPU).
 DTYPES = ("auto", "float16", "float32", "bfloat16", "float", "half")
+# Text longer than this many characters per token of context cannot fit whatever the
+# tokenizer: refused before tokenizing, so a huge prompt does not hold the event loop.
+CHARS_PER_TOKEN = 64
 
 
 @dataclass(frozen=True)

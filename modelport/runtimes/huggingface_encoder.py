@@ -37,6 +37,7 @@ from modelport.openai import (
 )
 from modelport.protocol.infer import InferRequest
 from modelport.runtimes.huggingface import (
+    CHARS_PER_TOKEN,
     HFOptions,
     context_length,
     load_config,
@@ -85,9 +86,13 @@ class BatchWorker:
 
     def _serve(self, jobs: list[Job]) -> None:
         items = [item for job in jobs for item in job[0]]
-        self.batch_sizes.append(len(items))
+        results: list[Any] = []
         try:
-            results = self.fn(items)
+            # One request may bring many texts: never more than max_batch per forward pass.
+            for start in range(0, len(items), self.max_batch):
+                part = items[start : start + self.max_batch]
+                self.batch_sizes.append(len(part))
+                results.extend(self.fn(part))
         except Exception as exc:
             for _, future, loop in jobs:
                 _settle(loop, future, None, exc)
@@ -130,6 +135,12 @@ class _Encoder:
         self.max_len = context_length(options, config, self.tokenizer)
 
     def ids(self, texts: list[str]) -> list[list[int]]:
+        for i, text in enumerate(texts):
+            if len(text) > self.max_len * CHARS_PER_TOKEN:
+                raise InvalidInput(
+                    f"Input {i} is far longer than this model's maximum context length of "
+                    f"{self.max_len} tokens."
+                )
         out = [self.tokenizer(t)["input_ids"] for t in texts]
         for i, ids in enumerate(out):
             if len(ids) > self.max_len:

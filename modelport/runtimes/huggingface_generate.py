@@ -28,6 +28,7 @@ from modelport.openai import (
     generate_id,
 )
 from modelport.runtimes.huggingface import (
+    CHARS_PER_TOKEN,
     HFOptions,
     context_length,
     load_config,
@@ -78,9 +79,11 @@ class HFGenerativeModel(OpenAIGenerativeModel):
     ) -> AsyncIterator[str] | Completion:
         if request.prompt is None:
             raise OpenAIError("prompt is required")  # KServe's message
-        _refuse_unsupported(request.n, request.frequency_penalty, request.presence_penalty)
+        _refuse_unsupported(request)
         if request.echo or request.logprobs is not None or (request.best_of or 1) > 1:
             raise OpenAIError("'echo', 'logprobs' and 'best_of' are not supported")
+        if request.suffix:
+            raise OpenAIError("'suffix' is not supported")
         prompts = self._prompt_ids(request.prompt)
         if request.stream and len(prompts) > 1:
             raise OpenAIError("Streaming takes one prompt per request.")
@@ -132,7 +135,7 @@ class HFGenerativeModel(OpenAIGenerativeModel):
         raw_request: RawRequest | None = None,
         context: dict[str, Any] | None = None,
     ) -> AsyncIterator[str] | ChatCompletion:
-        _refuse_unsupported(request.n, request.frequency_penalty, request.presence_penalty)
+        _refuse_unsupported(request)
         if request.logprobs:
             raise OpenAIError("'logprobs' is not supported")
         prompt = self.apply_chat_template(request)
@@ -202,19 +205,28 @@ class HFGenerativeModel(OpenAIGenerativeModel):
     def _prompt_ids(self, prompt: Any) -> list[list[int]]:
         """The prompts as token ids: text is tokenized, ids are checked against the vocab."""
         if isinstance(prompt, str):
-            return [self.tokenizer(prompt)["input_ids"]]
+            return [self._tokenize(prompt)]
         if prompt and all(isinstance(p, int) for p in prompt):
             prompt = [prompt]
         out = []
         vocab = len(self.tokenizer)
         for item in prompt:
             if isinstance(item, str):
-                out.append(self.tokenizer(item)["input_ids"])
+                out.append(self._tokenize(item))
             else:
                 if any(t >= vocab for t in item):
                     raise OpenAIError(f"Token ids must be below the vocabulary size ({vocab}).")
                 out.append(list(item))
         return out
+
+    def _tokenize(self, text: str) -> list[int]:
+        if len(text) > self.max_model_len * CHARS_PER_TOKEN:
+            raise OpenAIError(
+                f"This model's maximum context length is {self.max_model_len} tokens; the "
+                f"prompt ({len(text)} characters) is far longer."
+            )
+        ids: list[int] = self.tokenizer(text)["input_ids"]
+        return ids
 
     def _sequence(self, ids: list[int], max_tokens: int | None, request: Any) -> Sequence:
         if self.engine is None:
@@ -242,8 +254,12 @@ class HFGenerativeModel(OpenAIGenerativeModel):
         return seq
 
 
-def _refuse_unsupported(n: int, frequency: float | None, presence: float | None) -> None:
-    # KServe's validate_supported_completion_params, with presence_penalty refused as well.
+def _refuse_unsupported(request: CompletionRequest | ChatCompletionRequest) -> None:
+    # KServe's validate_supported_completion_params, with presence_penalty and logit_bias
+    # refused as well (not applied, so not silently accepted).
+    n, frequency, presence = request.n, request.frequency_penalty, request.presence_penalty
+    if request.logit_bias:
+        raise OpenAIError("'logit_bias' is not supported")
     if frequency:
         raise OpenAIError("'frequency_penalty' is not supported")
     if presence:

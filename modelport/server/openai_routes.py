@@ -162,10 +162,28 @@ class OpenAIRoutes:
         entry.inflight += 1
         try:
             method = getattr(model, method_name)
-            result = await _call(method(request, raw_request=raw, context={"headers": headers}))
+            call = method(request, raw_request=raw, context={"headers": headers})
+            result = await _unless_gone(_call(call), receive)
             await _answer(result, receive, send)
         finally:
             entry.inflight -= 1
+
+
+async def _unless_gone(awaitable: Awaitable[Any], receive: Receive) -> Any:
+    """The result of ``awaitable``; cancelled (ClientGone) if the client leaves first, so a
+    whole completion nobody waits for stops being generated."""
+    call = asyncio.ensure_future(awaitable)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not call.done():
+            call.cancel()
+    try:
+        return await call
+    except asyncio.CancelledError:
+        raise ClientGone from None
 
 
 async def _call(awaitable: Awaitable[Any]) -> Any:

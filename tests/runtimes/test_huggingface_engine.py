@@ -147,3 +147,62 @@ def test_task_is_inferred_from_the_architecture(tmp_path: Path) -> None:
         t5.create_completion(CompletionRequest(model="t5", prompt="hello world", max_tokens=3))
     )
     assert done.choices[0].finish_reason in ("stop", "length")
+
+
+def test_disconnect_before_a_whole_completion_cancels_it(
+    model: HFGenerativeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import orjson
+
+    from modelport.server.dataplane import DataPlane
+    from modelport.server.openai_routes import OpenAIRoutes
+    from modelport.server.repository import ModelRepository
+
+    seqs = captured(model, monkeypatch)
+    resume = threading.Event()
+    repository = ModelRepository()
+    repository.add(model)
+    routes = OpenAIRoutes(DataPlane(repository), 1 << 20)
+    body = orjson.dumps({"model": "gpt", "prompt": "hello", "max_tokens": 480})
+    scope = {"type": "http", "method": "POST", "path": "/openai/v1/completions", "headers": []}
+    sent: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        left = asyncio.Event()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        answer = asyncio.ensure_future(routes(scope, receive, send))
+        while not seqs or len(seqs[0].ids) < 2:
+            await asyncio.sleep(0.01)  # polling for progress, not a timed assertion
+        left.set()  # the client leaves while generation is held after two tokens
+        await answer
+        resume.set()
+
+    original = Sequence.step
+
+    def held_step(self: Sequence, *args: Any) -> None:
+        original(self, *args)
+        if len(self.ids) >= 2:
+            resume.wait(30)
+
+    monkeypatch.setattr(Sequence, "step", held_step)
+    asyncio.run(run())
+    assert sent == []  # nobody to answer
+    assert seqs[0].cancelled.is_set()
+    monkeypatch.setattr(Sequence, "step", original)
+    after = asyncio.run(
+        model.create_completion(CompletionRequest(model="gpt", prompt="hi", max_tokens=2))
+    )
+    assert after.usage.completion_tokens == 2
+    assert len(seqs[0].ids) < 480
