@@ -15,7 +15,8 @@ from modelport.control.api import ApiContext, create_api
 from modelport.control.backends import Backend
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
-from modelport.control.leadership import startup_lock
+from modelport.control.ha import SharedInstance
+from modelport.control.leadership import shares_database, startup_lock
 from modelport.control.routing import ServiceRouter
 from modelport.control.storage import DEFAULT_MAX_CACHE_BYTES, DEFAULT_MAX_DOWNLOAD_BYTES, Storage
 from modelport.control.store import Store
@@ -42,11 +43,16 @@ class Platform:
     isolation: Isolation
     # HTTPS for kubectl beside a plain-HTTP platform (kube/tls.py says why).
     kube_tls: TLSListener | None = None
+    # On a shared database: the controller runs only while this instance leads (docs/ha.md).
+    shared: SharedInstance | None = None
 
     async def start(self) -> None:
         """Start what runs beside the HTTP server: payload logger, controller, replicas."""
         await self.router.logger.start()
-        await self.controller.start()
+        if self.shared is not None:
+            await self.shared.start()
+        else:
+            await self.controller.start()
         if self.kube_tls is not None:
             await self.kube_tls.start()
 
@@ -54,7 +60,10 @@ class Platform:
         """Stop every replica and flush queued payload-log events."""
         if self.kube_tls is not None:
             await self.kube_tls.stop()
-        await self.controller.stop()
+        if self.shared is not None:
+            await self.shared.stop()
+        else:
+            await self.controller.stop()
         await self.router.logger.close()
         await self.gateway.upstream.close()
 
@@ -104,18 +113,14 @@ def build_platform(
         max_download_bytes=max_download_bytes,
         max_cache_bytes=max_cache_bytes,
     )
-    controller = Controller(
-        store,
-        storage,
-        ControllerConfig(
-            data_dir=data_dir,
-            domain=domain,
-            scale_to_zero_grace_s=scale_to_zero_grace_s,
-            max_replicas_per_namespace=max_replicas_per_namespace,
-            isolation=isolation,
-        ),
-        backend=backend,
+    controller_config = ControllerConfig(
+        data_dir=data_dir,
+        domain=domain,
+        scale_to_zero_grace_s=scale_to_zero_grace_s,
+        max_replicas_per_namespace=max_replicas_per_namespace,
+        isolation=isolation,
     )
+    controller = Controller(store, storage, controller_config, backend=backend)
     router = ServiceRouter(controller)
     gateway.router = router
     # InferenceGraphs run here in the gateway, each step through the router above (graph/).
@@ -135,7 +140,24 @@ def build_platform(
         namespace_self_service=namespace_self_service,
     )
     kube_tls = _mount_apps(gateway, api_context, data_dir, base_url)
-    return Platform(gateway, controller, store, admin_email, password, router, isolation, kube_tls)
+    platform = Platform(
+        gateway, controller, store, admin_email, password, router, isolation, kube_tls
+    )
+    if shares_database(database_url):
+
+        def adopt(fresh: Controller) -> None:
+            platform.controller = router.controller = api_context.controller = fresh
+
+        platform.shared = SharedInstance(
+            store,
+            base_url,
+            gateway,
+            router,
+            # A controller stopped on losing the lease cannot start again: a new one leads.
+            lambda: Controller(store, storage, controller_config, backend=backend),
+            adopt,
+        )
+    return platform
 
 
 def _mount_apps(

@@ -17,8 +17,11 @@ they ask for JSON (``Accept: application/json`` without ``text/html``), carry an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import orjson
 
 from modelport.access.authz import Authorizer
 from modelport.gateway.admission import Admission, Refused, Route, without_credentials
@@ -109,6 +112,8 @@ class Gateway:
             self.mounts["/api"] = api_app
         # The page a signed-in browser gets at "/" when no service is addressed.
         self.home: Any = None
+        # More for /healthz to say (which platform instance leads, control/ha.py).
+        self.health_details: Callable[[], dict[str, str]] | None = None
         self.authorizer = authorizer
         self.identity_app = identity_app
         self.sessions = sessions
@@ -142,7 +147,10 @@ class Gateway:
         elif path in LOGOUT_PATHS and scope["method"] == "POST":
             await self.login.logout(scope, send)
         elif path == "/healthz":
-            await reply(send, 200, b'{"status": "ok"}')
+            body = b'{"status": "ok"}'
+            if self.health_details is not None:
+                body = orjson.dumps({"status": "ok", **self.health_details()})
+            await reply(send, 200, body)
         elif path == CHECK_PATH or path.startswith(CHECK_PATH + "/"):
             await self.check(scope, send)
         else:

@@ -1,0 +1,239 @@
+"""Two `modelport up` instances on one PostgreSQL: one leads (runs the controller), both
+gateways accept the same sessions and tokens and route to the leader's replicas, a follower
+wakes a service scaled to zero, and when the leader is SIGKILLed the other takes over and
+serves with replicas it starts itself."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, wait_for
+from tests.e2e.conftest import ADMIN, ADMIN_PASSWORD, isvc_yaml
+from tests.helpers.balancer import Balancer
+from tests.helpers.login import five_step_login
+from tests.helpers.pgdatabase import fresh_database
+from tests.pgserver import start_pg_server
+
+SETOSA = {"instances": [[5.1, 3.5, 1.4, 0.2]]}  # class 0 for the iris model
+TAKEOVER_BOUND_S = 30  # generous: the lease lasts 5 s; this machine is noisy
+
+
+@dataclass
+class Instance:
+    """One `modelport up` in its own process group, and a CLI logged in to it."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    output: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "modelport", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            input=input,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"modelport {args}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def health(self) -> dict:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=5).json()
+        except httpx.HTTPError:
+            return {}
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the platform and its zygote)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_instance(work: Path, database_url: str, port: int, public_url: str) -> Instance:
+    env = {
+        **os.environ,
+        "MODELPORT_ADMIN_EMAIL": ADMIN,
+        "MODELPORT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "MODELPORT_CONFIG_DIR": str(work / "config"),
+    }
+    # One address for clients (the balancer's): the identity provider's issuer, which
+    # every token names, is the same whichever instance issued it.
+    argv = [sys.executable, "-m", "modelport", "up", "--port", str(port)]
+    argv += ["--public-url", public_url]
+    argv += ["--data-dir", str(work / "data"), "--database-url", database_url]
+    argv += ["--scale-to-zero-grace", "1"]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,  # its own process group, killed as one
+    )
+    lines: list[str] = []
+    found: dict[str, str] = {}
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.match(r"modelport platform: (http://\S+)", line)
+            if m:
+                found["url"] = m.group(1)
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(90) or "url" not in found:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise RuntimeError("modelport up did not start:\n" + "".join(lines))
+    url = f"http://127.0.0.1:{port}"
+    instance = Instance(proc, url, work / "data", {**env, "MODELPORT_URL": public_url})
+    instance.output = lines
+    assert wait_for(lambda: "role" in instance.health(), timeout=60), instance.log()
+    return instance
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    server = start_pg_server()
+    yield fresh_database(server.url)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def instances(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Instance, Instance, Balancer]]:
+    ports = [free_port(), free_port()]
+    balancer = Balancer([("127.0.0.1", port) for port in ports])
+    started: list[Instance] = []
+    try:
+        for name, port in zip("ab", ports, strict=True):
+            work = tmp_path_factory.mktemp(name)
+            started.append(start_instance(work, pg_url, port, balancer.url))
+        yield started[0], started[1], balancer
+    finally:
+        for instance in started:
+            instance.kill()
+        balancer.close()
+
+
+def _infer(url: str, headers: dict[str, str], name: str = "sklearn-iris") -> httpx.Response:
+    return httpx.post(
+        f"{url}/serving/default/{name}/v1/models/{name}:predict",
+        json=SETOSA,
+        headers=headers,
+        timeout=90,
+    )
+
+
+def _item(instance: Instance, headers: dict[str, str], name: str) -> dict:
+    r = httpx.get(
+        f"{instance.url}/api/v1/namespaces/default/inferenceservices/{name}",
+        headers=headers,
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _ready(instance: Instance, headers: dict[str, str], name: str) -> bool:
+    conditions = _item(instance, headers, name)["status"].get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_two_instances_share_access_route_and_survive_the_leader(
+    instances: tuple[Instance, Instance, Balancer], iris_dir: Path, tmp_path: Path
+):
+    a, b, balancer = instances
+    assert a.health()["role"] == "leading", a.log()
+    assert b.health()["role"] == "standby", b.log()
+    assert "leading" in a.log() and "standby" in b.log()
+
+    # One login, accepted by both: the CLI's Bearer token and the browser's cookie, each
+    # made by one instance and used on the other.
+    a.cli("login", "-u", ADMIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    bearer = {"Authorization": f"Bearer {a.cli('token').strip()}"}
+    cookie_b, _ = five_step_login(b.url, user=ADMIN, password=ADMIN_PASSWORD)
+    cookie_a, _ = five_step_login(a.url, user=ADMIN, password=ADMIN_PASSWORD)
+    for instance, headers in (
+        (b, bearer),
+        (a, {"Cookie": f"authservice_session={cookie_b}"}),
+        (b, {"Cookie": f"authservice_session={cookie_a}"}),
+    ):
+        r = httpx.get(f"{instance.url}/api/v1/namespaces", headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+    bad = httpx.get(f"{b.url}/api/v1/namespaces", headers={"Authorization": "Bearer x.y.z"})
+    assert bad.status_code == 401
+
+    # Deployed through the follower; the leader runs it; both gateways serve it.
+    manifest = tmp_path / "iris.yaml"
+    manifest.write_text(isvc_yaml("sklearn-iris", str(iris_dir)))
+    b.cli("login", "-u", ADMIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    b.cli("apply", "-f", str(manifest))
+    assert wait_for(lambda: _ready(a, bearer, "sklearn-iris"), timeout=120), a.log()
+    for instance in (a, b):
+        r = _infer(instance.url, bearer)
+        assert r.status_code == 200, f"{instance.url}: {r.text}\n{a.log()}\n{b.log()}"
+        assert r.json() == {"predictions": [0]}
+    r = _infer(b.url, {"Cookie": f"authservice_session={cookie_a}"})
+    assert r.status_code == 200, r.text
+    assert not (b.data_dir / "logs" / "default" / "sklearn-iris").exists()  # b runs none
+
+    # A service scaled to zero wakes for a request that reaches the follower.
+    manifest.write_text(isvc_yaml("iris-zero", str(iris_dir), minReplicas=0))
+    a.cli("apply", "-f", str(manifest))
+    assert wait_for(lambda: _ready(a, bearer, "iris-zero"), timeout=120), a.log()
+    scaled_to_zero = wait_for(
+        lambda: _item(a, bearer, "iris-zero")["status"]["replicas"] == 0, timeout=120
+    )
+    assert scaled_to_zero, a.log()
+    r = _infer(b.url, bearer, "iris-zero")
+    assert r.status_code == 200, r.text + b.log()[-2000:]
+    assert _item(a, bearer, "iris-zero")["status"]["replicas"] >= 1
+
+    # The leader dies without a word; the other takes the lease and starts replicas.
+    killed_at = time.monotonic()
+    a.kill()
+    took_over = wait_for(lambda: b.health().get("role") == "leading", timeout=TAKEOVER_BOUND_S)
+    assert took_over, b.log()
+    print(f"takeover after SIGKILL: {time.monotonic() - killed_at:.1f} s")
+    r = _infer(b.url, bearer)
+    assert r.status_code == 200, r.text + b.log()[-2000:]
+    assert r.json() == {"predictions": [0]}
+    # Clients of the balancer's address now reach b, logins included.
+    b.cli("login", "-u", ADMIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    fresh = {"Authorization": f"Bearer {b.cli('token').strip()}"}
+    assert _infer(balancer.url, fresh).json() == {"predictions": [0]}
+    assert list((b.data_dir / "logs" / "default" / "sklearn-iris").glob("*.log"))
+    assert _ready(b, bearer, "sklearn-iris")
