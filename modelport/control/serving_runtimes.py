@@ -108,6 +108,8 @@ BUILTIN_RUNTIMES: list[ServingRuntime] = [
     ),
     _builtin("kserve-torchserve", [("pytorch", "1", True, 2)], ["v1", "v2", "grpc-v2"]),
     _builtin("modelport-custom", [("custom", None, True, 1)], ["v1", "v2"]),
+    # config/runtimes/kserve-huggingfaceserver.yaml (its OpenAI routes come with it).
+    _builtin("kserve-huggingfaceserver", [("huggingface", "1", True, 1)], ["v2", "v1"]),
 ]
 
 

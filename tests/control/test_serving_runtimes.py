@@ -102,6 +102,7 @@ def test_builtins_mirror_kserve_config_runtimes() -> None:
         "kserve-tritonserver",
         "kserve-torchserve",
         "modelport-custom",
+        "kserve-huggingfaceserver",
     ]
     assert all(rt.namespace is None and not rt.disabled for rt in BUILTIN_RUNTIMES)
 
@@ -116,6 +117,7 @@ def test_builtins_mirror_kserve_config_runtimes() -> None:
     assert formats("kserve-mlserver")[:2] == [("sklearn", "0", True, 2), ("sklearn", "1", True, 2)]
     assert ("mlflow", "2", True, 1) in formats("kserve-mlserver")
     assert formats("kserve-torchserve") == [("pytorch", "1", True, 2)]
+    assert formats("kserve-huggingfaceserver") == [("huggingface", "1", True, 1)]
     assert ("pytorch", "1", False, None) in formats("kserve-tritonserver")
     assert ("onnx", "1", True, 1) in formats("kserve-tritonserver")
     assert all(not f[2] for f in formats("kserve-predictiveserver"))

@@ -517,8 +517,8 @@ def test_unservable_formats_list_what_modelport_serves() -> None:
     short = problem_at(isvc_with("tensorflow: {storageUri: gs://b/m}"), "spec.predictor.tensorflow")
     assert short.startswith("modelport cannot serve tensorflow models; it serves sklearn, xgboost")
     assert "custom" in short
-    long = problem_at(model(fmt="huggingface"), "spec.predictor.model.modelFormat.name")
-    assert long.startswith("modelport cannot serve huggingface models")
+    long = problem_at(model(fmt="paddle"), "spec.predictor.model.modelFormat.name")
+    assert long.startswith("modelport cannot serve paddle models")
 
 
 def test_model_format_is_required_and_lower_cased() -> None:

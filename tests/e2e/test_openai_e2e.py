@@ -1,5 +1,6 @@
 """The OpenAI routes through a real `modelport up` gateway, called with the official openai
-client whose api_key is `modelport token`: a Hugging Face model built here (tiny GPT-2), and
+client whose api_key is `modelport token`: a Hugging Face model built here (tiny GPT-2,
+deployed with `modelFormat: huggingface`), and
 a KServe-style OpenAI model that shows the stream is relayed as it is produced and that a
 client leaving stops it upstream."""
 
@@ -15,19 +16,6 @@ import pytest
 from tests.conftest import wait_for
 from tests.e2e.conftest import PlatformProcess, wait_ready
 from tests.openai import tiny_models
-
-HF_MODEL = """
-from pathlib import Path
-
-from modelport.runtimes.huggingface import HFOptions
-from modelport.runtimes.huggingface_generate import HFGenerativeModel
-
-
-class TinyChat(HFGenerativeModel):
-    def __init__(self, name):
-        options = HFOptions(model_dir=str(Path(__file__).parent / "gpt"))
-        super().__init__(name, options, "text_generation")
-"""
 
 # Streams "first", then waits until a request with the prompt "release" arrives; counts the
 # streams whose reader went away (the generator is closed before it finished).
@@ -78,7 +66,7 @@ class Hold(OpenAIGenerativeModel):
 """
 
 
-def _deploy(platform: PlatformProcess, tmp_path: Path, name: str, source: Path) -> None:
+def _deploy(platform: PlatformProcess, tmp_path: Path, name: str, source: Path, fmt: str) -> None:
     doc = tmp_path / f"{name}.yaml"
     doc.write_text(
         "apiVersion: serving.kserve.io/v1beta1\n"
@@ -87,7 +75,7 @@ def _deploy(platform: PlatformProcess, tmp_path: Path, name: str, source: Path) 
         "spec:\n"
         "  predictor:\n"
         "    model:\n"
-        "      modelFormat: {name: custom}\n"
+        f"      modelFormat: {{name: {fmt}}}\n"
         f"      storageUri: {source}\n"
     )
     platform.cli("apply", "-f", str(doc))
@@ -97,15 +85,13 @@ def _deploy(platform: PlatformProcess, tmp_path: Path, name: str, source: Path) 
 @pytest.fixture(scope="module")
 def deployed(platform: PlatformProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
     work = tmp_path_factory.mktemp("openai-e2e")
-    chat = work / "chat"
-    chat.mkdir()
-    (chat / "model.py").write_text(HF_MODEL)
-    tiny_models.causal_lm(chat / "gpt")
+    # KServe's YAML for the huggingface runtime; the task is read from the model's config.
+    chat = tiny_models.causal_lm(work / "chat")
     hold = work / "hold"
     hold.mkdir()
     (hold / "model.py").write_text(textwrap.dedent(HOLD_MODEL))
-    _deploy(platform, work, "chat", chat)
-    _deploy(platform, work, "hold", hold)
+    _deploy(platform, work, "chat", chat, "huggingface")
+    _deploy(platform, work, "hold", hold, "custom")
     return platform.token()
 
 

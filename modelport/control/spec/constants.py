@@ -36,9 +36,10 @@ SERVABLE_FORMATS: dict[str, str] = {
     "pytorch": "pytorch",
     "torchscript": "pytorch",
     "custom": "custom",
+    "huggingface": "huggingface",  # modelport.runtimes.huggingface (task from the config)
 }
 SERVED = (
-    "sklearn, xgboost, lightgbm, onnx, pytorch (TorchScript) and custom "
+    "sklearn, xgboost, lightgbm, onnx, pytorch (TorchScript), huggingface and custom "
     "(a .py file defining a modelport Model)"
 )
 # inference_service_defaults.go: these default to protocol v2 when none is given.
