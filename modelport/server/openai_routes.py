@@ -46,6 +46,8 @@ PREFIX = "/openai/v1"
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+# (model, protocol, status, seconds, path): RequestMetrics.observe's signature
+Observe = Callable[[str, str, str, float, str], None]
 
 # path -> (request type, base class that answers it, method name, API name in messages)
 _POSTS: dict[str, tuple[type[BaseModel], type[OpenAIModel], str, str]] = {
@@ -86,13 +88,34 @@ class ClientGone(Exception):
 class OpenAIRoutes:
     """Answers every path under /openai/ for one worker's data plane."""
 
-    def __init__(self, dataplane: DataPlane, max_body: int) -> None:
+    def __init__(self, dataplane: DataPlane, max_body: int, observe: Observe | None = None) -> None:
         self.dp = dataplane
         self.max_body = max_body
         self.started = int(time.time())
+        #: told of each answered request to a known model (the server's request metrics)
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        status = 0
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        model = await self._dispatch(scope, receive, tracked)
+        if model is not None and self.observe is not None:
+            # 499 (nginx's "client closed request") when the client left before any answer.
+            elapsed = time.perf_counter() - start
+            self.observe(model, "openai", str(status or 499), elapsed, scope["path"])
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> str | None:
+        """Answer the request; the name of the model it reached, if any (for metrics, which
+        never take a name straight from a request: a label per made-up name is unbounded)."""
         method: str = scope["method"]
+        reached: list[str] = []
         rest = scope["path"][len(PREFIX) :] if scope["path"].startswith(PREFIX) else None
         try:
             if rest is None:
@@ -106,13 +129,14 @@ class OpenAIRoutes:
             elif rest in _POSTS:
                 if method != "POST":
                     raise Failure(405, "Method Not Allowed")
-                await self._create(scope, receive, send, rest)
+                await self._create(scope, receive, send, rest, reached)
             else:
                 raise Failure(404, f"No route {scope['path']}.")
         except Failure as exc:
             await _error(send, exc.status, exc.message, exc.param, exc.retry)
         except ClientGone:
-            return
+            pass
+        return reached[0] if reached else None
 
     # ---- models ---------------------------------------------------------------------------
 
@@ -142,7 +166,9 @@ class OpenAIRoutes:
 
     # ---- completions, chat, embeddings, rerank --------------------------------------------
 
-    async def _create(self, scope: Scope, receive: Receive, send: Send, rest: str) -> None:
+    async def _create(
+        self, scope: Scope, receive: Receive, send: Send, rest: str, reached: list[str]
+    ) -> None:
         request_type, base, method_name, api = _POSTS[rest]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         body = await _read_body(receive, headers, self.max_body)
@@ -151,6 +177,7 @@ class OpenAIRoutes:
         if not isinstance(name, str) or not name:
             raise Failure(400, "'model' is required and must be a string.", "model")
         entry = self._entry(name)
+        reached.append(entry.name)
         model = entry.model
         if not isinstance(model, base):
             # KServe's OpenAIDataPlane: 400 "Model X does not support ... API".

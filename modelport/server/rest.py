@@ -109,7 +109,7 @@ class RestApp:
         self.replica_key = replica_key
         self.metrics = RequestMetrics()
         # Everything under /openai/ (completions, chat, embeddings, rerank; streamed or not).
-        self.openai = OpenAIRoutes(dataplane, max_body_bytes)
+        self.openai = OpenAIRoutes(dataplane, max_body_bytes, self.metrics.observe)
         # The route table: every path of the V1 and V2 protocols, the infer route first.
         model = r"(?P<name>[^/]+)"
         version = r"(?:/versions/(?P<version>[^/]+))?"

@@ -125,3 +125,13 @@ def test_routes_methods_and_size(echo: ServerProcess) -> None:
 def test_v2_on_an_openai_model_is_refused(echo: ServerProcess) -> None:
     r = httpx.post(f"{echo.url}/v1/models/echo:predict", json={"instances": [1]})
     assert r.status_code == 400 and "/openai/v1" in r.json()["error"]
+
+
+def test_requests_are_counted_for_known_models_only(echo: ServerProcess) -> None:
+    c = client(echo)
+    c.completions.create(model="echo", prompt="count me")
+    with pytest.raises(openai.NotFoundError):
+        c.completions.create(model="made-up-name", prompt="x")
+    text = httpx.get(f"{echo.url}/metrics").text
+    assert 'model="echo",protocol="openai",status="200"' in text
+    assert "made-up-name" not in text
