@@ -13,6 +13,7 @@ said, so the tests compare the graph's answer with the service's own.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -443,6 +444,11 @@ def test_status_and_validation(graph_platform: tuple[PlatformProcess, Path]) -> 
     [ready] = item["status"]["conditions"]
     assert (ready["status"], ready["reason"]) == ("False", "ServiceNotFound")
     assert ready["message"] == "Failed to find graph service not-deployed"
+    one = json.loads(platform.cli("get", "inferencegraph", "waiting", "-o", "json").stdout)
+    assert one["kind"] == "InferenceGraph" and one["status"]["conditions"] == [ready]
+    everywhere = platform.cli("get", "ig", "-A").stdout.splitlines()
+    assert everywhere[0].split() == ["NAMESPACE", "NAME", "URL", "READY", "AGE"]
+    assert any(line.split()[:2] == ["default", "waiting"] for line in everywhere[1:])
     described = platform.cli("describe", "ig", "waiting").stdout
     assert "ServiceNotFound" in described and "serviceName not-deployed" in described
     platform.cli("delete", "ig", "waiting")
