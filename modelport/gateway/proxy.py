@@ -135,7 +135,9 @@ class Upstream:
         """
         host, port, host_header = self._address(base_url or self.base_url)
         data = _serialize(scope, body, extra, host_header)
-        if STREAMED_PATH in (scope.get("raw_path") or scope["path"].encode()):
+        # HEAD answers announce a body they never send: only the pooled path knows that.
+        path = scope.get("raw_path") or scope["path"].encode()
+        if STREAMED_PATH in path and scope["method"] != "HEAD":
             return await open_stream(host, port, data, self._pool.timeout_s, self.max_body)
         return await self._pool.request(host, port, data, head=scope["method"] == "HEAD")
 

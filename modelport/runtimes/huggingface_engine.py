@@ -178,6 +178,8 @@ class Engine:
     def submit(self, seq: Sequence) -> None:
         """Queue a sequence for the next wave."""
         with self._cond:
+            if self._stopped:
+                raise GenerationFailed("the model was unloaded")
             if self._owner_pid != os.getpid():
                 # Threads do not survive fork: each worker process starts its own.
                 self._owner_pid = os.getpid()
@@ -187,9 +189,13 @@ class Engine:
             self._cond.notify()
 
     def stop(self) -> None:
+        """Stop after the running wave; requests still waiting are answered with an error."""
         with self._cond:
             self._stopped = True
+            waiting, self._pending = list(self._pending), deque()
             self._cond.notify_all()
+        for seq in waiting:
+            seq.close(GenerationFailed("the model was unloaded"))
 
     def _run(self) -> None:
         while True:
@@ -216,10 +222,20 @@ class Engine:
         return wave
 
     def _generate(self, wave: list[Sequence]) -> None:
+        self.wave_sizes.append(len(wave))
+        error: BaseException | None = None
+        try:
+            self._run_wave(wave)
+        except Exception as exc:  # a failing model or input must not take the thread down
+            log.exception("generate failed")
+            error = GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}")
+        for seq in wave:
+            seq.close(error)
+
+    def _run_wave(self, wave: list[Sequence]) -> None:
         import torch
         from transformers import GenerationConfig, StoppingCriteriaList
 
-        self.wave_sizes.append(len(wave))
         inputs = self.tokenizer.pad(
             {"input_ids": [s.prompt_ids for s in wave]},
             padding=True,
@@ -236,22 +252,15 @@ class Engine:
             eos_token_id=sorted(self.eos_ids) or None,
             **kwargs,
         )
-        error: BaseException | None = None
-        try:
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
-            with torch.inference_mode():
-                self.model.generate(
-                    **inputs,
-                    generation_config=config,
-                    streamer=_Fanout(wave, self.tokenizer, self.eos_ids),
-                    stopping_criteria=StoppingCriteriaList([_Finished(wave)]),
-                )
-        except Exception as exc:  # a model that fails must not take the thread down
-            log.exception("generate failed")
-            error = GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}")
-        for seq in wave:
-            seq.close(error)
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        with torch.inference_mode():
+            self.model.generate(
+                **inputs,
+                generation_config=config,
+                streamer=_Fanout(wave, self.tokenizer, self.eos_ids),
+                stopping_criteria=StoppingCriteriaList([_Finished(wave)]),
+            )
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

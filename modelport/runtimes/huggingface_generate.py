@@ -250,7 +250,10 @@ class HFGenerativeModel(OpenAIGenerativeModel):
             seed=request.seed,
         )
         seq = Sequence(ids, budget, request.stop_list, sampling, asyncio.get_running_loop())
-        self.engine.submit(seq)
+        try:
+            self.engine.submit(seq)
+        except GenerationFailed as exc:
+            raise OpenAIError(f"Model {self.name}: {exc}", 503) from exc
         return seq
 
 

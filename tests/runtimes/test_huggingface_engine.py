@@ -206,3 +206,46 @@ def test_disconnect_before_a_whole_completion_cancels_it(
     )
     assert after.usage.completion_tokens == 2
     assert len(seqs[0].ids) < 480
+
+
+def test_a_failing_generate_answers_500_and_the_engine_lives_on(
+    model: HFGenerativeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelport.openai import OpenAIError
+
+    assert model.engine is not None
+    real = model.engine.model.generate
+    calls = {"n": 0}
+
+    def broken_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("out of cheese")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.engine.model, "generate", broken_once)
+    with pytest.raises(OpenAIError, match="out of cheese") as err:
+        asyncio.run(
+            model.create_completion(CompletionRequest(model="gpt", prompt="hi", max_tokens=2))
+        )
+    assert err.value.response.status == 500
+    again = asyncio.run(
+        model.create_completion(CompletionRequest(model="gpt", prompt="hi", max_tokens=2))
+    )
+    assert again.usage.completion_tokens == 2
+
+
+def test_unloading_refuses_new_requests(tmp_path: Path) -> None:
+    from modelport.openai import OpenAIError
+
+    path = tiny_models.causal_lm(tmp_path / "gpt")
+    gone = create_model("gpt", path, "huggingface")
+    gone.load()
+    assert isinstance(gone, HFGenerativeModel) and gone.engine is not None
+    engine = gone.engine
+    engine.stop()
+    with pytest.raises(OpenAIError, match="unloaded") as err:
+        asyncio.run(gone.create_completion(CompletionRequest(model="gpt", prompt="hi")))
+    assert err.value.response.status == 503
+    gone.unload()
+    assert not gone.ready
