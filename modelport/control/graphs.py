@@ -198,20 +198,9 @@ def serve_graphs(
     router: ServiceRouter, admission: Admission, store: Store, controller: Controller, domain: str
 ) -> tuple[GraphRouter, GraphAdmission]:
     """The gateway's router and admission with InferenceGraphs (used by build_platform)."""
-    catalog = catalog_of(store)
+    catalog = GraphCatalog(store)
     site = PlatformSite(catalog, controller, admission, domain)
     return GraphRouter(router, site), GraphAdmission(admission, catalog)
-
-
-_CATALOGS: dict[int, GraphCatalog] = {}
-
-
-def catalog_of(store: Store) -> GraphCatalog:
-    """The one catalog of a store (the gateway and the APIs share it)."""
-    found = _CATALOGS.get(id(store))
-    if found is None or found.store is not store:
-        found = _CATALOGS[id(store)] = GraphCatalog(store)
-    return found
 
 
 # ---- status -------------------------------------------------------------------------------
