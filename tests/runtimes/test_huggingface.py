@@ -188,3 +188,18 @@ def test_vllm_backend_is_refused_clearly(tmp_path: Path) -> None:
 
     with pytest.raises(ModelLoadError, match="no vLLM engine"):
         create_model("x", tmp_path, "huggingface", backend="vllm")
+
+
+def test_fill_mask_predicts_the_masked_token(tmp_path: Path) -> None:
+    path = tiny_models.bert(tmp_path / "mlm", "BertForMaskedLM")
+    server = launch(serve_argv(path, "mlm", "--format", "huggingface"))
+    try:
+        url = f"{server.url}/v1/models/mlm:predict"
+        r = httpx.post(url, json={"instances": ["the quick <mask> fox", "a <mask> b <mask>"]})
+        assert r.status_code == 200, r.text
+        one, two = r.json()["predictions"]
+        assert isinstance(one, str) and isinstance(two, list) and len(two) == 2
+        missing = httpx.post(url, json={"instances": ["no mask here"]})
+        assert missing.status_code == 400 and "<mask>" in missing.json()["error"]
+    finally:
+        server.stop()
