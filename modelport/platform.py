@@ -168,11 +168,19 @@ def _mount_apps(
     the platform's URL is http: kubectl sends credentials only over https)."""
     # The page for people at "/", its files under /_ui, and the web UI's pages under /ui,
     # which call the control API in process as the visitor (modelport/ui, docs/ui.md).
+    from modelport.control.api_access import SIGN_OUT_STATE
     from modelport.ui.app import UI_PREFIX, create_ui
 
     gateway.home = HomePage()
     gateway.mounts[STATIC_PREFIX] = gateway.home
     api = create_api(api_context)
+    directory = gateway.provider.directory
+
+    def sign_out_everywhere(email: str) -> None:
+        directory.sign_out_everywhere(email)
+        gateway.authn.cache.clear()  # sessions cached as valid end now, not in 2 s
+
+    setattr(api.state, SIGN_OUT_STATE, sign_out_everywhere)
     gateway.mounts["/api"] = api
     gateway.mounts[UI_PREFIX] = create_ui(api)
     # kubectl's paths (/api, /apis, /version) under a prefix of their own: a kubeconfig's

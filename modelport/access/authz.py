@@ -145,6 +145,14 @@ class Authorizer:
                 raise AuthzError(f"{email} is not a contributor of {namespace}.")
             db.delete(row)
 
+    def contributors(self, namespace: str) -> list[tuple[str, str]]:
+        """(email, role) of each contributor of the namespace (not its owner), by email."""
+        with self._sessions() as db:
+            query = select(Contributor.email, Contributor.role).where(
+                Contributor.namespace == namespace
+            )
+            return [(email, role) for email, role in db.execute(query.order_by(Contributor.email))]
+
     def role_of(self, email: str, namespace: str) -> str | None:
         """``edit`` for owners, the contributor role, or None."""
         with self._sessions() as db:

@@ -133,6 +133,12 @@ class Directory:
             cut_off(db, user, self.clock.time())
         self._users_changed()
 
+    def sign_out_everywhere(self, email: str) -> None:
+        """End every session, refresh token and JWT the user holds now (the web UI's "sign
+        out everywhere"); logging in again works a second later (revocation.py)."""
+        with self._sessions.begin() as db:
+            cut_off(db, self._require(db, email), self.clock.time())
+
     def delete_user(self, email: str) -> None:
         """Remove a user, with their refresh tokens (their JWTs and sessions stop working)."""
         with self._sessions.begin() as db:

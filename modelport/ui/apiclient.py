@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import orjson
 
@@ -85,7 +85,8 @@ class ApiClient:
             "http_version": "1.1",
             "method": method,
             "scheme": "http",
-            "path": path,
+            # ASGI's path is decoded; raw_path is as sent (segments quoted by segment()).
+            "path": unquote(path),
             "raw_path": path.encode(),
             "root_path": "",
             "query_string": urlencode(query or {}).encode(),

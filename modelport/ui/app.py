@@ -9,6 +9,7 @@ Every link is a bookmarkable URL:
   /ui/ns/NS/services/NAME/delete            confirm, then POST to delete
   /ui/new, /ui/new/yaml                     create from a form, or from YAML
   /ui/status, /ui/ns/NS/services/NAME/status  live status (server-sent events)
+  /ui/access, /ui/access/ns/NS              API tokens, sessions; a namespace's contributors
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from modelport.ui.access import AccessPages
 from modelport.ui.base import PageError, Ui
 from modelport.ui.create import CreatePages
 from modelport.ui.csrf import CsrfGuard
@@ -38,6 +40,7 @@ def create_ui(api_app: Any, csrf: CsrfGuard | None = None) -> Starlette:
     services = ServicePages(ui)
     create = CreatePages(ui)
     live = LivePages(ui)
+    access = AccessPages(ui)
     routes = [
         Route("/", services.listing, methods=["GET"]),
         Route("/services", services.pick, methods=["GET"]),
@@ -52,6 +55,17 @@ def create_ui(api_app: Any, csrf: CsrfGuard | None = None) -> Starlette:
         Route("/new", create.submit_form, methods=["POST"]),
         Route("/new/yaml", create.yaml_form, methods=["GET"]),
         Route("/new/yaml", create.submit_yaml, methods=["POST"]),
+        Route("/access", access.overview, methods=["GET"]),
+        Route("/access/tokens", access.create_token, methods=["POST"]),
+        Route("/access/tokens/{token_id}/revoke", access.revoke_token, methods=["POST"]),
+        Route("/access/sign-out-everywhere", access.sign_out_everywhere, methods=["POST"]),
+        Route("/access/ns/{namespace}", access.namespace, methods=["GET"]),
+        Route("/access/ns/{namespace}/contributors", access.add_contributor, methods=["POST"]),
+        Route(
+            "/access/ns/{namespace}/contributors/{email}/remove",
+            access.remove_contributor,
+            methods=["POST"],
+        ),
     ]
 
     async def page_error(request: Request, exc: Exception) -> Response:

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ROOT
@@ -192,6 +193,20 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         assert "Deleted iris-two" in page.inner_text(".flash")
         assert page.locator("tr[data-service='default/iris-two']").count() == 0
         shots.take("09-deleted")
+
+        # Access: a new API token is shown once, and works.
+        page.get_by_role("link", name="Access").click()
+        page.wait_for_url(f"{url}/ui/access")
+        page.fill("#t-description", "ci")
+        page.click("#token-create")
+        value = page.inner_text("#token-value").strip()
+        assert value.startswith("mpt_")
+        shots.take("10-access-token")
+        page.goto(f"{url}/ui/access")
+        assert value not in page.content()
+        bearer = {"Authorization": f"Bearer {value}"}
+        r = httpx.get(f"{url}/api/v1/namespaces/default/inferenceservices", headers=bearer)
+        assert r.status_code == 200
         assert problems == []  # nothing the page does breaks its own CSP
     finally:
         context.close()

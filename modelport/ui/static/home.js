@@ -47,7 +47,7 @@ function setUp(root) {
 
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
-  if (button) copy(button.dataset.copy, "the URL");
+  if (button) copy(button.dataset.copy, button.dataset.what || "the URL");
 });
 
 document.addEventListener("submit", async (event) => {
