@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from modelport.access.authz import VIEW
 from modelport.access.caller import Identity
 from modelport.control.controller import Controller
 from modelport.control.spec import SpecError, parse_document
@@ -26,12 +27,15 @@ from modelport.control.spec.inference_graph import IG, InferenceGraph
 from modelport.control.status import build_status, is_ready, service_url
 from modelport.control.store import Resource, Store
 from modelport.gateway.addressing import address
-from modelport.gateway.admission import Admission, Admitted, Refused, Route
+from modelport.gateway.admission import Admission, Admitted, Refused, Route, needed_role
 from modelport.graph import IDENTITY_KEY, Graph, GraphRouter
 from modelport.graph.router import ServiceRouter
 
 log = logging.getLogger("modelport.graph")
 POLL_S = 2.0
+STEP_NOT_INFERENCE = (
+    "A graph step may only send inference requests (paths ending in :predict, :explain or /infer)."
+)
 Key = tuple[str, str]
 
 
@@ -128,6 +132,11 @@ class PlatformSite:
         return resolve_url(url, self.domain, self.controller)
 
     def refusal(self, identity: Identity, namespace: str, scope: dict[str, Any]) -> str | None:
+        # A graph's author picks the paths its steps post to, and the steps run as whoever
+        # calls the graph: were a step allowed to change state, a graph could make a caller
+        # with more rights (an admin) unload or replace models elsewhere for its author.
+        if needed_role(scope) != VIEW:
+            return STEP_NOT_INFERENCE
         return self.admission.refusal(identity, namespace, scope)
 
 

@@ -376,6 +376,23 @@ def test_steps_run_as_the_caller(graph_platform: tuple[PlatformProcess, Path]) -
         f"{platform.url}/api/v1/namespaces/team-x/inferencegraphs/team-graph", headers=bob
     )
     assert r.status_code == 403
+    # Steps run as the caller, so they may only infer: Bob's graph cannot make the admin,
+    # who calls it, unload the admin's model.
+    unload = graph_yaml(
+        "unload",
+        "    root:\n      routerType: Sequence\n      steps:\n      - serviceUrl: http://x/serving/"
+        "default/success-200-isvc/v2/repository/models/success-200-isvc/unload\n",
+        namespace="bob-space",
+    )
+    assert httpx.post(f"{platform.url}/api/v1/apply", content=unload, headers=bob).is_success
+    with platform.client() as c:
+        r = c.post("/serving/bob-space/unload", json=IRIS)
+        assert r.status_code == 403
+        assert "only send inference requests" in r.json()["error"]
+        r = c.post(
+            "/serving/default/success-200-isvc/v1/models/success-200-isvc:predict", json=IRIS
+        )
+        assert (r.status_code, r.json()) == (200, SUCCESS)
     # Nobody else reaches Bob's graph.
     with platform.client() as c:
         assert c.post("/serving/bob-space/peek", json=IRIS).status_code == 200  # the admin
