@@ -105,7 +105,13 @@ class OpenAIRoutes:
                 status = message["status"]
             await send(message)
 
-        model = await self._dispatch(scope, receive, tracked)
+        try:
+            model = await self._dispatch(scope, receive, tracked)
+        except Exception:
+            log.exception("unhandled error on %s", scope["path"])
+            if not status:
+                await _error(tracked, 500, "Internal server error.")
+            model = None
         if model is not None and self.observe is not None:
             # 499 (nginx's "client closed request") when the client left before any answer.
             elapsed = time.perf_counter() - start
@@ -267,7 +273,10 @@ async def stream(items: AsyncIterator[Any], receive: Receive, send: Send) -> Non
         finally:
             close = getattr(items, "aclose", None)
             if close is not None:
-                await close()
+                try:
+                    await close()
+                except Exception:  # the model's own clean-up failed; the answer is sent
+                    log.exception("closing an OpenAI stream failed")
 
 
 async def _pump(items: AsyncIterator[Any], send: Send) -> None:
@@ -359,7 +368,10 @@ async def _json(send: Send, status: int, doc: BaseModel | dict[str, Any]) -> Non
     if isinstance(doc, BaseModel):
         body = doc.model_dump_json(exclude_none=True).encode()
     else:
-        body = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+        try:
+            body = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError as exc:
+            raise Failure(500, f"The model's answer is not JSON: {exc}") from None
     await _raw(send, status, body, [])
 
 

@@ -135,3 +135,9 @@ def test_requests_are_counted_for_known_models_only(echo: ServerProcess) -> None
     text = httpx.get(f"{echo.url}/metrics").text
     assert 'model="echo",protocol="openai",status="200"' in text
     assert "made-up-name" not in text
+
+
+@pytest.mark.parametrize("prompt", ["not json", "not a response"])
+def test_answers_that_are_not_responses_are_500(echo: ServerProcess, prompt: str) -> None:
+    r = httpx.post(f"{echo.url}/openai/v1/completions", json={"model": "echo", "prompt": prompt})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "500"

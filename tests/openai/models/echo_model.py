@@ -19,6 +19,10 @@ class EchoModel(OpenAIGenerativeModel):
             raise OpenAIError("the prompt asked to fail")
         if request.prompt == "crash":
             raise RuntimeError("boom")
+        if request.prompt == "not json":
+            return {"choices": {1, 2}}
+        if request.prompt == "not a response":
+            return 42
         if request.stream:
             return self._stream(str(request.prompt), request.model)
         # A plain dict in OpenAI's shape; unknown request fields are attributes.
