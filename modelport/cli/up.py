@@ -130,6 +130,15 @@ RayAddress = Annotated[
     ),
 ]
 
+RaySharedDirs = Annotated[
+    list[Path],
+    typer.Option(
+        "--ray-shared-dir",
+        help="A folder every Ray node mounts at the same path (repeatable): models under it "
+        "are used in place; others are copied to each node through Ray's object store.",
+    ),
+]
+
 
 def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -149,6 +158,7 @@ def up(
     model_cache_gb: ModelCacheGb = 50.0,
     backend: BackendChoice = BackendName.process,
     ray_address: RayAddress = None,
+    ray_shared_dir: RaySharedDirs = [],  # noqa: B006
 ) -> None:
     """Run the platform: identity provider, gateway, control API and controller.
 
@@ -174,7 +184,7 @@ def up(
     except ValueError as exc:
         unusable(str(exc))
     cfg = load_config(config)
-    replicas = _backend(backend, ray_address)
+    replicas = _backend(backend, ray_address, ray_shared_dir)
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     for note in config_notes(cfg, f"{base}/dex", keep_issuer=keep_issuer_hint(cfg.issuer)):
@@ -205,17 +215,17 @@ def up(
     _run(console, platform, sock, base)
 
 
-def _backend(name: BackendName, ray_address: str | None) -> Backend | None:
+def _backend(name: BackendName, ray_address: str | None, shared: list[Path]) -> Backend | None:
     """The backend asked for; None for the default (the controller's own)."""
     if name is BackendName.process:
-        if ray_address:
-            typer.echo("note: --ray-address is used only with --backend ray", err=True)
+        if ray_address or shared:
+            typer.echo("note: --ray-* options are used only with --backend ray", err=True)
         return None
     try:
         from modelport.control.backends.ray import RayBackend
     except ImportError:
         unusable("--backend ray needs Ray: pip install 'modelport[ray]'")
-    return RayBackend(ray_address or "auto")
+    return RayBackend(ray_address or "auto", shared_dirs=tuple(shared))
 
 
 def _started(console: Console, platform: Platform, base: str) -> None:

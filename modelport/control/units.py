@@ -121,6 +121,7 @@ class UnitLauncher:
             cpus=component.cpu_request or component.cpu_limit,
             memory_bytes=component.memory_request or component.memory_limit,
             gpus=component.gpu_limit or 0,
+            labels=tuple(sorted(component.node_selector.items())),
         )
         return spec
 

@@ -60,6 +60,9 @@ def test_resources_become_actor_options():
         "num_gpus": 2,
     }
     assert describe_needs(Placement(gpus=1)) == "1 CPU, 1 GPU"
+    labelled = Placement(labels=(("zone", "b"),))
+    assert actor_resources(labelled) == {"num_cpus": 1, "label_selector": {"zone": "b"}}
+    assert describe_needs(labelled) == "1 CPU on a node labelled zone=b"
 
 
 def test_replicas_are_actors_spread_over_nodes_and_a_dead_server_is_noticed(
@@ -84,6 +87,11 @@ def test_replicas_are_actors_spread_over_nodes_and_a_dead_server_is_noticed(
             ray_replicas = [r for r in replicas if isinstance(r, RayReplica)]
             assert [await _infer(r) for r in ray_replicas] == [[1], [1]]
             assert len({r.node for r in ray_replicas}) == 2
+            # The model went through Ray's object store into the nodes' model cache (both
+            # nodes share one folder on this machine: one copy).
+            (shipped,) = {m["key"] for r in ray_replicas for m in r.request["ship"]}
+            cached = cluster.folder / "nodes" / "models" / shipped
+            assert (cached / iris_dir.name / "model.joblib").is_file()
             actors = {
                 a["name"]: a for a in cluster.actors() if a.get("ray_namespace") == "modelport"
             }
@@ -105,15 +113,42 @@ def test_replicas_are_actors_spread_over_nodes_and_a_dead_server_is_noticed(
     asyncio.run(main())
 
 
+def test_node_selector_places_replicas_on_labelled_nodes(
+    cluster: RayCluster, tmp_path: Path, iris_dir: Path
+):
+    async def main() -> None:
+        backend = RayBackend(cluster.address)
+        await backend.open()
+        try:
+            nodes = {}
+            for zone in ("a", "b", "b"):
+                replica = await backend.start(
+                    _spec(tmp_path, iris_dir, "sklearn", f"t6/iris/p-{len(nodes)}-{zone}",
+                          placement=Placement(cpus=0.5, labels=(("zone", zone),)))
+                )  # fmt: skip
+                assert isinstance(replica, RayReplica)
+                assert await replica.wait_ready(120), replica.last_lines(10)
+                nodes[replica.name] = (zone, replica.node)
+                await replica.stop()
+            by_zone = {zone: {node for z, node in nodes.values() if z == zone} for zone in "ab"}
+            assert len(by_zone["a"]) == len(by_zone["b"]) == 1
+            assert by_zone["a"] != by_zone["b"]
+        finally:
+            await backend.close()
+
+    asyncio.run(main())
+
+
 def test_a_new_backend_adopts_running_replicas(cluster: RayCluster, tmp_path: Path, iris_dir: Path):
     async def first() -> tuple[str, int, str, str]:
-        backend = RayBackend(cluster.address)
+        # A model under a shared folder is used in place, not copied.
+        backend = RayBackend(cluster.address, shared_dirs=(iris_dir.parent,))
         await backend.open()
         try:
             replica = await backend.start(_spec(tmp_path, iris_dir, "sklearn", "t2/iris/p-0"))
             assert isinstance(replica, RayReplica)
             assert await replica.wait_ready(120), replica.last_lines(10)
-            assert not replica.adopted
+            assert not replica.adopted and replica.request["ship"] == []
             return replica.actor_id, replica.proc.pid, replica.key, replica.address
         finally:
             await backend.close()  # the actor keeps running

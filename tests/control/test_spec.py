@@ -384,7 +384,6 @@ def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
             "status",
             "spec.explainer",
             "spec.predictor.serviceAccountName",
-            "spec.predictor.nodeSelector",
             "spec.predictor.scaleMetricType",
             "spec.predictor.model.modelFormat.flavour",
             "spec.predictor.model.runtimeVersion",
@@ -403,6 +402,7 @@ def test_unknown_and_unsupported_fields_are_kept_and_reported() -> None:
     assert isvc.predictor.args == ["--workers", "2"]
     # Requests and GPUs place replicas on a Ray cluster.
     assert (isvc.predictor.cpu_request, isvc.predictor.gpu_limit) == (0.5, 1)
+    assert isvc.predictor.node_selector == {"gpu": "true"}
 
 
 def test_yaml_scalars_read_as_kubernetes_reads_them() -> None:

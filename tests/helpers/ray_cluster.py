@@ -63,8 +63,8 @@ def _free_port() -> int:
 
 
 def start_cluster(cpus_per_node: int = 2, timeout_s: float = 90.0) -> RayCluster:
-    """A head with resource ``node_a`` and a second node with ``node_b``; returns once
-    both are registered."""
+    """A head with resource ``node_a`` and label zone=a, and a second node with ``node_b``
+    and zone=b; returns once both are registered."""
     # Short: Unix socket paths under it must stay below 108 bytes.
     folder = Path(tempfile.mkdtemp(prefix="mpray-", dir="/tmp"))
     port = _free_port()
@@ -79,9 +79,12 @@ def start_cluster(cpus_per_node: int = 2, timeout_s: float = 90.0) -> RayCluster
     head = [
         RAY, "start", "--head", "--port", str(port), "--temp-dir", str(folder / "ray"),
         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(_free_port()),
-        "--resources", '{"node_a": 1}', *common,
+        "--resources", '{"node_a": 1}', "--labels", "zone=a", *common,
     ]  # fmt: skip
-    second = [RAY, "start", "--address", cluster.address, "--resources", '{"node_b": 1}', *common]
+    second = [
+        RAY, "start", "--address", cluster.address, "--resources", '{"node_b": 1}',
+        "--labels", "zone=b", *common,
+    ]  # fmt: skip
     try:
         for command in (head, second):
             log = (folder / f"{len(cluster.procs)}.log").open("wb")

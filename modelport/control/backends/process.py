@@ -38,6 +38,8 @@ class Placement:
     cpus: float | None = None
     memory_bytes: int | None = None
     gpus: int = 0
+    # Node labels it must run on (nodeSelector), as (label, value) pairs.
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

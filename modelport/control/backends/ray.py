@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import math
+import tarfile
 import time
+from pathlib import Path
 from typing import Any
 
 from modelport.control.backends.process import Placement, Replica, ReplicaSpec
@@ -41,9 +44,19 @@ class RayBackend:
     # Replicas keep running when the platform stops; the next start adopts them.
     keeps_replicas = True
 
-    def __init__(self, address: str | None = None, *, adopt_window_s: float = ADOPT_WINDOW_S):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        shared_dirs: tuple[Path, ...] = (),
+        adopt_window_s: float = ADOPT_WINDOW_S,
+    ):
         self.address = address
+        # Models under these folders are at the same path on every node (a shared
+        # filesystem, pvc://'s volumes); others are copied to each node that needs them.
+        self.shared_dirs = tuple(p.resolve() for p in shared_dirs)
         self.adopt_window_s = adopt_window_s
+        self._shipped: dict[str, Any] = {}
         self._host: Any = None
         self._claimed: set[str] = set()
         self._leftovers: set[str] = set()
@@ -87,6 +100,9 @@ class RayBackend:
             request["confinement"] = dataclasses.asdict(
                 dataclasses.replace(spec.confinement, cpus=(), connect_ports=predictor_port)
             )
+        request["ship"] = (
+            [await self._ship(spec.model_path)] if self._ships(spec.model_path) else []
+        )
         handle = self._host.options(
             name=name,
             namespace=RAY_NAMESPACE,
@@ -109,6 +125,28 @@ class RayBackend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(ray.shutdown)
+
+    def _ships(self, model: Path) -> bool:
+        model = model.resolve()
+        return not any(model == d or d in model.parents for d in self.shared_dirs)
+
+    async def _ship(self, model: Path) -> dict[str, Any]:
+        """The model in Ray's object store (once per content), for nodes to copy: no node
+        needs the platform's storage credentials, and each copies a model once."""
+        import ray
+
+        key = await asyncio.to_thread(content_key, model)
+        # Let go of models no replica of this platform's runs any more.
+        live = {m["key"] for r in self.replicas.values() for m in r.request.get("ship", ())}
+        for old in set(self._shipped) - live - {key}:
+            del self._shipped[old]
+        ref = self._shipped.get(key)
+        if ref is None:
+            data = await asyncio.to_thread(pack, model)
+            ref = self._shipped[key] = await asyncio.to_thread(ray.put, data)
+        # In a list, so that Ray hands the actor the reference, not the bytes: a node that
+        # has the model already never fetches it.
+        return {"path": str(model), "key": key, "ref": [ref]}
 
     def spawn(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(work)
@@ -146,6 +184,25 @@ class RayBackend:
             await _kill(handle, name, grace_s=10.0)
 
 
+def content_key(model: Path) -> str:
+    """Names a model's content: its files' names, sizes and modification times."""
+    digest = hashlib.sha256(str(model.resolve()).encode())
+    files = sorted(model.rglob("*")) if model.is_dir() else [model]
+    for item in files:
+        st = item.lstat()
+        digest.update(
+            f"{item.relative_to(model.parent)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+        )
+    return digest.hexdigest()[:32]
+
+
+def pack(model: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(model, arcname=model.name)
+    return buffer.getvalue()
+
+
 def actor_resources(placement: Placement) -> dict[str, Any]:
     """Ray's resource options for a replica: CPUs as requested (1 unless asked; never 0,
     or every replica would pile onto one node), memory in bytes, whole GPUs."""
@@ -154,6 +211,9 @@ def actor_resources(placement: Placement) -> dict[str, Any]:
         options["memory"] = placement.memory_bytes
     if placement.gpus:
         options["num_gpus"] = placement.gpus
+    if placement.labels:
+        # nodeSelector as a Ray label selector: nodes started with `ray start --labels`.
+        options["label_selector"] = dict(placement.labels)
     return options
 
 
@@ -175,7 +235,10 @@ def describe_needs(placement: Placement) -> str:
         parts.append(f"{math.ceil(placement.memory_bytes / 2**20)} MiB of memory")
     if placement.gpus:
         parts.append(f"{placement.gpus} GPU")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    if placement.labels:
+        text += " on a node labelled " + ", ".join(f"{k}={v}" for k, v in placement.labels)
+    return text
 
 
 def fingerprint(request: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ This module is imported by Ray workers; it imports Ray only inside the methods t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -37,6 +39,11 @@ NODE_DIR_ENV = "MODELPORT_RAY_NODE_DIR"
 # The address replicas on a node listen on and the gateway sends to [default: the node's
 # address as Ray reports it]; set in the environment of `ray start` on that node.
 NODE_ADDRESS_ENV = "MODELPORT_RAY_NODE_ADDRESS"
+
+
+# Actors of one node unpack models one at a time (they share the worker's module only when
+# they share a process, so the rename into place is what makes it safe between processes).
+_cache_lock = threading.Lock()
 
 
 class LaunchError(RuntimeError):
@@ -79,13 +86,15 @@ class ReplicaHost:
         assert here is not None, "not in a Ray worker"
         ip = os.environ.get(NODE_ADDRESS_ENV) or str(here.node_ip_address)
         node = ray.get_runtime_context().get_node_id()
+        uid = (request.get("confinement") or {}).get("uid")
+        for shipped in request.pop("ship", None) or ():
+            request = _with_model(request, shipped["path"], self._receive(shipped, uid))
         serve = request["serve"]
         missing = [p for p in _model_paths(request) if not os.path.exists(p)]
         if missing:
             raise LaunchError(
-                f"the model is not on Ray node {ip} ({missing[0]} is missing): with "
-                "--backend ray, DATA_DIR must be on a filesystem every node mounts at the "
-                "same path (docs/ray.md)"
+                f"the model is not on Ray node {ip} ({missing[0]} is missing): a path "
+                "under --ray-shared-dir must be mounted at the same place on every node"
             )
         port = _free_port(ip)
         serve["settings"].update(host=ip, http_port=port)
@@ -105,6 +114,33 @@ class ReplicaHost:
             }
         self.proc = _spawn(request, self.log_path)
         return {"ip": ip, "port": port, "pid": self.proc.pid, "node": node, "key": request["key"]}
+
+    def _receive(self, shipped: dict[str, Any], uid: int | None) -> str:
+        """This node's copy of a model the platform put in Ray's object store, unpacked
+        once per content key into the node's model cache (readable by the replica's gid)."""
+        import ray
+
+        models = self.home.parent / "models"
+        target = models / shipped["key"]
+        name = Path(shipped["path"]).name
+        with _cache_lock:
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                unpacking = models / f".{shipped['key']}.{os.getpid()}"
+                shutil.rmtree(unpacking, ignore_errors=True)
+                unpacking.mkdir(parents=True, mode=0o750)
+                data: bytes = ray.get(shipped["ref"][0])
+                with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                    archive.extractall(unpacking, filter="data")
+                (unpacking / ".complete").touch()
+                if uid is not None and os.geteuid() == 0:
+                    _grant(unpacking, uid)
+                try:
+                    unpacking.rename(target)
+                except OSError:  # another actor's copy landed first: the same content
+                    shutil.rmtree(unpacking, ignore_errors=True)
+            os.utime(target)  # when it was last used, for whoever prunes the cache
+        return str(target / name)
 
     def _private_dir(self, confinement: dict[str, Any] | None) -> Path:
         shutil.rmtree(self.home, ignore_errors=True)
@@ -153,6 +189,27 @@ class ReplicaHost:
                 proc.wait()
         shutil.rmtree(self.home, ignore_errors=True)
         return proc.returncode
+
+
+def _with_model(request: dict[str, Any], original: str, local: str) -> dict[str, Any]:
+    """The request with the platform's path of a model replaced by this node's copy."""
+    serve = {**request["serve"]}
+    if serve["path"] == original:
+        serve["path"] = local
+    out = {**request, "serve": serve}
+    if request.get("confinement"):
+        paths = [local if p == original else p for p in request["confinement"]["model_paths"]]
+        out["confinement"] = {**request["confinement"], "model_paths": paths}
+    return out
+
+
+def _grant(folder: Path, gid: int) -> None:
+    """Let the replica's gid (and no one else) read a model copy made as root."""
+    for item in [folder, *folder.rglob("*")]:
+        if item.is_symlink():
+            continue
+        os.chown(item, 0, gid)
+        os.chmod(item, 0o750 if item.is_dir() else 0o640)
 
 
 def _model_paths(request: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ defaults."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from modelport.control.spec.constants import (
@@ -21,7 +22,7 @@ from modelport.control.spec.constants import (
 )
 from modelport.control.spec.fields import FieldReader, valid_runtime_name
 from modelport.control.spec.objects import Batcher, LoggerSpec
-from modelport.control.spec.problems import shorten
+from modelport.control.spec.problems import describe_value, shorten
 from modelport.control.spec.quantity import parse_quantity
 
 
@@ -203,7 +204,7 @@ def _resources(reader: FieldReader, spec: dict[str, Any], path: str) -> dict[str
 GPU = "nvidia.com/gpu"
 
 
-def _quantity(reader: FieldReader, raw: Any, path: str) -> float | None:
+def _quantity(reader: FieldReader, raw: Any, path: str) -> Decimal | None:
     try:
         value = parse_quantity(raw)
     except ValueError as exc:
@@ -243,9 +244,11 @@ def read_extension_fields(
     canary = reader.integer(spec, "canaryTrafficPercent", path, minimum=0, maximum=100)
     logger = _logger(reader, spec.get("logger"), f"{path}.logger")
     batcher = _batcher(reader, spec.get("batcher"), f"{path}.batcher")
+    node_selector = _labels(reader, spec.get("nodeSelector"), f"{path}.nodeSelector")
     if len(reader.problems) > before:
         return None
     return {
+        "node_selector": node_selector,
         "min_replicas": lowest,
         "max_replicas": max_replicas or 0,
         "scale_target": scale_target,
@@ -256,6 +259,21 @@ def read_extension_fields(
         "logger": logger,
         "batcher": batcher,
     }
+
+
+def _labels(reader: FieldReader, value: Any, path: str) -> dict[str, str]:
+    """A pod's nodeSelector: label → value, both strings (the Ray backend places replicas
+    on nodes started with those labels)."""
+    labels = reader.mapping(value, path)
+    if labels is None:
+        return {}
+    found: dict[str, str] = {}
+    for key, item in labels.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            reader.problem(f"{path}.{key}", f"must be a string, got {describe_value(item)}")
+        else:
+            found[key] = item
+    return found
 
 
 def _logger(reader: FieldReader, value: Any, path: str) -> LoggerSpec | None:

@@ -51,6 +51,7 @@ SCALE_METRICS = ("concurrency", "rps", "cpu", "memory")  # the CRD's enum
 LOGGER_MODES = ("all", "request", "response")
 # Extension fields of a component (ComponentExtensionSpec) that modelport acts on.
 EXTENSION_FIELDS = (
+    "nodeSelector",
     "minReplicas",
     "maxReplicas",
     "scaleTarget",

@@ -52,6 +52,8 @@ class Component:
     memory_request: int | None = None
     cpu_request: float | None = None
     gpu_limit: int | None = None
+    # spec.predictor.nodeSelector: labels of the nodes a replica may run on (Ray).
+    node_selector: dict[str, str] = field(default_factory=dict)
     # The protocolVersion as given (or as KServe's defaulting webhook sets it), None when
     # unset: runtime selection matches on it, and only a set one restricts an explicit runtime.
     requested_protocol: str | None = None
