@@ -43,7 +43,8 @@ class Platform:
     isolation: Isolation
     # HTTPS for kubectl beside a plain-HTTP platform (kube/tls.py says why).
     kube_tls: TLSListener | None = None
-    # On a shared database: the controller runs only while this instance leads (docs/ha.md).
+    # On a shared database: the controller runs only while this instance leads
+    # (docs/high-availability.md).
     shared: SharedInstance | None = None
 
     async def start(self) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from modelport.control.controller import Controller
 from modelport.control.revisions import RevisionState
+from modelport.control.store import Resource
 
 log = logging.getLogger("modelport.controller.endpoints")
 
@@ -152,6 +153,16 @@ def read_demand(engine: Engine) -> dict[tuple[str, DemandKey], tuple[float, int]
     return {(i, (ns, s, r)): (inflight, arrivals) for i, ns, s, r, inflight, arrivals in found}
 
 
+def store_stamp(engine: Engine) -> tuple[int, float]:
+    """How many objects are applied and when the newest change was: moves on every apply
+    and delete."""
+    with engine.connect() as conn:
+        count, newest = conn.execute(
+            select(func.count(Resource.id), func.max(Resource.updated_at))
+        ).one()
+    return int(count), float(newest or 0.0)
+
+
 @dataclass
 class _Held:
     """Requests the leader counts on a revision on followers' behalf."""
@@ -172,6 +183,7 @@ class Publisher:
         self._held: dict[DemandKey, _Held] = {}
         self._arrivals_seen: dict[tuple[str, DemandKey], int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._store_stamp: tuple[int, float] | None = None
 
     def start(self) -> None:
         self._published = None  # a new leader always publishes: the old rows are stale
@@ -196,13 +208,21 @@ class Publisher:
             await asyncio.sleep(PUBLISH_EVERY_S)
 
     async def step(self) -> None:
-        """Publish if the picture changed; mirror the followers' demand."""
+        """Publish if the picture changed; mirror the followers' demand; read the store
+        now if another instance wrote to it."""
         rows = snapshot(self.controller())
         if rows != self._published:
             await asyncio.to_thread(publish, self.engine, rows, self.holder)
             self._published = rows
         demand = await asyncio.to_thread(read_demand, self.engine)
         self.mirror(demand)
+        # An apply or delete through a follower wakes only the follower's idle controller;
+        # the leader would see it at its next full read (10 s). A count and the newest
+        # change of the applied objects tell it sooner, for one small query.
+        stamp = await asyncio.to_thread(store_stamp, self.engine)
+        if self._store_stamp is not None and stamp != self._store_stamp:
+            self.controller().wake()
+        self._store_stamp = stamp
 
     def mirror(self, demand: dict[tuple[str, DemandKey], tuple[float, int]]) -> None:
         """Count followers' in-flight requests on the revisions they are for, as if they

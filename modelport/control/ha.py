@@ -22,7 +22,7 @@ from modelport.control.follower_routing import DemandReport, EndpointBook, Follo
 from modelport.control.leadership import Elector, Lease
 from modelport.control.routing import ServiceRouter
 from modelport.control.store import Store
-from modelport.gateway.app import Gateway
+from modelport.gateway.app import Gateway, Router
 
 log = logging.getLogger("modelport.controller.leadership")
 
@@ -160,7 +160,9 @@ class SharedInstance:
         self.elector = Elector(Lease(engine, holder))
         create_tables(engine)
         self.gateway = gateway
-        self.leader_router = router
+        # What the gateway routes with as built (InferenceGraphs in front of the services,
+        # control/graphs.py): the leader keeps it; a follower routes services only.
+        self.leader_router: Router = gateway.router or router
         self.leader_only = LeaderOnly(
             self.elector, router.controller, make_controller, adopt, on_change=self._role
         )

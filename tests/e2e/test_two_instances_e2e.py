@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import ROOT, wait_for
 from tests.e2e.conftest import ADMIN, ADMIN_PASSWORD, isvc_yaml
@@ -172,8 +173,32 @@ def _ready(instance: Instance, headers: dict[str, str], name: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def _published(database_url: str, service: str) -> list[str]:
+    """The replica addresses the leader has published for ``service``."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT address FROM serving_endpoints WHERE service = :s"), {"s": service}
+            ).all()
+    finally:
+        engine.dispose()
+    return [address for (address,) in rows if address]
+
+
+def _refuses(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def test_two_instances_share_access_route_and_survive_the_leader(
-    instances: tuple[Instance, Instance, Balancer], iris_dir: Path, tmp_path: Path
+    instances: tuple[Instance, Instance, Balancer], iris_dir: Path, tmp_path: Path, pg_url: str
 ):
     a, b, balancer = instances
     assert a.health()["role"] == "leading", a.log()
@@ -214,13 +239,14 @@ def test_two_instances_share_access_route_and_survive_the_leader(
     manifest.write_text(isvc_yaml("iris-zero", str(iris_dir), minReplicas=0))
     a.cli("apply", "-f", str(manifest))
     assert wait_for(lambda: _ready(a, bearer, "iris-zero"), timeout=120), a.log()
-    scaled_to_zero = wait_for(
-        lambda: _item(a, bearer, "iris-zero")["status"]["replicas"] == 0, timeout=120
-    )
-    assert scaled_to_zero, a.log()
+    # Scaled to zero for sure: nothing published, and the replica it had refuses.
+    assert wait_for(lambda: bool(_published(pg_url, "iris-zero")), timeout=120), a.log()
+    (address,) = set(_published(pg_url, "iris-zero"))
+    gone = wait_for(lambda: not _published(pg_url, "iris-zero") and _refuses(address), 120)
+    assert gone, a.log()
     r = _infer(b.url, bearer, "iris-zero")
     assert r.status_code == 200, r.text + b.log()[-2000:]
-    assert _item(a, bearer, "iris-zero")["status"]["replicas"] >= 1
+    assert r.json() == {"predictions": [0]}
 
     # The leader dies without a word; the other takes the lease and starts replicas.
     killed_at = time.monotonic()
