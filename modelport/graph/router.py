@@ -29,8 +29,10 @@ Send = Callable[[Message], Awaitable[None]]
 Header = tuple[bytes, bytes]
 # Set in the scope by the gateway's admission of a graph request (control/graphs.py).
 IDENTITY_KEY = "modelport.graph.identity"
-# A step's answer is read whole before the next step runs; past this it is refused.
+# A step's answer is read whole before the next step runs; past this it is refused. An
+# Ensemble holds all its steps' answers at once, so they also share a budget per request.
 MAX_STEP_RESPONSE = 64 << 20
+MAX_RESPONSES_PER_REQUEST = 128 << 20
 JSON = b"application/json"
 
 
@@ -132,6 +134,7 @@ class _Steps:
         self.upstream = upstream
         passed = HeaderFilter(graph.propagate).select(scope.get("headers") or [])
         self.headers = [(b"content-type", JSON), *passed]
+        self.budget = _Budget()
 
     async def call(self, step: Step, body: bytes) -> Answer:
         site = self.router.site
@@ -149,7 +152,7 @@ class _Steps:
         denied = site.refusal(self.identity, namespace, scope)
         if denied is not None:
             return _refused(denied)
-        capture = _Capture()
+        capture = _Capture(self.budget)
         forward = self.router.inner.forward(
             namespace, name, scope, _body_once(body), capture.send,
             self.identity_headers, self.upstream,
@@ -182,10 +185,25 @@ class _Steps:
         }
 
 
+class _Budget:
+    """Bytes of step answers one graph request has read so far."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        self.used += size
+        if self.used > MAX_RESPONSES_PER_REQUEST:
+            raise GraphFailure(
+                500, f"the steps answered more than {MAX_RESPONSES_PER_REQUEST} bytes in all"
+            )
+
+
 class _Capture:
     """An ASGI ``send`` that keeps the response instead of sending it."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: _Budget) -> None:
+        self.budget = budget
         self.status = 0
         self.chunks: list[bytes] = []
         self.size = 0
@@ -196,8 +214,9 @@ class _Capture:
         elif message["type"] == "http.response.body":
             chunk = message.get("body", b"")
             self.size += len(chunk)
+            self.budget.take(len(chunk))
             if self.size > MAX_STEP_RESPONSE:
-                raise GraphFailure(502, f"a step answered more than {MAX_STEP_RESPONSE} bytes")
+                raise GraphFailure(500, f"a step answered more than {MAX_STEP_RESPONSE} bytes")
             self.chunks.append(chunk)
 
     def answer(self, name: str) -> Answer:

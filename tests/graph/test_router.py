@@ -8,9 +8,11 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
 from modelport.access.caller import Identity
 from modelport.graph import IDENTITY_KEY, Graph, GraphRouter, Node, Step
+from modelport.graph import router as router_module
 from modelport.graph.router import MAX_STEP_RESPONSE
 
 ALICE = Identity("alice@example.com")
@@ -23,7 +25,7 @@ class Services:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.delay = 0.0
-        self.huge = False
+        self.extra_bytes = 0
         self.answer: bytes | None = None
 
     async def forward(
@@ -37,10 +39,12 @@ class Services:
         await asyncio.sleep(self.delay)
         answer = self.answer or orjson.dumps({"predictions": [name]})
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        if self.huge:
+        if self.extra_bytes:  # a long JSON answer, sent in 1 MiB pieces
             chunk = b"x" * (1 << 20)
-            for _ in range(MAX_STEP_RESPONSE // len(chunk) + 1):
+            await send({"type": "http.response.body", "body": b'{"pad": "', "more_body": True})
+            for _ in range(self.extra_bytes // len(chunk)):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            answer = b'"}'
         await send({"type": "http.response.body", "body": answer})
 
 
@@ -185,9 +189,19 @@ def test_step_and_graph_timeouts() -> None:
 
 def test_a_step_answer_past_the_limit_is_refused() -> None:
     router, services, _ = setup(Step(service="a"))
-    services.huge = True
+    services.extra_bytes = MAX_STEP_RESPONSE + (1 << 20)
     status, _, body = call(router, "team-a", "g", b"{}")
-    assert status == 502 and b"more than" in body
+    assert status == 500 and b"more than" in body
+
+
+def test_an_ensembles_answers_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(router_module, "MAX_RESPONSES_PER_REQUEST", 3 << 20)
+    steps = tuple(Step(name=f"s{i}", service="a") for i in range(3))
+    g = Graph("team-a", "g", {"root": Node("Ensemble", steps)})
+    services, site = Services(), Site(g)
+    services.extra_bytes = 2 << 20  # each step within its own limit, over 3 MiB in all
+    status, _, body = call(GraphRouter(services, site), "team-a", "g", b"{}")
+    assert status == 500 and b"in all" in body
 
 
 def test_a_non_json_answer_is_labelled_text() -> None:
