@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from modelport.model import Model
 from modelport.runtimes.huggingface import huggingface_model
-from modelport.server.kserve_flags import command_line
+from modelport.server.kserve_flags import huggingface_command_line
 from modelport.server.model_server import ModelServer
 
 
 def model_from_flags() -> Model:
     """The model the command line describes (not loaded)."""
-    args = command_line()
+    args = huggingface_command_line()
     return huggingface_model(
         args.model_name,
         args.model_dir,

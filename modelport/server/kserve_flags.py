@@ -74,21 +74,36 @@ parser.add_argument(
 )
 parser.add_argument("--enable_predictor_health_check", action="store_true", help="Accepted.")
 # The huggingface runtime's flags (KServe's python/huggingfaceserver/huggingfaceserver/
-# __main__.py), read by ``python -m modelport.server.huggingface_server``.
-parser.add_argument("--model_id", default=None, help="Hugging Face model id (else --model_dir).")
-parser.add_argument("--model_revision", default=None, help="Hugging Face model revision.")
-parser.add_argument("--tokenizer_revision", default=None, help="Hugging Face tokenizer revision.")
-parser.add_argument(
+# __main__.py), read by ``python -m modelport.server.huggingface_server``. A parser of their
+# own: KServe scripts extend ``parser`` with flags such as --task or --dtype themselves
+# (argparse refuses a flag defined twice), as KServe's huggingfaceserver does.
+huggingface_parser = argparse.ArgumentParser(parents=[parser], add_help=False)
+huggingface_parser.add_argument(
+    "--model_id", default=None, help="Hugging Face model id (else --model_dir)."
+)
+huggingface_parser.add_argument(
+    "--model_revision", default=None, help="Hugging Face model revision."
+)
+huggingface_parser.add_argument(
+    "--tokenizer_revision", default=None, help="Hugging Face tokenizer revision."
+)
+huggingface_parser.add_argument(
     "--max_length", dest="max_model_len", type=int, default=None, help="Old --max_model_len."
 )
-parser.add_argument(
+huggingface_parser.add_argument(
     "--max_model_len", type=int, default=None, help="Tokens a request may use, prompt included."
 )
-parser.add_argument("--task", default=None, help="text_generation, text_embedding, fill_mask...")
-parser.add_argument("--dtype", default="auto", help="auto|float16|float32|bfloat16|float|half.")
-parser.add_argument("--backend", default="auto", help="auto|huggingface|vllm.")
-parser.add_argument("--trust_remote_code", action="store_true", help="Run the model's own code.")
-parser.add_argument(
+huggingface_parser.add_argument(
+    "--task", default=None, help="text_generation, text_embedding, fill_mask..."
+)
+huggingface_parser.add_argument(
+    "--dtype", default="auto", help="auto|float16|float32|bfloat16|float|half."
+)
+huggingface_parser.add_argument("--backend", default="auto", help="auto|huggingface|vllm.")
+huggingface_parser.add_argument(
+    "--trust_remote_code", action="store_true", help="Run the model's own code."
+)
+huggingface_parser.add_argument(
     "--return_probabilities", action="store_true", help="Probabilities instead of class ids."
 )
 
@@ -98,4 +113,11 @@ def command_line() -> argparse.Namespace:
     """The flags given on this process's command line; unknown ones are ignored, as KServe
     does."""
     args, _ = parser.parse_known_args()
+    return args
+
+
+@functools.cache
+def huggingface_command_line() -> argparse.Namespace:
+    """The model server's and the huggingface runtime's flags on this command line."""
+    args, _ = huggingface_parser.parse_known_args()
     return args

@@ -203,3 +203,23 @@ def test_fill_mask_predicts_the_masked_token(tmp_path: Path) -> None:
         assert missing.status_code == 400 and "<mask>" in missing.json()["error"]
     finally:
         server.stop()
+
+
+def test_kserve_scripts_can_still_add_their_own_task_flag() -> None:
+    import argparse
+
+    from modelport.server.kserve_flags import huggingface_parser, parser
+
+    # KServe's huggingfaceserver (and scripts like it) extend the shared parser this way.
+    mine = argparse.ArgumentParser(parents=[parser], add_help=False)
+    mine.add_argument("--task")
+    mine.add_argument("--dtype")
+    args = huggingface_parser.parse_args(
+        ["--model_dir", "/m", "--task", "fill_mask", "--max_length", "128", "--dtype", "bfloat16"]
+    )
+    assert (args.model_dir, args.task, args.max_model_len, args.dtype) == (
+        "/m",
+        "fill_mask",
+        128,
+        "bfloat16",
+    )
