@@ -21,6 +21,7 @@ from starlette.schemas import SchemaGenerator
 from modelport.access.authz import VIEW
 from modelport.access.caller import Identity
 from modelport.control.api_access import access_routes
+from modelport.control.api_live import live_routes
 from modelport.control.backends.process import tail
 from modelport.control.graph_api import graph_routes
 from modelport.control.operations import (
@@ -101,6 +102,7 @@ def create_api(ctx: ApiContext) -> Starlette:
         Route("/openapi.json", api.openapi, methods=["GET"], include_in_schema=False),
         *graph_routes(ctx),
         *access_routes(ctx),
+        *live_routes(ctx),
     ]
     app = Starlette(
         routes=routes,

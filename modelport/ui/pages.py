@@ -19,6 +19,7 @@ TABS = (
     ("details", "Details"),
     ("try", "Try it"),
     ("canary", "Canary"),
+    ("metrics", "Metrics"),
     ("logs", "Logs"),
     ("events", "Status & events"),
     ("yaml", "YAML"),

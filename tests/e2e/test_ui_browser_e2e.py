@@ -178,21 +178,33 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         page.wait_for_url("**tab=canary&applied=*")
         wait_for_traffic(platform, "iris-two", {"iris-two-predictor-00002": 100})
 
-        # Logs of the predictor.
+        # Metrics, drawn in the page while requests come in.
+        page.get_by_role("link", name="Metrics").click()
+        page.wait_for_url("**tab=metrics")
+        replicas = page.locator("figure[data-series=replicas] [data-latest]")
+        replicas.wait_for()
+        rate = page.locator("figure[data-series=rps] [data-latest]")
+        send_until(platform, "iris-two", lambda: rate.inner_text() not in ("—", "0 req/s"))
+        assert page.inner_text("figure[data-series=replicas] [data-latest]") in ("1", "2")
+        assert "ms" in page.inner_text("figure[data-series=latency] [data-latest]")
+        shots.take("07-metrics")
+
+        # Logs of the predictor, followed live.
         page.get_by_role("link", name="Logs").click()
         page.wait_for_url("**tab=logs")
         assert "==> iris-two-predictor-" in page.inner_text("#logs")
-        shots.take("07-logs")
+        page.locator("#logs-state", has_text="Following the logs live").wait_for()
+        shots.take("08-logs")
 
         # Delete, with its confirmation.
         page.get_by_role("link", name="Delete").first.click()
         page.wait_for_url(f"{url}/ui/ns/default/services/iris-two/delete")
-        shots.take("08-delete-confirm")
+        shots.take("09-delete-confirm")
         page.click("#confirm-delete")
         page.wait_for_url(f"{url}/ui/ns/default/services?deleted=iris-two")
         assert "Deleted iris-two" in page.inner_text(".flash")
         assert page.locator("tr[data-service='default/iris-two']").count() == 0
-        shots.take("09-deleted")
+        shots.take("10-deleted")
 
         # Access: a new API token is shown once, and works.
         page.get_by_role("link", name="Access").click()
@@ -201,7 +213,7 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         page.click("#token-create")
         value = page.inner_text("#token-value").strip()
         assert value.startswith("mpt_")
-        shots.take("10-access-token")
+        shots.take("11-access-token")
         page.goto(f"{url}/ui/access")
         assert value not in page.content()
         bearer = {"Authorization": f"Bearer {value}"}
@@ -232,6 +244,22 @@ def test_outsider_sees_only_their_own(platform: PlatformProcess, browser):
         shots.take("02-forbidden")
     finally:
         context.close()
+
+
+def send_until(platform: PlatformProcess, name: str, done) -> None:
+    """Requests to the model, a few a second, until ``done()`` (the page shows them)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    path = f"/serving/default/{name}/v1/models/{name}:predict"
+    with platform.client() as c:
+        while time.monotonic() < deadline:
+            for _ in range(5):
+                c.post(path, json={"instances": [[6.8, 2.8, 4.8, 1.4]]})
+            if done():
+                return
+            time.sleep(0.5)
+    raise AssertionError("the page never showed the requests")
 
 
 def wait_for_traffic(platform: PlatformProcess, name: str, wanted: dict[str, int]) -> None:

@@ -41,6 +41,10 @@ function setUp(root) {
   if (tryPanel) setUpTry(tryPanel);
   const live = root.querySelector("[data-live]");
   if (live && window.EventSource) watchStatus(live);
+  const metrics = root.querySelector("#metrics[data-src]");
+  if (metrics) watchMetrics(metrics);
+  const logs = root.querySelector("#logs[data-stream]");
+  if (logs && window.EventSource) followLogs(logs);
   const list = root.querySelector("[data-live-list]");
   if (list && window.EventSource) watchList(list);
 }
@@ -160,6 +164,121 @@ function watchStatus(element) {
     element.title = state.reason || "";
   });
   source.onerror = () => { if (source.readyState === EventSource.CLOSED) element.title = "Live updates stopped."; };
+}
+
+// ---- Metrics: drawn from the platform's samples -----------------------------------------
+
+function draw(canvas, lines) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 300;
+  const height = canvas.clientHeight || 140;
+  canvas.width = width * ratio;
+  canvas.height = height * ratio;
+  const g = canvas.getContext("2d");
+  g.scale(ratio, ratio);
+  g.clearRect(0, 0, width, height);
+  const values = lines.flatMap((l) => l.points.map((p) => p[1]).filter((v) => v !== null));
+  const highest = Math.max(0, ...values);
+  const top = highest > 0 ? highest * 1.15 : 1;
+  const times = lines.flatMap((l) => l.points.map((p) => p[0]));
+  const start = Math.min(...times);
+  const span = Math.max(1, Math.max(...times) - start);
+  g.strokeStyle = "#d8dee4";
+  g.fillStyle = "#57606a";
+  g.font = "11px system-ui, sans-serif";
+  g.beginPath(); g.moveTo(30, 4); g.lineTo(30, height - 14); g.lineTo(width, height - 14); g.stroke();
+  g.fillText(top >= 10 ? String(Math.round(top)) : top.toPrecision(2), 0, 12);
+  g.fillText("0", 18, height - 14);
+  for (const line of lines) {
+    g.strokeStyle = line.color;
+    g.lineWidth = 2;
+    g.beginPath();
+    let drawing = false;
+    for (const [t, v] of line.points) {
+      if (v === null) { drawing = false; continue; }
+      const x = 30 + ((t - start) / span) * (width - 34);
+      const y = height - 14 - (v / top) * (height - 22);
+      if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
+      drawing = true;
+    }
+    g.stroke();
+    // Each sample as a dot too: a lone sample has no line to show it.
+    g.fillStyle = line.color;
+    for (const [t, v] of line.points) {
+      if (v === null) continue;
+      const x = 30 + ((t - start) / span) * (width - 34);
+      const y = height - 14 - (v / top) * (height - 22);
+      g.beginPath(); g.arc(x, y, 2.5, 0, 2 * Math.PI); g.fill();
+    }
+  }
+}
+
+function watchMetrics(container) {
+  const state = document.getElementById("metrics-state");
+  const show = (samples) => {
+    for (const figure of container.querySelectorAll("figure[data-series]")) {
+      const series = figure.dataset.series;
+      const unit = figure.dataset.unit;
+      const lines = series === "latency"
+        ? [{ color: "#0b62c4", points: samples.map((s) => [s.t, s.p50_ms]) },
+          { color: "#b42318", points: samples.map((s) => [s.t, s.p99_ms]) }]
+        : [{ color: "#0b62c4", points: samples.map((s) => [s.t, s[series]]) }];
+      draw(figure.querySelector("canvas"), lines);
+      const last = samples[samples.length - 1];
+      let text = "—";
+      if (last && series === "latency") {
+        text = last.p50_ms === null ? "no requests" : `${last.p50_ms.toFixed(1)} / ${last.p99_ms.toFixed(1)} ms`;
+      } else if (last && last[series] !== null) {
+        text = `${last[series]}${unit ? ` ${unit}` : ""}`;
+      }
+      figure.querySelector("[data-latest]").textContent = text;
+    }
+  };
+  const poll = async () => {
+    try {
+      const r = await fetch(container.dataset.src, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const body = await r.json();
+      show(body.samples);
+      state.textContent = `${body.samples.length} samples, one every ${body.interval_s} s, while this page is open.`;
+      window.setTimeout(poll, body.interval_s * 1000);
+    } catch (error) {
+      state.textContent = `The metrics could not be read (${error.message}).`;
+    }
+  };
+  poll();
+}
+
+// ---- Logs: a live tail ----------------------------------------------------------------
+
+const MAX_LOG_LINES = 2000;
+
+function followLogs(pre) {
+  const state = document.getElementById("logs-state");
+  const resume = document.getElementById("logs-resume");
+  let lines = [];
+  let file = "";
+  let fresh = true;
+  const source = new EventSource(pre.dataset.stream);
+  state.textContent = "Following the logs live…";
+  source.addEventListener("line", (event) => {
+    const { file: from, line } = JSON.parse(event.data);
+    if (fresh) { lines = []; file = ""; fresh = false; }
+    if (from !== file) { lines.push(`==> ${from} <==`); file = from; }
+    lines.push(line);
+    if (lines.length > MAX_LOG_LINES) lines = lines.slice(-MAX_LOG_LINES);
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent = `${lines.join("\n")}\n`;
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  });
+  const stop = (why) => {
+    source.close();
+    state.textContent = why;
+    resume.hidden = false;
+  };
+  source.addEventListener("end", (event) => stop(`Live tail stopped: ${JSON.parse(event.data).reason}`));
+  source.onerror = () => stop("Live tail stopped: the connection was lost.");
+  resume.onclick = () => { resume.hidden = true; followLogs(pre); };
 }
 
 function watchList(table) {
