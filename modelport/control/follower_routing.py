@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 
@@ -128,6 +128,7 @@ class DemandReport:
         self._area: dict[Key, float] = {}
         self._since: dict[Key, float] = {}
         self._window = time.monotonic()
+        self._said: dict[Key, tuple[float, int]] = {}  # the last report of each revision
         self.nudge = asyncio.Event()
 
     def begin(self, key: Key) -> None:
@@ -155,6 +156,11 @@ class DemandReport:
         for key in list(self.inflight):
             self._account(key)
             average = max(self._area.pop(key, 0.0) / elapsed, float(self.inflight[key]))
+            # Idle since its last report (which said so): nothing to say. Its row goes
+            # stale; the arrivals counter carries on, so the leader misses none later.
+            if not average and self._said.get(key) == (0.0, self.arrivals[key]):
+                continue
+            self._said[key] = (average, self.arrivals[key])
             namespace, service, revision = key
             rows.append(
                 {
@@ -187,8 +193,6 @@ class DemandReport:
 
     def forget(self) -> None:
         """Withdraw this instance's reports (it leads now, or stops)."""
-        from sqlalchemy import delete
-
         with self.engine.begin() as conn:
             conn.execute(delete(ServingDemand).where(ServingDemand.instance == self.instance))
 

@@ -76,6 +76,8 @@ def test_demand_reports_are_summed_per_instance_and_go_stale(engine: Engine):
     second.end(key)
     second.write(second.take())  # the counter of arrivals stays; in flight drops
     assert read_demand(engine)[("f2", key)][1] == 1
+    second.take()  # reported busy until the window ended
+    assert second.take() == []  # idle, and said so: no more rows to write
     with engine.begin() as conn:  # f1 stopped reporting long ago
         conn.execute(
             update(ServingDemand)
