@@ -4,7 +4,8 @@
 - a live tail of its replica logs over server-sent events (the Logs tab):
   ``GET /api/v1/namespaces/NS/inferenceservices/NAME/logs/stream?component=predictor``;
 - its metrics over time (the Metrics tab; metrics_history.py says what and how):
-  ``GET /api/v1/namespaces/NS/inferenceservices/NAME/metrics``.
+  ``GET /api/v1/namespaces/NS/inferenceservices/NAME/metrics``;
+- its events (the Status & events tab): ``GET …/NAME/events``.
 
 The stream starts with the last lines of each log file of the revisions that take traffic,
 then follows them (and files of replicas started since) as they grow, as ``tail -F`` would.
@@ -158,10 +159,25 @@ class Metrics:
         body = {"interval_s": INTERVAL_S, "samples": samples}
         return Response(orjson.dumps(body), media_type="application/json")
 
+    async def events(self, request: Request) -> Response:
+        """
+        summary: What happened to the service - revisions created, ready or failed, replica
+          crashes and storage errors, scaling (seen while someone watches) - newest first.
+        responses:
+          200: {description: "items: [{t, reason, message, warning}]"}
+          404: {description: no such InferenceService}
+        """
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        self.control.find(self.control.identity(request.scope), ISVC, namespace, name, VIEW)
+        items = self.history.service_events((namespace, name))
+        return Response(orjson.dumps({"items": items}), media_type="application/json")
+
 
 def live_routes(ctx: ApiContext) -> list[Route]:
     service = "/v1/namespaces/{namespace}/inferenceservices/{name}"
+    metrics = Metrics(ctx)
     return [
         Route(service + "/logs/stream", LogStream(ctx).stream, methods=["GET"]),
-        Route(service + "/metrics", Metrics(ctx).metrics, methods=["GET"]),
+        Route(service + "/metrics", metrics.metrics, methods=["GET"]),
+        Route(service + "/events", metrics.events, methods=["GET"]),
     ]

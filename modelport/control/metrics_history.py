@@ -45,6 +45,17 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something that happened to a service, as the Events tab lists it (Kubernetes' event
+    reasons where one fits)."""
+
+    t: float
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
 class Sample:
     t: float
     rps: float | None  # None: the first reading, with nothing to compare it with
@@ -109,6 +120,9 @@ class MetricsHistory:
         self.asked: dict[Key, float] = {}
         self.last: dict[str, Totals] = {}  # replica address -> totals
         self.last_at: dict[Key, float] = {}
+        # Seen while sampling: scale changes and revision messages (crashes, storage errors).
+        self.events: dict[Key, deque[Event]] = {}
+        self.messages: dict[tuple[Key, int], str] = {}
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, key: Key) -> list[dict[str, float | int | None]]:
@@ -129,6 +143,9 @@ class MetricsHistory:
                         del self.asked[key]
                         self.samples.pop(key, None)
                         self.last_at.pop(key, None)
+                        self.events.pop(key, None)
+                        for seen in [m for m in self.messages if m[0] == key]:
+                            del self.messages[seen]
                 await asyncio.gather(*(self._sample(http, key) for key in list(self.asked)))
                 await asyncio.sleep(INTERVAL_S)
 
@@ -161,7 +178,44 @@ class MetricsHistory:
             replicas=len(units),
             inflight=inflight,
         )
-        self.samples.setdefault(key, deque(maxlen=SAMPLES)).append(sample)
+        history = self.samples.setdefault(key, deque(maxlen=SAMPLES))
+        if history and history[-1].replicas != sample.replicas:
+            before, after = history[-1].replicas, sample.replicas
+            reason = "ScaledUp" if after > before else "ScaledDown"
+            self._event(key, Event(now, reason, f"Replicas: {before} → {after}."))
+        history.append(sample)
+        for number, revision in svc.revisions.items() if svc else ():
+            seen = self.messages.get((key, number))
+            if revision.message and revision.message != seen:
+                warning = revision.failures > 0 or revision.state == "failed"
+                reason = "ReplicaFailed" if warning else "Progress"
+                self._event(
+                    key, Event(now, reason, f"{revision.name}: {revision.message}", warning)
+                )
+            self.messages[(key, number)] = revision.message
+
+    def _event(self, key: Key, event: Event) -> None:
+        self.events.setdefault(key, deque(maxlen=SAMPLES)).append(event)
+
+    def service_events(self, key: Key) -> list[dict[str, float | str | bool]]:
+        """What the revisions say of themselves (created, ready or failed, and why), and what
+        sampling saw since someone started watching; newest first. Watching starts or goes
+        on as for ``watch``."""
+        self.watch(key)
+        found = list(self.events.get(key, ()))
+        svc = self.controller.lookup(*key)
+        for revision in svc.revisions.values() if svc else ():
+            found.append(Event(revision.row.created_at, "RevisionCreated", f"{revision.name}"))
+            if revision.state == "ready":
+                found.append(Event(revision.changed_at, "RevisionReady", f"{revision.name}"))
+            elif revision.state == "failed":
+                text = f"{revision.name}: {revision.message or 'failed'}"
+                found.append(Event(revision.changed_at, "RevisionFailed", text, True))
+            if revision.failures:
+                text = f"{revision.name}: {revision.failures} replica failure(s) in a row"
+                found.append(Event(revision.changed_at, "BackOff", text, True))
+        found.sort(key=lambda e: e.t, reverse=True)
+        return [asdict(e) for e in found]
 
     async def _scrape(self, http: aiohttp.ClientSession, replica: object) -> Totals | None:
         address, secret = getattr(replica, "address", ""), getattr(replica, "key", "")

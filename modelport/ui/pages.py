@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -101,6 +102,9 @@ class ServicePages:
         }
         if tab == "yaml":
             context["yaml_text"] = yaml.safe_dump(doc, sort_keys=False)
+        if tab == "events":
+            found = await client.get(f"{service_path(namespace, name)}/events")
+            context["events"] = [_event_row(e) for e in expect(found)["items"]]
         if tab == "logs":
             component = request.query_params.get("component", "predictor")
             component = component if component in ("predictor", "transformer") else "predictor"
@@ -123,6 +127,11 @@ class ServicePages:
         await self.ui.checked_form(request)
         expect(await self.ui.client(request).delete(service_path(namespace, name)))
         return see_other(f"{list_page(namespace)}?deleted={segment(name)}")
+
+
+def _event_row(event: dict[str, Any]) -> dict[str, Any]:
+    when = datetime.fromtimestamp(float(event["t"]), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {**event, "when": when}
 
 
 def _flash(request: Request) -> str:

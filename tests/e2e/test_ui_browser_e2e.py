@@ -196,6 +196,13 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         page.locator("#logs-state", has_text="Following the logs live").wait_for()
         shots.take("08-logs")
 
+        # Events: both revisions, created and ready.
+        page.get_by_role("link", name="Status & events").click()
+        page.wait_for_url("**tab=events")
+        events = page.inner_text("#events")
+        assert "RevisionReady" in events and "iris-two-predictor-00002" in events
+        shots.take("08b-events")
+
         # Delete, with its confirmation.
         page.get_by_role("link", name="Delete").first.click()
         page.wait_for_url(f"{url}/ui/ns/default/services/iris-two/delete")

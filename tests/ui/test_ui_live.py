@@ -85,3 +85,28 @@ def test_new_routes_are_described_in_openapi(ui: Ui):
     ):
         assert path in paths, path
         assert all(op.get("summary") for op in paths[path].values()), path
+
+
+def test_events_tell_revisions_and_failures(ui: Ui, iris_dir: Path):
+    ui.platform.cli("apply", "-f", "-", input=isvc_yaml("live-iris", str(iris_dir)))
+    wait_ready(ui.platform, "live-iris")
+    broken = isvc_yaml("broken", "http://127.0.0.1:9/<b>model</b>.joblib")
+    ui.platform.cli("apply", "-f", "-", input=broken)
+    with httpx.Client(base_url=ui.platform.url, headers=ui.admin, timeout=30) as c:
+        items = c.get(f"{SERVICE}/events").json()["items"]
+        reasons = {(e["reason"], e["message"]) for e in items}
+        assert ("RevisionCreated", "live-iris-predictor-00001") in reasons
+        assert ("RevisionReady", "live-iris-predictor-00001") in reasons
+        assert [e["t"] for e in items] == sorted((e["t"] for e in items), reverse=True)
+        broken_events = "/api/v1/namespaces/default/inferenceservices/broken/events"
+        deadline = time.monotonic() + 60
+        warnings: list[dict] = []
+        while time.monotonic() < deadline and not warnings:
+            warnings = [e for e in c.get(broken_events).json()["items"] if e["warning"]]
+            time.sleep(0.5)
+        assert warnings, c.get(broken_events).json()
+        page = c.get("/ui/ns/default/services/broken?tab=events", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and 'class="warning"' in page.text
+        assert "<b>model</b>" not in page.text
+    with httpx.Client(base_url=ui.platform.url, headers=ui.outsider, timeout=30) as c:
+        assert c.get(f"{SERVICE}/events").status_code == 403
