@@ -263,3 +263,22 @@ def test_two_instances_share_access_route_and_survive_the_leader(
     assert _infer(balancer.url, fresh).json() == {"predictions": [0]}
     assert list((b.data_dir / "logs" / "default" / "sklearn-iris").glob("*.log"))
     assert _ready(b, bearer, "sklearn-iris")
+
+    # A leader stopped cleanly gives the lease up: a third instance takes over without
+    # waiting for it to expire, and serves.
+    port = free_port()
+    c = start_instance(tmp_path / "c", pg_url, port, balancer.url)
+    try:
+        balancer.backends.append(("127.0.0.1", port))
+        assert c.health()["role"] == "standby"
+        b.proc.send_signal(signal.SIGTERM)
+        assert b.proc.wait(60) == 0, b.log()
+        stopped_at = time.monotonic()
+        assert wait_for(lambda: c.health().get("role") == "leading", timeout=TAKEOVER_BOUND_S)
+        print(f"takeover after a clean stop: {time.monotonic() - stopped_at:.1f} s")
+        assert "standby" in c.log() and "leading" in c.log()
+        r = _infer(balancer.url, fresh)
+        assert r.status_code == 200, r.text + c.log()[-2000:]
+        assert r.json() == {"predictions": [0]}
+    finally:
+        c.kill()
