@@ -62,6 +62,8 @@ class PublishedService:
 
     def pick(self) -> PublishedRevision | None:
         """A revision by the traffic split, as ServiceState.pick does on the leader."""
+        if len(self.revisions) == 1:  # all traffic, whatever its percent says (0 or 100)
+            return next(iter(self.revisions.values()))
         split = [r for r in self.revisions.values() if r.percent > 0]
         if not split:
             return None

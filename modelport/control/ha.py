@@ -26,6 +26,8 @@ from modelport.gateway.app import Gateway, Router
 
 log = logging.getLogger("modelport.controller.leadership")
 
+RETRY_S = 5.0
+
 
 class Elects(Protocol):
     """What this needs of an elector (``leadership.Elector`` or ``AlwaysLeader``)."""
@@ -106,7 +108,6 @@ class LeaderOnly:
             self._used = True
             # A task, so that losing the lease while the controller starts can cancel it.
             self._running = asyncio.create_task(self._lead(), name="controller-start")
-            self._running.add_done_callback(_report_failure)
         elif not self.elector.leading and self._running is not None:
             log.warning("no longer leading: stopping the controller and its replicas")
             await self._stop_controller()
@@ -115,8 +116,23 @@ class LeaderOnly:
             await self._tell(False)
 
     async def _lead(self) -> None:
-        """Start the controller; only then say so (the gateway then routes with it)."""
-        await self.controller.start()
+        """Start the controller; only then say so (the gateway then routes with it).
+
+        A start that fails (the backend cannot open, the store cannot be read) is tried
+        again with a fresh controller while the lease is held: an instance that holds the
+        lease but runs nothing would leave every instance without replicas.
+        """
+        while True:
+            try:
+                await self.controller.start()
+                break
+            except Exception:
+                log.exception("the controller failed to start; trying again in %s s", RETRY_S)
+                with contextlib.suppress(Exception):
+                    await self.controller.stop()
+            await asyncio.sleep(RETRY_S)
+            self.controller = self._make_controller()
+            self._adopt(self.controller)
         await self._tell(True)
 
     async def _tell(self, leading: bool) -> None:
@@ -133,11 +149,6 @@ class LeaderOnly:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await running
         await self.controller.stop()
-
-
-def _report_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the controller failed to start", exc_info=task.exception())
 
 
 class SharedInstance:

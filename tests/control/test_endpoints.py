@@ -87,3 +87,22 @@ def test_demand_reports_are_summed_per_instance_and_go_stale(engine: Engine):
     assert set(read_demand(engine)) == {("f2", key)}
     second.forget()
     assert read_demand(engine) == {}
+
+
+def test_a_lone_revision_takes_all_traffic_and_a_split_is_followed(engine: Engine):
+    book = EndpointBook(engine)
+    publish(engine, [("ns", "one", 1, 0, "127.0.0.1:5001", KEY, "k", 0.0)], "leader")
+    assert book.read()
+    lone = book.services[("ns", "one")].pick()
+    assert lone is not None and lone.number == 1  # as ServiceState.pick on the leader
+    publish(
+        engine,
+        [
+            ("ns", "two", 1, 100, "127.0.0.1:5001", KEY, "k", 0.0),
+            ("ns", "two", 2, 0, "127.0.0.1:5002", KEY, "k", 0.0),
+        ],
+        "leader",
+    )
+    assert book.read()
+    picks = {book.services[("ns", "two")].pick().number for _ in range(50)}  # type: ignore[union-attr]
+    assert picks == {1}

@@ -111,3 +111,37 @@ def test_losing_the_lease_while_the_controller_starts_cancels_the_start():
         assert log == ["stop first", "role False"]
 
     asyncio.run(scenario())
+
+
+class BrokenController(FakeController):
+    async def start(self) -> None:
+        self.log.append(f"failed {self.name}")
+        raise OSError("backend unavailable")
+
+
+def test_a_controller_that_fails_to_start_is_replaced_while_leading(monkeypatch):
+    monkeypatch.setattr("modelport.control.ha.RETRY_S", 0.05)
+
+    async def scenario() -> None:
+        log: list[str] = []
+        adopted: list[Any] = []
+        elector = FakeElector()
+        elector.leading = True
+
+        async def told(leading: bool) -> None:
+            log.append(f"role {leading}")
+
+        only = LeaderOnly(
+            elector,
+            BrokenController(log, "first"),  # type: ignore[arg-type]
+            lambda: FakeController(log, "second"),  # type: ignore[arg-type,return-value]
+            adopted.append,
+            on_change=told,
+        )
+        await only.start()
+        await _settle()
+        assert log == ["failed first", "stop first", "start second", "role True"]
+        assert [c.name for c in adopted] == ["second"]
+        await only.stop()
+
+    asyncio.run(scenario())
