@@ -271,6 +271,7 @@ class Controller:
         routed = {n for n, _ in svc.traffic}
         for rev in list(svc.revisions.values()):
             if rev.row.number not in routed and rev is not latest and not rev.units:
+                rev.cancel_starts()
                 if not rev.row.retired:
                     rev.row.retired = 1
                     await asyncio.to_thread(self.store.update_revision, rev.row.id, retired=1)
@@ -309,6 +310,7 @@ class Controller:
         stops = []
         for rev in svc.revisions.values():
             rev.row.retired = 1
+            rev.cancel_starts()
             stops += [stop_unit(unit) for unit in rev.units]
             rev.units.clear()
             rev.ready_event.set()

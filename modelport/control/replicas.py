@@ -177,7 +177,9 @@ class RevisionScaler:
         formats: Formats,
     ) -> None:
         rev.starting += 1
-        self.background.run(self._start_unit(svc, rev, formats, rev.take_slot()))
+        task = self.background.run(self._start_unit(svc, rev, formats, rev.take_slot()))
+        rev.start_tasks.add(task)
+        task.add_done_callback(rev.start_tasks.discard)
 
     async def _start_unit(
         self,

@@ -70,9 +70,16 @@ class RevisionState:
     _window_start: float = field(default_factory=time.monotonic)
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     slots: set[int] = field(default_factory=set)  # log-file slots of units and starts
+    # Starts under way: cancelled when the revision ends (a replica waiting for a node on a
+    # cluster would otherwise wait for ever).
+    start_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # Wall-clock time of the last state change (status' lastTransitionTime).
     changed_at: float = field(default_factory=time.time)
     _next: int = 0
+
+    def cancel_starts(self) -> None:
+        for task in list(self.start_tasks):
+            task.cancel()
 
     def release_models(self) -> None:
         """Let the cache prune this revision's models; were it routed to again, it fetches

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,12 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.e2e.conftest import PlatformProcess, isvc_yaml, start_platform, wait_ready
-from tests.helpers.ray_cluster import RayCluster, start_cluster
+from tests.helpers.ray_cluster import RAY, RayCluster, start_cluster
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(600)
 VERSICOLOR = [6.8, 2.8, 4.8, 1.4]
+WAITING = ("ALIVE", "PENDING_CREATION", "DEPENDENCIES_UNREADY", "RESTARTING")
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +66,14 @@ def _predict(platform: PlatformProcess, name: str) -> dict[str, object]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def _live(cluster: RayCluster, prefix: str) -> dict[str, dict[str, object]]:
-    """The service's replica actors that are alive, by name."""
+def _live(
+    cluster: RayCluster, prefix: str, states: tuple[str, ...] = ("ALIVE",)
+) -> dict[str, dict[str, object]]:
+    """The service's replica actors in one of ``states`` (alive by default), by name."""
     return {
         str(a["name"]): a
         for a in cluster.actors()
-        if str(a.get("name", "")).startswith(prefix) and a["state"] == "ALIVE"
+        if str(a.get("name", "")).startswith(prefix) and a["state"] in states
     }
 
 
@@ -176,11 +180,30 @@ def test_an_unschedulable_gpu_replica_is_reported(
             return "waiting for 1 CPU, 1 GPU on the Ray cluster" in message
 
         assert wait_for(waiting, timeout=60)
+        assert list(_live(cluster, "default/needs-gpu/", ("PENDING_CREATION",))) == [
+            "default/needs-gpu/predictor-00001-0"
+        ]
         assert ready_status(platform, "needs-gpu") == "Unknown"
+        # An autoscaling cluster would add a node: the replica's bundle is asked for.
+        assert wait_for(lambda: "'GPU': 1.0" in _requested(cluster), timeout=60)
         platform.cli("delete", "isvc", "needs-gpu")
-        assert wait_for(lambda: not _live(cluster, "default/needs-gpu/"), timeout=60)
+        assert wait_for(lambda: not _live(cluster, "default/needs-gpu/", WAITING), timeout=60)
+        assert wait_for(lambda: "'GPU': 1.0" not in _requested(cluster), timeout=60)
     finally:
         platform.stop()
+
+
+def _requested(cluster: RayCluster) -> str:
+    """The "From request_resources" part of `ray status --verbose`."""
+    out = subprocess.run(
+        [RAY, "status", "--verbose"],
+        env={**os.environ, "RAY_ADDRESS": cluster.address},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return out.split("From request_resources:", 1)[-1].split("Pending Demands:", 1)[0]
 
 
 def ready_status(platform: PlatformProcess, name: str) -> str:
