@@ -30,7 +30,7 @@ RETRY_S = 5.0
 
 
 class Elects(Protocol):
-    """What this needs of an elector (``leadership.Elector`` or ``AlwaysLeader``)."""
+    """What this needs of an elector (``leadership.Elector``; tests use a fake)."""
 
     leading: bool
     changed: asyncio.Event

@@ -17,7 +17,8 @@ acting, measured from before it sent its last successful renewal, so it stops wh
 lease is still valid and before anyone else may take it. (A process frozen longer than that,
 e.g. stopped by a debugger, can act late; nothing here fences it at the replicas.)
 
-SQLite serves one instance only, which always leads (``AlwaysLeader``).
+SQLite serves one instance only: ``build_platform`` then runs the controller from the
+start, without a lease.
 """
 
 from __future__ import annotations
@@ -235,20 +236,3 @@ class Elector:
         self.leading = leading
         log.info("%s (instance %s)", "leading" if leading else "standby", self.holder)
         self.changed.set()
-
-
-class AlwaysLeader:
-    """SQLite: one instance, always the leader."""
-
-    leading = True
-    role = "leading"
-    holder = "local"
-
-    def __init__(self) -> None:
-        self.changed = asyncio.Event()
-
-    def start(self) -> None:
-        self.changed.set()
-
-    async def stop(self) -> None:
-        return
