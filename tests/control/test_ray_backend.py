@@ -113,6 +113,34 @@ def test_replicas_are_actors_spread_over_nodes_and_a_dead_server_is_noticed(
     asyncio.run(main())
 
 
+def test_a_dead_actor_is_noticed_and_takes_its_server_along(
+    cluster: RayCluster, tmp_path: Path, iris_dir: Path
+):
+    async def main() -> None:
+        backend = RayBackend(cluster.address)
+        await backend.open()
+        try:
+            replica = await backend.start(_spec(tmp_path, iris_dir, "sklearn", "t7/iris/p-0"))
+            assert isinstance(replica, RayReplica)
+            assert await replica.wait_ready(120), replica.last_lines(10)
+            (actor,) = [a for a in cluster.actors() if a["name"] == replica.name]
+            assert actor["state"] == "ALIVE"
+            os.kill(int(str(actor["pid"])), signal.SIGKILL)  # as when its node is lost
+            code = await asyncio.wait_for(replica.proc.wait(), 60)
+            assert code == -1
+            assert "the replica's Ray actor died" in replica.log_file.read_text()
+            for _ in range(100):  # the server gets its parent-death signal
+                if not os.path.exists(f"/proc/{replica.proc.pid}"):
+                    break
+                await asyncio.sleep(0.1)
+            assert not os.path.exists(f"/proc/{replica.proc.pid}")
+            await replica.stop()
+        finally:
+            await backend.close()
+
+    asyncio.run(main())
+
+
 def test_node_selector_places_replicas_on_labelled_nodes(
     cluster: RayCluster, tmp_path: Path, iris_dir: Path
 ):
