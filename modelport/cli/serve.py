@@ -23,7 +23,8 @@ Format = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="sklearn, xgboost, lightgbm, onnx, pytorch or custom (default: detected).",
+        help="sklearn, xgboost, lightgbm, onnx, pytorch, huggingface or custom "
+        "(default: detected).",
     ),
 ]
 HttpPort = Annotated[int, typer.Option("--http-port", help="REST port; 0 picks a free port.")]
