@@ -8,8 +8,11 @@
 #   bench/.venvs/mlserver  mlserver==1.7.1 mlserver-sklearn scikit-learn joblib "uvloop<0.22"
 #   apt: wrk, nghttp2-client (h2load), nginx-light (the gateway benchmark's peer, with
 #        auth_request), installed without starting the system service
+#   bench/.venvs/rayserve  ray[serve]==2.60.0, scikit-learn and joblib at the versions of
+#                          MODELPORT_PYTHON's, and modelport from this checkout (pip install -e)
 #
-# Env: PYTHON (interpreter for the venvs, default python3.11 or python3).
+# Env: PYTHON (interpreter for the venvs, default python3.11 or python3); MODELPORT_PYTHON
+# (the interpreter that runs modelport, default <repo>/.venv/bin/python).
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -112,7 +115,26 @@ else
   pip_q "$ML" "mlserver==1.7.1" mlserver-sklearn scikit-learn joblib "uvloop<0.22"
 fi
 
+# ---- Ray Serve 2.60.0 (bench/ray.py) -----------------------------------------------
+# One Ray cluster, started with this venv's `ray`, runs both modelport's Ray replicas and
+# the Ray Serve deployment: its workers need modelport and the same scikit-learn as the
+# `modelport up` driver, so that one pickled iris model loads everywhere.
+RS="$VENVS/rayserve"
+REPO="$(cd "$BENCH/.." && pwd)"
+MP_PY="${MODELPORT_PYTHON:-$REPO/.venv/bin/python}"
+sk_ver="$("$MP_PY" -c 'import sklearn; print(sklearn.__version__)')"
+jl_ver="$("$MP_PY" -c 'import joblib; print(joblib.__version__)')"
+make_venv "$RS"
+if has_version "$RS" ray 2.60.0 && has_dist "$RS" fastapi && has_version "$RS" scikit-learn "$sk_ver" \
+   && has_version "$RS" joblib "$jl_ver" && has_dist "$RS" modelport; then
+  log "ray[serve] 2.60.0 already installed"
+else
+  log "installing ray[serve] 2.60.0, scikit-learn $sk_ver and modelport from $REPO"
+  pip_q "$RS" "ray[serve]==2.60.0" "scikit-learn==$sk_ver" "joblib==$jl_ver" -e "$REPO"
+fi
+
 log "done:"
 log "  kserve   $("$KS/bin/python" -c 'import importlib.metadata as m; print(m.version("kserve"))')  sklearnserver: $(cat "$KS/SKLEARNSERVER_SOURCE")"
 log "  mlserver $("$ML/bin/python" -c 'import importlib.metadata as m; print(m.version("mlserver"), "mlserver-sklearn", m.version("mlserver-sklearn"))')"
+log "  rayserve ray $("$RS/bin/python" -c 'import importlib.metadata as m; print(m.version("ray"), "scikit-learn", m.version("scikit-learn"))')"
 log "  wrk: $(command -v wrk)  h2load: $(command -v h2load)"
