@@ -10,6 +10,7 @@ Every link is a bookmarkable URL:
   /ui/new, /ui/new/yaml                     create from a form, or from YAML
   /ui/status, /ui/ns/NS/services/NAME/status  live status (server-sent events)
   /ui/access, /ui/access/ns/NS              API tokens, sessions; a namespace's contributors
+  /ui/graphs, /ui/ns/NS/graphs[/NAME]       InferenceGraphs, one with a drawing of its nodes
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from modelport.ui.access import AccessPages
 from modelport.ui.base import PageError, Ui
 from modelport.ui.create import CreatePages
 from modelport.ui.csrf import CsrfGuard
+from modelport.ui.graphs import GraphPages
 from modelport.ui.live import LivePages
 from modelport.ui.pages import ServicePages
 from modelport.ui.render import Renderer
 
 UI_PREFIX = "/ui"
 SERVICE = "/ns/{namespace}/services/{name}"
+GRAPH = "/ns/{namespace}/graphs/{name}"
 
 
 def create_ui(api_app: Any, csrf: CsrfGuard | None = None) -> Starlette:
@@ -41,6 +44,7 @@ def create_ui(api_app: Any, csrf: CsrfGuard | None = None) -> Starlette:
     create = CreatePages(ui)
     live = LivePages(ui)
     access = AccessPages(ui)
+    graphs = GraphPages(ui)
     routes = [
         Route("/", services.listing, methods=["GET"]),
         Route("/services", services.pick, methods=["GET"]),
@@ -55,6 +59,12 @@ def create_ui(api_app: Any, csrf: CsrfGuard | None = None) -> Starlette:
         Route("/new", create.submit_form, methods=["POST"]),
         Route("/new/yaml", create.yaml_form, methods=["GET"]),
         Route("/new/yaml", create.submit_yaml, methods=["POST"]),
+        Route("/graphs", graphs.listing, methods=["GET"]),
+        Route("/graphs-in", services.pick_graphs, methods=["GET"]),
+        Route("/ns/{namespace}/graphs", graphs.listing, methods=["GET"]),
+        Route(GRAPH, graphs.details, methods=["GET"]),
+        Route(GRAPH + "/delete", graphs.confirm_delete, methods=["GET"]),
+        Route(GRAPH + "/delete", graphs.delete, methods=["POST"]),
         Route("/access", access.overview, methods=["GET"]),
         Route("/access/tokens", access.create_token, methods=["POST"]),
         Route("/access/tokens/{token_id}/revoke", access.revoke_token, methods=["POST"]),

@@ -76,6 +76,10 @@ class ServicePages:
         chosen = request.query_params.get("namespace", "")
         return see_other(list_page(chosen) if chosen else "/ui/")
 
+    async def pick_graphs(self, request: Request) -> Response:
+        chosen = request.query_params.get("namespace", "")
+        return see_other(f"/ui/ns/{segment(chosen)}/graphs" if chosen else "/ui/graphs")
+
     async def details(self, request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["name"]
         tab = request.query_params.get("tab", "overview")

@@ -35,6 +35,22 @@ ARGS = [
 ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts" / "ui"
 OUTSIDER = "mallory@example.com"
 OUTSIDER_PASSWORD = "outsider-password-123"
+GRAPH_YAML = """apiVersion: serving.kserve.io/v1alpha1
+kind: InferenceGraph
+metadata: {name: chain, namespace: default}
+spec:
+  nodes:
+    root:
+      routerType: Sequence
+      steps:
+      - {serviceName: sklearn-iris, name: classify}
+      - {nodeName: split, name: again, data: $response}
+    split:
+      routerType: Splitter
+      steps:
+      - {serviceName: sklearn-iris, weight: 80}
+      - {serviceName: sklearn-iris, weight: 20}
+"""
 STEP_MS = 30_000  # the longest any one browser step may take
 pytestmark = [
     pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"),
@@ -213,6 +229,18 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         assert page.locator("tr[data-service='default/iris-two']").count() == 0
         shots.take("10-deleted")
 
+        # An InferenceGraph from the YAML form, and its drawing.
+        page.goto(f"{url}/ui/new/yaml")
+        page.fill("#y-text", GRAPH_YAML)
+        page.click("#yaml-submit")
+        page.locator("#yaml-results", has_text="InferenceGraph default/chain: created").wait_for()
+        page.get_by_role("link", name="Graphs").click()
+        page.wait_for_url(f"{url}/ui/graphs")
+        page.get_by_role("link", name="chain", exact=True).click()
+        page.wait_for_url(f"{url}/ui/ns/default/graphs/chain")
+        assert "root · Sequence" in page.locator("#graph-drawing").text_content()
+        shots.take("11-graph")
+
         # Access: a new API token is shown once, and works.
         page.get_by_role("link", name="Access").click()
         page.wait_for_url(f"{url}/ui/access")
@@ -220,7 +248,7 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         page.click("#token-create")
         value = page.inner_text("#token-value").strip()
         assert value.startswith("mpt_")
-        shots.take("11-access-token")
+        shots.take("12-access-token")
         page.goto(f"{url}/ui/access")
         assert value not in page.content()
         bearer = {"Authorization": f"Bearer {value}"}
