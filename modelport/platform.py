@@ -169,8 +169,12 @@ def _mount_apps(
     the platform's URL is http: kubectl sends credentials only over https)."""
     # The page for people at "/", its files under /_ui, and the web UI's pages under /ui,
     # which call the control API in process as the visitor (modelport/ui, docs/ui.md).
+    import hashlib
+    import hmac
+
     from modelport.control.api_access import SIGN_OUT_STATE
     from modelport.ui.app import UI_PREFIX, create_ui
+    from modelport.ui.csrf import CsrfGuard
 
     gateway.home = HomePage()
     gateway.mounts[STATIC_PREFIX] = gateway.home
@@ -183,7 +187,11 @@ def _mount_apps(
 
     setattr(api.state, SIGN_OUT_STATE, sign_out_everywhere)
     gateway.mounts["/api"] = api
-    gateway.mounts[UI_PREFIX] = create_ui(api)
+    # The UI's CSRF key from the gateway's client secret, which instances sharing a database
+    # share too: a form made by one instance is accepted by the other.
+    secret = gateway.config.client_secret.encode()
+    key = hmac.new(secret, b"modelport ui csrf", hashlib.sha256).digest() if secret else None
+    gateway.mounts[UI_PREFIX] = create_ui(api, CsrfGuard(key))
     # kubectl's paths (/api, /apis, /version) under a prefix of their own: a kubeconfig's
     # server is PLATFORM_URL/k8s (modelport kubeconfig), clear of /api/v1 and the models.
     kube_tls = None
