@@ -310,3 +310,32 @@ def wait_for_traffic(platform: PlatformProcess, name: str, wanted: dict[str, int
                 return
             time.sleep(0.3)
     raise AssertionError(f"traffic of {name} never became {wanted}: {found}")
+
+
+def test_chat_with_an_openai_model(platform: PlatformProcess, browser):
+    echo = ROOT / "tests" / "openai" / "models" / "echo_model.py"
+    doc = (
+        "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
+        "metadata: {name: echo, namespace: default}\nspec:\n  predictor:\n    model:\n"
+        f"      modelFormat: {{name: custom}}\n      storageUri: {echo}\n"
+    )
+    platform.cli("apply", "-f", "-", input=doc)
+    wait_ready(platform, "echo")
+    url = platform.url
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(STEP_MS)
+    page = context.new_page()
+    try:
+        log_in(page, url, ADMIN, ADMIN_PASSWORD)
+        page.goto(f"{url}/ui/ns/default/services/echo?tab=try")
+        page.locator("#chat").wait_for()  # shown: the model answers OpenAI's API
+        page.fill("#chat-input", "hello <b>there</b>")
+        page.click("#chat-send")
+        reply = page.locator("#chat-log li.assistant")
+        reply.wait_for()
+        assert reply.inner_text() == "you said: hello <b>there</b>"  # text, not markup
+        assert "HTTP 200" in page.inner_text("#chat-latency")
+        assert "/openai/v1/chat/completions" in page.inner_text("#chat-curl")
+        Shots(page, "chat").take("01-chat")
+    finally:
+        context.close()

@@ -123,6 +123,10 @@ function setUpTry(panel) {
     })
     .finally(rebuild);
 
+  fetch(`${base}/openai/v1/models`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((found) => { if (found && Array.isArray(found.data)) setUpChat(base, model); })
+    .catch(() => {});
   protocol.addEventListener("change", rebuild);
   body.addEventListener("input", showCurl);
   document.getElementById("try-reset").addEventListener("click", rebuild);
@@ -148,6 +152,67 @@ function setUpTry(panel) {
     } catch (error) {
       latency.textContent = "";
       response.textContent = `The request failed: ${error.message}`;
+    }
+  });
+}
+
+// ---- Chat, for models that answer OpenAI's API ------------------------------------------
+
+function setUpChat(base, model) {
+  const panel = document.getElementById("chat");
+  const log = document.getElementById("chat-log");
+  const input = document.getElementById("chat-input");
+  const latency = document.getElementById("chat-latency");
+  const curl = document.getElementById("chat-curl");
+  const url = `${base}/openai/v1/chat/completions`;
+  let messages = [];
+  panel.hidden = false;
+  // A chat model is tried by chatting: the panel goes first.
+  document.getElementById("try-meta").after(panel);
+  const say = (role, content) => {
+    const item = document.createElement("li");
+    item.className = role;
+    item.textContent = content;
+    log.append(item);
+  };
+  const showCurl = (body) => {
+    curl.textContent = `curl -H "Authorization: Bearer $(modelport token)" \\\n` +
+      `     -H "Content-Type: application/json" \\\n` +
+      `     -d ${shellQuote(JSON.stringify(body))} \\\n     ${window.location.origin}${url}`;
+  };
+  document.getElementById("chat-clear").addEventListener("click", () => {
+    messages = [];
+    log.textContent = "";
+    latency.textContent = "";
+  });
+  document.getElementById("chat-send").addEventListener("click", async () => {
+    const text = input.value.trim();
+    if (!text) return;
+    messages.push({ role: "user", content: text });
+    say("user", text);
+    input.value = "";
+    const body = { model, messages };
+    showCurl(body);
+    latency.textContent = "waiting for the model…";
+    const started = performance.now();
+    try {
+      const r = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+      const answer = await r.json();
+      latency.textContent = `HTTP ${r.status} in ${Math.round(performance.now() - started)} ms`;
+      if (!r.ok) {
+        say("assistant", `Error: ${(answer.error && answer.error.message) || JSON.stringify(answer)}`);
+        return;
+      }
+      const reply = answer.choices[0].message;
+      messages.push({ role: reply.role || "assistant", content: reply.content });
+      say("assistant", reply.content);
+    } catch (error) {
+      latency.textContent = `The request failed: ${error.message}`;
     }
   });
 }
