@@ -98,6 +98,22 @@ class ApplyResult:
     ignored: list[str]
 
 
+def placement_fields(isvc: InferenceService) -> list[str]:
+    """The fields that choose a node, which a one-machine backend does not act on."""
+    found = []
+    for part, component in (("predictor", isvc.predictor), ("transformer", isvc.transformer)):
+        if component is None:
+            continue
+        if component.node_selector:
+            found.append(f"spec.{part}.nodeSelector")
+        resources = f"spec.{part}.{component.source}.resources"
+        if component.cpu_request or component.memory_request:
+            found.append(f"{resources}.requests")
+        if component.gpu_limit:
+            found.append(f"{resources}.limits.nvidia.com/gpu")
+    return found
+
+
 def kind_of(obj: Parsed) -> str:
     """The store's kind of a parsed object."""
     if isinstance(obj, InferenceService):
@@ -195,6 +211,7 @@ class Control:
                 raise Invalid(why)
             self.require(identity, namespace, EDIT)
         results = []
+        places = self.ctx.controller.backend.places_replicas
         for obj in objects:
             kind = kind_of(obj)
             applied = await asyncio.to_thread(
@@ -205,7 +222,10 @@ class Control:
                 obj.document,
                 identity.email,
             )
-            results.append(ApplyResult(kind, obj.namespace, obj.name, applied.action, obj.ignored))
+            ignored = obj.ignored
+            if isinstance(obj, InferenceService) and not places:
+                ignored = [*ignored, *placement_fields(obj)]
+            results.append(ApplyResult(kind, obj.namespace, obj.name, applied.action, ignored))
         self.ctx.controller.wake()
         return results
 

@@ -47,6 +47,7 @@ class FakeBackend:
 
     name = "fake"
     keeps_replicas = False
+    places_replicas = False
 
     def __init__(self) -> None:
         self.started: list[FakeReplica] = []

@@ -199,6 +199,27 @@ def test_a_new_backend_adopts_running_replicas(cluster: RayCluster, tmp_path: Pa
     asyncio.run(second(asyncio.run(first())))
 
 
+def test_a_backend_opens_again_after_closing(cluster: RayCluster, tmp_path: Path, iris_dir: Path):
+    """A platform that stands down and later leads again opens the same backend again."""
+
+    async def main() -> None:
+        backend = RayBackend(cluster.address)
+        for turn in range(2):
+            await backend.open()
+            try:
+                replica = await backend.start(_spec(tmp_path, iris_dir, "sklearn", "t8/iris/p-0"))
+                assert isinstance(replica, RayReplica)
+                assert await replica.wait_ready(120), replica.last_lines(10)
+                assert replica.adopted == (turn == 1)
+                assert await _infer(replica) == [1]
+                if turn == 1:
+                    await replica.stop()
+            finally:
+                await backend.close()
+
+    asyncio.run(main())
+
+
 def test_unclaimed_actors_are_stopped_after_the_adoption_window(
     cluster: RayCluster, tmp_path: Path, iris_dir: Path
 ):

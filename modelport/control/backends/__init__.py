@@ -16,6 +16,9 @@ class Backend(Protocol):
     # Whether replicas outlive the platform (and are adopted by its next start) instead of
     # being stopped with it.
     keeps_replicas: bool
+    # Whether it chooses among nodes (resources.requests, GPUs and nodeSelector act on
+    # placement); a one-machine backend reports those fields as not acted on.
+    places_replicas: bool
 
     async def open(self) -> None:
         """Get ready to start replicas (a zygote, a cluster connection); never raises for a

@@ -216,6 +216,7 @@ class ProcessBackend:
 
     name = "process"
     keeps_replicas = False
+    places_replicas = False
 
     async def open(self) -> None:
         """Nothing to prepare: each start runs a new interpreter."""
@@ -267,6 +268,7 @@ class ZygoteBackend:
 
     name = "zygote"
     keeps_replicas = False
+    places_replicas = False
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None

@@ -43,6 +43,7 @@ class RayBackend:
     name = "ray"
     # Replicas keep running when the platform stops; the next start adopts them.
     keeps_replicas = True
+    places_replicas = True
 
     def __init__(
         self,
@@ -124,6 +125,11 @@ class RayBackend:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Object references die with the connection; a later open() starts afresh (a
+        # platform that leads again after standing down opens its backend again).
+        self._shipped.clear()
+        self._waiting.clear()
+        self.replicas.clear()
         await asyncio.to_thread(ray.shutdown)
 
     def _ships(self, model: Path) -> bool:
