@@ -339,3 +339,44 @@ def test_chat_with_an_openai_model(platform: PlatformProcess, browser):
         Shots(page, "chat").take("01-chat")
     finally:
         context.close()
+
+
+def tab_to(page, selector: str, limit: int = 60) -> None:
+    """Press Tab until ``selector`` has the focus, as someone without a mouse would."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab")
+
+
+def test_keyboard_only(platform: PlatformProcess, browser, iris_dir: Path):
+    doc = isvc_yaml("keyboard", str(iris_dir), minReplicas=0)
+    platform.cli("apply", "-f", "-", input=doc)
+    url = platform.url
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    context.set_default_timeout(STEP_MS)
+    page = context.new_page()
+    try:
+        log_in(page, url, ADMIN, ADMIN_PASSWORD)
+        page.goto(f"{url}/ui/ns/default/services")
+        # The first Tab reaches the skip link; it moves the focus to the content.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        tab_to(page, "a[aria-label='Delete keyboard']")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{url}/ui/ns/default/services/keyboard/delete")
+        tab_to(page, "#confirm-delete")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{url}/ui/ns/default/services?deleted=keyboard")
+        # The details tabs are links: Tab to one and Enter opens it.
+        tab_to(page, "a[href$='/services/sklearn-iris']")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{url}/ui/ns/default/services/sklearn-iris")
+        tab_to(page, "a[href$='?tab=yaml']")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**tab=yaml")
+    finally:
+        context.close()
