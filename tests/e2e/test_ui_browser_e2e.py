@@ -154,6 +154,7 @@ def test_admin_journey(platform: PlatformProcess, browser, iris_dir: Path, tmp_p
         page.click("#try-send")
         page.locator("#try-latency", has_text="HTTP 200").wait_for()
         assert '"outputs"' in page.inner_text("#try-response")
+        assert page.locator("#chat").is_hidden()  # not an OpenAI-style model
         assert "/v2/models/sklearn-iris/infer" in page.inner_text("#try-curl")
         shots.take("03-try-it")
 

@@ -125,7 +125,11 @@ function setUpTry(panel) {
 
   fetch(`${base}/openai/v1/models`, { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then((r) => (r.ok ? r.json() : null))
-    .then((found) => { if (found && Array.isArray(found.data)) setUpChat(base, model); })
+    .then((found) => {
+      // Every model server answers this route; only an OpenAI-style model is listed in it.
+      const listed = found && Array.isArray(found.data) && found.data.some((m) => m && m.id === model);
+      if (listed) setUpChat(base, model);
+    })
     .catch(() => {});
   protocol.addEventListener("change", rebuild);
   body.addEventListener("input", showCurl);
