@@ -54,6 +54,7 @@ OUTPUTS = (
     "bench/GATEWAY.md",
     "bench/BATCHING.md",
     "bench/CONTROL.md",
+    "bench/RAY.md",
 )
 
 

@@ -41,9 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--duration", type=int, default=7, help="seconds per wrk measurement")
+    p.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
     p.add_argument("--warmup", type=int, default=2, help="seconds of c=64 load before each")
-    p.add_argument("--repeat", type=int, default=2, help="interleaved rounds (median kept)")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median kept)")
     p.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="replica counts")
     p.add_argument("--cold-tries", type=int, default=5, help="cold starts per target")
     p.add_argument("--cold-gap", type=float, default=1.0, help="seconds between cold starts")

@@ -155,7 +155,7 @@ def configuration(run: Run) -> dict[str, Any]:
             "nodes": len(nodes),
             "started_with": str(c.ray_bin),
             "logical_cpus_per_node": c.cpus_per_node,
-            "labels": [n.get("labels", {}).get("zone") for n in nodes],
+            "labels": sorted(str(n.get("labels", {}).get("zone")) for n in nodes),
             "start_s": c.started_s,
             "replica_address": "127.0.0.1 (MODELPORT_RAY_NODE_ADDRESS)",
             "physical_cpus_note": "both nodes, both platforms, Ray Serve and wrk share the "
