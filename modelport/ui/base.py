@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +16,8 @@ from modelport.ui.apiclient import ApiClient, ApiReply
 from modelport.ui.csrf import FIELD, CsrfGuard
 from modelport.ui.render import Renderer, segment
 
+# The largest form body read (the YAML form's text is the only large field).
+MAX_FORM_BYTES = 2 << 20
 # Sentences for statuses whose API answer a person may not make sense of on its own.
 _TITLES = {
     400: "That request could not be read",
@@ -61,12 +64,25 @@ class Ui:
         )
 
     async def checked_form(self, request: Request) -> dict[str, str]:
-        """The posted form's fields, once its CSRF token and origin are right."""
-        form = await request.form(max_files=0, max_fields=64)
-        refusal = self.csrf.refusal(request, form.get(FIELD))
+        """The posted form's fields, once its CSRF token and origin are right. The UI's
+        forms are url-encoded; the body is read up to MAX_FORM_BYTES only."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            raise PageError(415, "This page takes the form it shows, and nothing else.")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise PageError(413, "That form is more than 2 MiB; nothing was done.")
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise PageError(400, "That form could not be read.") from exc
+        fields = dict(pairs)
+        refusal = self.csrf.refusal(request, fields.get(FIELD))
         if refusal is not None:
             raise PageError(403, refusal)
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        return fields
 
 
 def expect(reply: ApiReply) -> Any:

@@ -150,7 +150,7 @@ def test_state_changes_need_the_csrf_token_and_this_origin(ui: Ui):
     with ui.client(ui.admin) as c:
         token = csrf_of(c.get(target).text)
         refused = [
-            ({}, {}),
+            ({"name": "x"}, {}),
             ({"csrf": "0" * 64}, {}),
             ({"csrf": token}, {"Origin": "http://evil.example"}),
             ({"csrf": token}, {"Sec-Fetch-Site": "same-site"}),
@@ -266,3 +266,16 @@ def test_live_status_stream(ui: Ui):
         assert "event: status" in lines
         state = yaml.safe_load(lines[-1].removeprefix("data:"))
         assert state["ready"] in ("True", "False", "Unknown")
+
+
+def test_forms_are_bounded_and_url_encoded(ui: Ui):
+    with ui.client(ui.admin) as c:
+        token = csrf_of(c.get("/ui/new/yaml").text)
+        big = {"csrf": token, "yaml": "#" * (3 << 20), "namespace": ""}
+        r = c.post("/ui/new/yaml", data=big)
+        assert r.status_code == 413 and "nothing was done" in r.text
+        r = c.post("/ui/new/yaml", files={"yaml": ("a.yaml", b"x")}, data={"csrf": token})
+        assert r.status_code == 415
+        fields = {f"f{i}": "x" for i in range(100)}
+        r = c.post("/ui/new/yaml", data={"csrf": token, **fields})
+        assert r.status_code == 400
