@@ -4,6 +4,7 @@ answers as the API's), forms and their validation, canary actions, live status."
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 
@@ -279,3 +280,38 @@ def test_forms_are_bounded_and_url_encoded(ui: Ui):
         fields = {f"f{i}": "x" for i in range(100)}
         r = c.post("/ui/new/yaml", data={"csrf": token, **fields})
         assert r.status_code == 400
+
+
+def test_list_status_stream(ui: Ui):
+    apply(ui, hostile_service("listed"), ui.admin)
+    with ui.client(ui.admin) as c:
+        with c.stream("GET", "/ui/status?namespace=default") as r:
+            assert r.status_code == 200
+            data = next(line for line in r.iter_lines() if line.startswith("data:"))
+        states = yaml.safe_load(data.removeprefix("data:"))
+        assert states["default/listed"] in ("True", "False", "Unknown")
+    with ui.client(ui.outsider) as c:
+        assert c.get("/ui/status?namespace=default").status_code == 403
+        with c.stream("GET", "/ui/status") as r:  # everything the outsider sees: none of it
+            data = next(line for line in r.iter_lines() if line.startswith("data:"))
+        assert not [k for k in yaml.safe_load(data.removeprefix("data:")) if "default/" in k]
+
+
+def test_yaml_edit_mode_round_trips(ui: Ui):
+    apply(ui, hostile_service("edited"), ui.admin)
+    with ui.client(ui.admin) as c:
+        page = c.get("/ui/new/yaml", params={"namespace": "default", "edit": "edited"}).text
+        text = html.unescape(
+            page.split('name="yaml"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+        )
+        doc = yaml.safe_load(text)
+        assert "status" not in doc and "generation" not in doc["metadata"]
+        assert doc["metadata"]["annotations"]["note"] == HOSTILE  # unescaped back, exactly
+        doc["spec"]["predictor"]["maxReplicas"] = 3
+        token = csrf_of(page)
+        r = c.post(
+            "/ui/new/yaml", data={"csrf": token, "yaml": yaml.safe_dump(doc), "namespace": ""}
+        )
+        assert r.status_code == 200 and "default/edited</a>: configured" in r.text
+        spec = c.get("/api/v1/namespaces/default/inferenceservices/edited").json()["spec"]
+        assert spec["predictor"]["maxReplicas"] == 3
