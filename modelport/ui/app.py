@@ -15,6 +15,7 @@ Every link is a bookmarkable URL:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.applications import Starlette
@@ -31,6 +32,8 @@ from modelport.ui.graphs import GraphPages
 from modelport.ui.live import LivePages
 from modelport.ui.pages import ServicePages
 from modelport.ui.render import Renderer
+
+log = logging.getLogger("modelport.ui")
 
 UI_PREFIX = "/ui"
 SERVICE = "/ns/{namespace}/services/{name}"
@@ -88,7 +91,16 @@ def create_ui(api_app: Any, csrf: CsrfGuard | None = None) -> Starlette:
             return ui.error_page(request, 405, "That page cannot be used that way.")
         return ui.error_page(request, exc.status_code, "There is no such page.")
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("web UI error on %s: %s: %s", request.url.path, type(exc).__name__, exc)
+        message = "Something went wrong in the platform's web UI; its log says what."
+        return ui.error_page(request, 500, message)
+
     return Starlette(
         routes=routes,
-        exception_handlers={PageError: page_error, HTTPException: http_error},
+        exception_handlers={
+            PageError: page_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
     )
