@@ -16,7 +16,8 @@ import pytest
 from modelport.control.backends import landlock
 from modelport.control.backends.confine import Confinement
 from modelport.control.backends.process import Placement, ReplicaSpec
-from modelport.control.backends.ray import RayBackend, RayReplica, actor_resources, describe_needs
+from modelport.control.backends.ray import RayBackend
+from modelport.control.backends.ray_replica import RayReplica, actor_resources, describe_needs
 from tests.helpers.ray_cluster import RayCluster, start_cluster
 
 ray = pytest.importorskip("ray")
@@ -182,7 +183,7 @@ def test_a_new_backend_adopts_running_replicas(cluster: RayCluster, tmp_path: Pa
             await backend.close()  # the actor keeps running
 
     async def second(before: tuple[str, int, str, str]) -> None:
-        backend = RayBackend(cluster.address, adopt_window_s=0.5)
+        backend = RayBackend(cluster.address, shared_dirs=(iris_dir.parent,), adopt_window_s=0.5)
         await backend.open()
         try:
             # Another key: a new platform's spec; the running server keeps its own.

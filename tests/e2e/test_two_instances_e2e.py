@@ -77,7 +77,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_instance(work: Path, database_url: str, port: int, public_url: str) -> Instance:
+def start_instance(
+    work: Path, database_url: str, port: int, public_url: str, extra: tuple[str, ...] = ()
+) -> Instance:
     env = {
         **os.environ,
         "MODELPORT_ADMIN_EMAIL": ADMIN,
@@ -89,7 +91,7 @@ def start_instance(work: Path, database_url: str, port: int, public_url: str) ->
     argv = [sys.executable, "-m", "modelport", "up", "--port", str(port)]
     argv += ["--public-url", public_url]
     argv += ["--data-dir", str(work / "data"), "--database-url", database_url]
-    argv += ["--scale-to-zero-grace", "1"]
+    argv += ["--scale-to-zero-grace", "1", *extra]
     proc = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
