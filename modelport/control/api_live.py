@@ -10,7 +10,8 @@
 The stream starts with the last lines of each log file of the revisions that take traffic,
 then follows them (and files of replicas started since) as they grow, as ``tail -F`` would.
 The caller's view role is checked again every few seconds, so a revoked contributor's tail
-stops; every stream ends after a while (``end`` event) and the page offers to resume.
+stops (``end`` event). Each response lasts STREAM_S at most; EventSource then reconnects with
+the offsets it was sent (Last-Event-ID) and the tail goes on without repeating itself.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from modelport.control.store import ISVC
 
 POLL_S = 0.5
 RECHECK_S = 5.0
-STREAM_S = 600.0
+# uvicorn waits for open responses before it stops: a stream lasts this long, then the
+# browser reconnects and goes on where it was.
+STREAM_S = 30.0
+RETRY_MS = 1000
 FIRST_LINES = 100
 # Read at most this much of one file per poll: a replica printing fast cannot make one
 # stream hold megabytes in memory.
@@ -90,6 +94,16 @@ class _Follower:
         return [line.decode("utf-8", "replace") for line in lines[:-1]]
 
 
+def _offsets(last_event_id: str) -> dict[str, int]:
+    """File name -> offset from a Last-Event-ID this stream sent (anything else: none)."""
+    found: dict[str, int] = {}
+    for part in last_event_id.split(",")[:64]:
+        name, _, offset = part.rpartition(":")
+        if name.endswith(".log") and "/" not in name and offset.isdigit():
+            found[name] = int(offset)
+    return found
+
+
 class LogStream:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
@@ -101,7 +115,8 @@ class LogStream:
         parameters:
           - {name: component, in: query, schema: {type: string, enum: [predictor, transformer]}}
         responses:
-          200: {description: "text/event-stream: line events {file, line}; end when it stops"}
+          200: {description: "text/event-stream: line events {file, line}; offsets events
+            whose id resumes a reconnect (Last-Event-ID); end when the caller lost access"}
           404: {description: no such InferenceService}
         """
         namespace, name = request.path_params["namespace"], request.path_params["name"]
@@ -111,18 +126,30 @@ class LogStream:
         if component not in ("predictor", "transformer"):
             raise ControlError("component must be predictor or transformer.")
 
+        resumed = _offsets(request.headers.get("last-event-id", ""))
+
         async def events() -> AsyncIterator[bytes]:
             follower = _Follower()
             loop = asyncio.get_running_loop()
             started = checked = loop.time()
+            yield f"retry: {RETRY_MS}\n\n".encode()
             while loop.time() - started < STREAM_S:
+                sent = False
                 for path in log_files(self.ctx, namespace, name, component):
                     if path in follower.offsets:
+                        lines = follower.new_lines(path)
+                    elif path.name in resumed:  # a reconnect: on from where it was
+                        follower.offsets[path] = resumed[path.name]
                         lines = follower.new_lines(path)
                     else:
                         lines = follower.start(path)
                     for line in lines:
                         yield _event("line", {"file": path.stem, "line": line})
+                        sent = True
+                if sent:
+                    # EventSource sends this back as Last-Event-ID when it reconnects.
+                    where = ",".join(f"{p.name}:{n}" for p, n in follower.offsets.items())
+                    yield f"id: {where}\nevent: offsets\ndata: {{}}\n\n".encode()
                 await asyncio.sleep(POLL_S)
                 if await request.is_disconnected():
                     return
@@ -133,7 +160,8 @@ class LogStream:
                     except ControlError as exc:
                         yield _event("end", {"reason": str(exc)})
                         return
-            yield _event("end", {"reason": "The live tail stops after 10 minutes."})
+            # The response ends here and the browser's EventSource reconnects (RETRY_MS
+            # later) with the offsets: short streams never hold the platform's shutdown.
 
         headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,7 +1,8 @@
 """Live status over server-sent events: the details page's readiness and the list's rows
 change without a reload. Each stream asks the control API (in process, as the visitor)
-once a second and sends only what changed; it ends after a while and the browser's
-EventSource reconnects, so a stream never outlives a revoked session for long."""
+once a second and sends only what changed; it ends after STREAM_S and the browser's
+EventSource reconnects, so no stream holds up the platform's shutdown or outlives a revoked
+session for long."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from modelport.ui.render import SECURITY_HEADERS, segment
 
 POLL_S = 1.0
 LIST_POLL_S = 3.0
-STREAM_S = 300.0
+# uvicorn waits for open responses before it stops: a stream lasts this long, then the
+# browser's EventSource reconnects RETRY_MS later.
+STREAM_S = 30.0
 # Tells EventSource how long to wait before reconnecting once a stream ends.
 RETRY_MS = 2000
 

@@ -110,3 +110,41 @@ def test_events_tell_revisions_and_failures(ui: Ui, iris_dir: Path):
         assert "<b>model</b>" not in page.text
     with httpx.Client(base_url=ui.platform.url, headers=ui.outsider, timeout=30) as c:
         assert c.get(f"{SERVICE}/events").status_code == 403
+
+
+def _events(response: httpx.Response, until: str) -> list[tuple[str, str, str]]:
+    """(event, id, data) of a stream's events up to the first of type ``until``."""
+    found: list[tuple[str, str, str]] = []
+    event, ident, data = "message", "", ""
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+        elif line.startswith("id:"):
+            ident = line.removeprefix("id:").strip()
+        elif line.startswith("data:"):
+            data = line.removeprefix("data:").strip()
+        elif line == "" and data:
+            found.append((event, ident, data))
+            if event == until:
+                return found
+            event, data = "message", ""
+    return found
+
+
+def test_log_tail_resumes_where_it_was(ui: Ui, iris_dir: Path):
+    ui.platform.cli("apply", "-f", "-", input=isvc_yaml("live-iris", str(iris_dir)))
+    wait_ready(ui.platform, "live-iris")
+    url = f"{SERVICE}/logs/stream?component=predictor"
+    with httpx.Client(base_url=ui.platform.url, headers=ui.admin, timeout=30) as c:
+        with c.stream("GET", url) as r:
+            first = _events(r, "offsets")
+        resume_at = first[-1][1]
+        assert first[0][0] == "line" and ".log:" in resume_at
+        log = next((ui.platform.data_dir / "logs" / "default" / "live-iris").glob("*-00001-*.log"))
+        with log.open("a") as f:
+            f.write("written while no one was connected\n")
+        with c.stream("GET", url, headers={"Last-Event-ID": resume_at}) as r:
+            again = _events(r, "offsets")
+        lines = [orjson.loads(d)["line"] for e, _, d in again if e == "line"]
+        assert lines[0] == "written while no one was connected"
+        assert not [line for line in lines if "starting on port" in line]  # nothing repeated

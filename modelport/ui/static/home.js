@@ -346,7 +346,10 @@ function followLogs(pre) {
     resume.hidden = false;
   };
   source.addEventListener("end", (event) => stop(`Live tail stopped: ${JSON.parse(event.data).reason}`));
-  source.onerror = () => stop("Live tail stopped: the connection was lost.");
+  // Each response is short; EventSource reconnects by itself and the tail goes on.
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) stop("Live tail stopped: the connection was lost.");
+  };
   resume.onclick = () => { resume.hidden = true; followLogs(pre); };
 }
 
