@@ -17,6 +17,7 @@ from modelport.control.backends import landlock
 from modelport.control.backends.confine import Confinement
 from modelport.control.backends.process import Placement, ReplicaSpec
 from modelport.control.backends.ray import RayBackend
+from modelport.control.backends.ray_host import prune
 from modelport.control.backends.ray_replica import RayReplica, actor_resources, describe_needs
 from tests.helpers.ray_cluster import RayCluster, start_cluster
 
@@ -313,3 +314,16 @@ def test_a_tenants_model_cannot_reach_the_ray_cluster(cluster: RayCluster, tmp_p
     assert found["raylet socket"].startswith("denied: FileNotFoundError"), found
     assert (temp / "session_latest" / "sockets" / "raylet").is_socket()
     assert found["ray.init auto"].startswith("denied"), found
+
+
+def test_a_nodes_model_cache_keeps_the_recently_used_within_its_limit(tmp_path: Path):
+    models = tmp_path / "models"
+    for i, name in enumerate(["old", "middle", "new"]):
+        copy = models / name
+        copy.mkdir(parents=True)
+        (copy / "model.bin").write_bytes(b"x" * 1000)
+        os.utime(copy, (1000 + i, 1000 + i))
+    # The oldest goes first; the one being used now stays even when it is the oldest.
+    assert prune(models, keep=models / "new", limit_bytes=2500) == [models / "old"]
+    assert prune(models, keep=models / "middle", limit_bytes=1000) == [models / "new"]
+    assert sorted(p.name for p in models.iterdir()) == ["middle"]

@@ -39,6 +39,7 @@ NODE_DIR_ENV = "MODELPORT_RAY_NODE_DIR"
 # The address replicas on a node listen on and the gateway sends to [default: the node's
 # address as Ray reports it]; set in the environment of `ray start` on that node.
 NODE_ADDRESS_ENV = "MODELPORT_RAY_NODE_ADDRESS"
+NODE_CACHE_ENV = "MODELPORT_RAY_NODE_CACHE_GB"
 
 
 # Actors of one node unpack models one at a time (they share the worker's module only when
@@ -121,7 +122,8 @@ class ReplicaHost:
         import ray
 
         models = self.home.parent / "models"
-        target = models / shipped["key"]
+        # Granted to one namespace's gid: another namespace gets a copy of its own.
+        target = models / (shipped["key"] if uid is None else f"{shipped['key']}-{uid}")
         name = Path(shipped["path"]).name
         with _cache_lock:
             if not (target / ".complete").exists():
@@ -139,7 +141,8 @@ class ReplicaHost:
                     unpacking.rename(target)
                 except OSError:  # another actor's copy landed first: the same content
                     shutil.rmtree(unpacking, ignore_errors=True)
-            os.utime(target)  # when it was last used, for whoever prunes the cache
+            os.utime(target)  # when it was last used: pruning goes by it
+            prune(models, keep=target, limit_bytes=node_cache_limit())
         return str(target / name)
 
     def _private_dir(self, confinement: dict[str, Any] | None) -> Path:
@@ -189,6 +192,36 @@ class ReplicaHost:
                 proc.wait()
         shutil.rmtree(self.home, ignore_errors=True)
         return proc.returncode
+
+
+def node_cache_limit() -> int:
+    """Bytes of models a node keeps (MODELPORT_RAY_NODE_CACHE_GB in `ray start`'s
+    environment, default 50)."""
+    try:
+        return int(float(os.environ.get(NODE_CACHE_ENV, "50")) * 2**30)
+    except ValueError:
+        return 50 * 2**30
+
+
+def prune(models: Path, *, keep: Path, limit_bytes: int) -> list[Path]:
+    """Delete the least recently used model copies until the rest fit in ``limit_bytes``;
+    never ``keep``. A running server has its model loaded: deleting its files does not
+    disturb it, and its next start copies the model again. Returns what was deleted."""
+    copies = []
+    for entry in models.iterdir():
+        if entry.is_dir() and not entry.name.startswith("."):
+            size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            copies.append((entry.stat().st_mtime, entry, size))
+    total = sum(size for _, _, size in copies)
+    deleted = []
+    for _, entry, size in sorted(copies):
+        if total <= limit_bytes:
+            break
+        if entry != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= size
+            deleted.append(entry)
+    return deleted
 
 
 def _with_model(request: dict[str, Any], original: str, local: str) -> dict[str, Any]:
