@@ -143,6 +143,9 @@ def _throughput(res: Results) -> list[str]:
         head += ["c=64 p50 ms", "c=64 p99 ms", "c=64 ÷ process", "c=64 ÷ better Ray Serve"]
         head += ["errors c=1 / c=64", "other processes' CPU, cores c=1 / c=64"]
         lines += [f"### {entry['replicas']} replica(s) per target", ""]
+        if entry.get("loadavg_before"):
+            shown = " / ".join(f"{v:.2f}" for v in entry["loadavg_before"])
+            lines += [f"Load average before (1 / 5 / 15 min): {shown}.", ""]
         lines += [*table(head, rows), ""]
         lines += _rounds(entry, targets)
         lines += _placement(entry)
@@ -181,9 +184,10 @@ def _cold(res: Results) -> list[str]:
         rows.append([
             label, f"{s['ok']} / {s['tries']}", num(d.get("p50"), 2), num(d.get("p90"), 2),
             num(d.get("min"), 2), num(d.get("max"), 2), each, num(c.get("foreign_cores"), 2),
+            f"{(c.get('loadavg_before') or ['—'])[0]}",
         ])  # fmt: skip
     head = ["target", "ok / tries", "p50 s", "p90 s", "min s", "max s", "every try, s"]
-    head += ["other processes' CPU, cores"]
+    head += ["other processes' CPU, cores", "1-min load average before"]
     mp = res["config"]["modelport"]
     rs = res["config"]["rayserve"]["cold"]
     return [

@@ -99,7 +99,8 @@ def start(ray_bin: Path, work: Path, cpus_per_node: int, timeout_s: float = 120.
     try:
         for i, cmd in enumerate((head, second)):
             log(f"ray node {i}: starting: {' '.join(cmd)}")
-            proc = procs.spawn(cmd, work / "logs" / f"ray-node-{i}.log", work / "cwd" / "ray", env)
+            log_path = work / "logs" / f"ray-node-{i}.log"
+            proc = procs.spawn(cmd, log_path, work / "cwd" / "ray", env)
             cluster.nodes.append(proc)
             _wait_nodes(cluster, i + 1, t0 + timeout_s)
     except BaseException:
@@ -119,9 +120,10 @@ def alive_nodes(cluster: Cluster) -> list[dict[str, Any]]:
 
 def _wait_nodes(cluster: Cluster, count: int, deadline: float) -> None:
     while time.monotonic() < deadline:
-        for proc in cluster.nodes:
+        for i, proc in enumerate(cluster.nodes):
             if proc.poll() is not None:
-                raise RuntimeError(f"ray start exited: see {proc.args} log under the work dir")
+                raise RuntimeError(f"ray node {i} exited (code {proc.returncode}); see its log "
+                                   "in the work dir's logs/")  # fmt: skip
         try:
             if len(alive_nodes(cluster)) >= count:
                 return

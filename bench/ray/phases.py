@@ -106,7 +106,8 @@ def throughput(run: Run) -> dict[str, Any]:
     body = run.body_file.read_bytes()
     for n in run.args.replicas:
         log(f"replicas={n}")
-        entry: dict[str, Any] = {"replicas": n, **deploy_all(run, n)}
+        entry: dict[str, Any] = {"replicas": n, "loadavg_before": procs.loadavg()}
+        entry.update(deploy_all(run, n))
         found = targets(run)
         entry["checks"] = check(found, body, run.expected)
         failed = {k: v for k, v in entry["checks"].items() if v}
@@ -128,14 +129,18 @@ def cold(run: Run) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, up in (("ray", run.ray_up), ("process", run.process_up)):
         log(f"cold starts: {up.name}")
+        loadavg = procs.loadavg()
         out[key] = cold_starts.modelport_cold(
             up, run.model_dir, a.cold_tries, a.cold_gap, body, run.expected
         )
+        out[key]["loadavg_before"] = loadavg
     log("cold starts: Ray Serve")
+    loadavg = procs.loadavg()
     out["rayserve"] = cold_starts.rayserve_cold(
         run.rs_py, run.cluster, run.serve_port, run.model_dir / "model.joblib",
         a.cold_tries, a.serve_downscale_delay, body, run.expected,
     )  # fmt: skip
+    out["rayserve"]["loadavg_before"] = loadavg
     return out
 
 
