@@ -42,8 +42,10 @@ class IrisV2:
         self.suffix = f"/v2/models/{MODEL_NAME}/infer"
 
     async def __call__(self, request: Request) -> JSONResponse:
-        if request.method != "POST" or not request.url.path.endswith(self.suffix):
+        if not request.url.path.endswith(self.suffix):
             return JSONResponse({"error": "not found"}, status_code=404)
+        if request.method != "POST":
+            return JSONResponse({"error": "use POST"}, status_code=405, headers={"Allow": "POST"})
         try:
             body = await request.json()
             tensor = body["inputs"][0]
