@@ -22,6 +22,7 @@ from modelport.control.spec.constants import (
     PREDICTOR_CONTAINER,
     SHORT_FORMS,
 )
+from modelport.control.spec.explainer import read_explainer
 from modelport.control.spec.fields import FieldReader, read_metadata
 from modelport.control.spec.objects import Component, InferenceService
 from modelport.control.spec.problems import shorten
@@ -41,12 +42,15 @@ def read_inference_service(
     transformer = None
     if spec.get("transformer") is not None:
         transformer = _transformer(reader, spec["transformer"], "spec.transformer")
+    explainer = None
+    if spec.get("explainer") is not None:
+        explainer = read_explainer(reader, spec["explainer"], "spec.explainer")
     if spec.get("canary") is not None:
         reader.problem(
             "spec.canary",
             "named canary predictors are not supported; use spec.predictor.canaryTrafficPercent",
         )
-    reader.only(spec, "spec", ("predictor", "transformer", "canary"))
+    reader.only(spec, "spec", ("predictor", "transformer", "explainer", "canary"))
     autoscaler = annotations.get(AUTOSCALER_CLASS)
     if autoscaler is not None and autoscaler not in AUTOSCALER_CLASSES:
         # inference_service_validation.go validateInferenceServiceAutoscaler
@@ -64,6 +68,7 @@ def read_inference_service(
         annotations=annotations,
         predictor=predictor,
         transformer=transformer,
+        explainer=explainer,
         ignored=list(reader.ignored),
         document=doc,
     )

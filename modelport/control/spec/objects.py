@@ -27,7 +27,7 @@ class LoggerSpec:
 
 @dataclass
 class Component:
-    """A predictor or transformer, with KServe's defaults applied."""
+    """A predictor, transformer or explainer, with KServe's defaults applied."""
 
     model_format: str | None
     format_version: str | None
@@ -71,6 +71,7 @@ class InferenceService:
     annotations: dict[str, str]
     predictor: Component
     transformer: Component | None = None
+    explainer: Component | None = None
     ignored: list[str] = field(default_factory=list)
     document: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +81,8 @@ class InferenceService:
             {
                 "predictor": _revision_fields(self.predictor),
                 "transformer": _revision_fields(self.transformer),
+                # Only when there is one, so services without one keep their revision key.
+                **({"explainer": _revision_fields(self.explainer)} if self.explainer else {}),
             },
             sort_keys=True,
             separators=(",", ":"),
