@@ -49,6 +49,8 @@ class ModelFetcher:
         uris = [rev.isvc.predictor.storage_uri]
         if rev.isvc.transformer is not None:
             uris.append(rev.isvc.transformer.storage_uri)
+        if rev.isvc.explainer is not None:
+            uris.append(rev.isvc.explainer.storage_uri)
         leases: list[ModelLease] = []
         try:
             for uri in uris:
@@ -64,7 +66,8 @@ class ModelFetcher:
                 readable = self.isolation.readable
                 paths = [await asyncio.to_thread(readable, svc.namespace, p) for p in paths]
             rev.predictor_path = paths[0]
-            rev.transformer_path = paths[1] if len(paths) > 1 else None
+            rev.transformer_path = paths[1] if rev.isvc.transformer is not None else None
+            rev.explainer_path = paths[-1] if rev.isvc.explainer is not None else None
             rev.model_leases, leases = leases, []
             rev.message = ""
         except StorageError as exc:

@@ -261,6 +261,8 @@ class Control:
             components = [("spec.predictor", obj.predictor)]
             if obj.transformer is not None:
                 components.append(("spec.transformer", obj.transformer))
+            if obj.explainer is not None:
+                components.append(("spec.explainer", obj.explainer))
             for path, component in components:
                 if component.storage_uri:
                     why = check_uri(component.storage_uri) or (

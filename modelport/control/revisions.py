@@ -19,11 +19,13 @@ from modelport.control.store import Revision
 
 @dataclass
 class Unit:
-    """One replica of a revision: a predictor process and, if the service has one, the
-    transformer process in front of it."""
+    """One replica of a revision: a predictor process and, if the service has them, the
+    transformer process in front of it and the explainer process beside it (which answers
+    ``:explain`` and calls this unit's predictor)."""
 
     predictor: Replica
     transformer: Replica | None = None
+    explainer: Replica | None = None
     slot: int = 0
     ready_at: float = 0.0
     # Set while the controller re-checks a replica that refused a connection.
@@ -39,7 +41,7 @@ class Unit:
 
     @property
     def replicas(self) -> list[Replica]:
-        return [r for r in (self.predictor, self.transformer) if r is not None]
+        return [r for r in (self.predictor, self.transformer, self.explainer) if r is not None]
 
 
 @dataclass
@@ -53,6 +55,7 @@ class RevisionState:
     starting: int = 0
     predictor_path: Path | None = None
     transformer_path: Path | None = None
+    explainer_path: Path | None = None
     # Hold the paths above in the model cache, which prunes only what no lease holds.
     model_leases: list[ModelLease] = field(default_factory=list)
     fetching: bool = False
@@ -87,7 +90,7 @@ class RevisionState:
         for lease in self.model_leases:
             lease.release()
         self.model_leases.clear()
-        self.predictor_path = self.transformer_path = None
+        self.predictor_path = self.transformer_path = self.explainer_path = None
 
     def take_slot(self) -> int:
         slot = next(i for i in range(len(self.slots) + 1) if i not in self.slots)

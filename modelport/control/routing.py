@@ -6,12 +6,14 @@ the control plane; the control plane uses the gateway's upstream connections."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
 
 import orjson
 
+from modelport.control.backends.process import Replica
 from modelport.control.concurrency import ConcurrencyLimiter, SlotUnavailable, unit_limit
 from modelport.control.controller import Controller
 from modelport.control.revisions import RevisionState, Unit
@@ -27,6 +29,17 @@ CONFINED = (
     (b"x-content-type-options", b"nosniff"),
 )
 ATTEMPTS = 3
+# KServe's ingress sends only V1 explain calls to the explainer (constants.ExplainPrefix,
+# "^/v1/models/[\\w-]+:explain$"); V2 has no explain route upstream, so it stays on the entry.
+EXPLAIN_PATH = re.compile(r"/v1/models/[\w-]+:explain")
+
+
+def target_of(unit: Unit, path: str) -> Replica:
+    """The replica of ``unit`` a request for ``path`` goes to: the explainer for
+    ``:explain`` when the service has one, otherwise the transformer or the predictor."""
+    if unit.explainer is not None and EXPLAIN_PATH.fullmatch(path):
+        return unit.explainer
+    return unit.entry
 
 
 class ServiceRouter:
@@ -100,17 +113,16 @@ class ServiceRouter:
                     return
                 if unit is None:
                     break
+                target = target_of(unit, scope["path"])
                 try:
                     # The replica answers only requests carrying its key.
-                    headers = [*identity_headers, unit.entry.key_header]
-                    response = await upstream.open(
-                        scope, body, headers, f"http://{unit.entry.address}"
-                    )
+                    headers = [*identity_headers, target.key_header]
+                    response = await upstream.open(scope, body, headers, f"http://{target.address}")
                 except BadTarget as exc:
                     await _error(send, 400, f"{exc}.")
                     return
                 except ConnectionRefusedError:
-                    unit.entry.ready = False
+                    target.ready = False
                     self.controller.poke(namespace, name)
                     continue
                 except (OSError, UpstreamError) as exc:

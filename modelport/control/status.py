@@ -1,11 +1,12 @@
 """InferenceService status as KServe reports it, derived from the controller's picture.
 
 Shape (serving.kserve.io/v1beta1 InferenceServiceStatus): ``url``, ``address.url``,
-``observedGeneration``, ``conditions`` (``IngressReady``, ``PredictorReady``, ``Ready``;
+``observedGeneration``, ``conditions`` (``IngressReady``, ``PredictorReady``, ``Ready``,
+``ExplainerReady`` with an explainer;
 Knative's condition fields ``type``, ``status`` "True"/"False"/"Unknown", ``reason``,
 ``message``, ``lastTransitionTime``), ``components.predictor`` (``latestCreatedRevision``,
 ``latestReadyRevision``, ``latestRolledoutRevision``, ``previousRolledoutRevision``,
-``traffic``) and ``modelStatus``.
+``traffic``), ``components.explainer`` with an explainer, and ``modelStatus``.
 
 The semantics are KServe's serverless mode (kserve/kserve
 pkg/apis/serving/v1beta1/inference_service_status.go, ``PropagateStatus``), which copies the
@@ -28,7 +29,10 @@ from modelport.control.revisions import RevisionState, ServiceState
 
 # The conditions Ready depends on, in KServe's order (inference_service_status.go:
 # conditionSet = apis.NewLivingConditionSet(PredictorReady, IngressReady)).
-DEPENDENTS = ("PredictorReady", "IngressReady")
+# ExplainerReady joins when the service has an explainer (PropagateStatus sets it per
+# component); modelport starts an explainer with each predictor replica, so it is ready
+# exactly when the predictor's revision is.
+DEPENDENTS = ("PredictorReady", "IngressReady", "ExplainerReady")
 
 
 def service_url(name: str, namespace: str, domain: str) -> str:
@@ -49,6 +53,9 @@ def build_status(
         _condition("IngressReady", "True" if svc.traffic else "Unknown", now),
         _predictor_condition(svc, latest, ready, now),
     ]
+    has_explainer = latest.isvc.explainer is not None
+    if has_explainer:
+        conditions.append({**conditions[1], "type": "ExplainerReady"})
     conditions.append(_ready_condition(conditions, now))
     address = f"{gateway_url}/serving/{namespace}/{name}"
     predictor: dict[str, Any] = {
@@ -70,9 +77,26 @@ def build_status(
         "components": {"predictor": predictor},
         "modelStatus": _model_status(svc, latest),
     }
+    if has_explainer:
+        status["components"]["explainer"] = _explainer_component(latest, ready, address)
     if svc.observed_generation:
         status["observedGeneration"] = svc.observed_generation
     return status
+
+
+def _explainer_component(
+    latest: RevisionState, ready: RevisionState | None, address: str
+) -> dict[str, Any]:
+    """status.components.explainer: its revisions by Knative's names (NAME-explainer-00001)
+    and the address ``:explain`` reaches it at (the service's own, routed by path)."""
+
+    def revision(rev: RevisionState) -> str:
+        return f"{rev.row.service}-explainer-{rev.row.number:05d}"
+
+    out = {"latestCreatedRevision": revision(latest), "url": address}
+    if ready is not None and ready.isvc.explainer is not None:
+        out["latestReadyRevision"] = revision(ready)
+    return out
 
 
 def is_ready(status: dict[str, Any]) -> bool:

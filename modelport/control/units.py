@@ -1,6 +1,6 @@
-"""Starting one unit of a revision: its predictor replica and, when the service has one, the
-transformer in front of it. Each replica is confined (isolation.py) and keyed, and is ready
-only once its model answers; and stopping units."""
+"""Starting one unit of a revision: its predictor replica and, when the service has them, the
+transformer in front of it and the explainer beside it. Each replica is confined
+(isolation.py) and keyed, and is ready only once its model answers; and stopping units."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from modelport.control.backends.confine import Confinement
 from modelport.control.backends.isolation import Isolation
 from modelport.control.backends.process import Placement, Replica, ReplicaSpec
 from modelport.control.revisions import RevisionState, Unit
-from modelport.control.serving_runtimes import ServingRuntime
+from modelport.control.serving_runtimes import BUILTIN_RUNTIMES, ServingRuntime, resolve_runtime
 from modelport.control.spec import Component
 
 
@@ -69,6 +69,9 @@ class UnitLauncher:
                 tspec.predictor_key = predictor.key
                 unit.transformer = await self.backend.start(tspec)
                 await self._ready(unit, unit.transformer)
+            if rev.isvc.explainer is not None:
+                unit.explainer = await self._explainer(namespace, service, rev, slot, predictor)
+                await self._ready(unit, unit.explainer)
         except (asyncio.CancelledError, LaunchFailed):
             await stop_unit(unit)
             raise
@@ -77,6 +80,22 @@ class UnitLauncher:
             await stop_unit(unit)
             raise LaunchFailed(f"could not start a replica: {type(exc).__name__}: {exc}") from exc
         return unit
+
+    async def _explainer(
+        self, namespace: str, service: str, rev: RevisionState, slot: int, predictor: Replica
+    ) -> Replica:
+        """The explainer replica, confined as the transformer is. As KServe's
+        CustomExplainer.GetContainer passes --predictor_host (the predictor's Service, never
+        the transformer's: components/explainer.go), it calls this unit's predictor."""
+        explainer = rev.isvc.explainer
+        assert explainer is not None
+        # Always a custom (.py) model: the built-in custom runtime serves it.
+        runtime = resolve_runtime(namespace, explainer, BUILTIN_RUNTIMES, path="spec.explainer")
+        espec = await self._spec(namespace, service, explainer, runtime, rev, "explainer", slot)
+        espec.predictor_host = predictor.address
+        espec.predictor_protocol = rev.isvc.predictor.protocol_version
+        espec.predictor_key = predictor.key
+        return await self.backend.start(espec)
 
     async def _ready(self, unit: Unit, replica: Replica) -> None:
         if await replica.wait_ready(self.ready_timeout_s):
@@ -100,7 +119,11 @@ class UnitLauncher:
         part: str,
         slot: int,
     ) -> ReplicaSpec:
-        model = rev.predictor_path if part == "predictor" else rev.transformer_path
+        model = {
+            "predictor": rev.predictor_path,
+            "transformer": rev.transformer_path,
+            "explainer": rev.explainer_path,
+        }[part]
         assert model is not None
         name = f"{part}-{rev.row.number:05d}-{slot}"
         batcher = component.batcher
