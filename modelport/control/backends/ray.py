@@ -32,6 +32,8 @@ from modelport.control.backends.ray_replica import (
 log = logging.getLogger("modelport.controller")
 
 ADOPT_WINDOW_S = 120.0
+# Packed models kept in Ray's object store between cold starts (bytes, at most).
+SHIP_CACHE_BYTES = 4 << 30
 # Threads in each actor: launch/stop, the exit watch and the log copy run at once.
 ACTOR_THREADS = 4
 
@@ -56,7 +58,7 @@ class RayBackend:
         # filesystem, pvc://'s volumes); others are copied to each node that needs them.
         self.shared_dirs = tuple(p.resolve() for p in shared_dirs)
         self.adopt_window_s = adopt_window_s
-        self._shipped: dict[str, Any] = {}
+        self._shipped: dict[str, tuple[Any, int]] = {}
         self._keys: dict[object, str] = {}
         self._host: Any = None
         self._claimed: set[str] = set()
@@ -145,14 +147,19 @@ class RayBackend:
         known = self._keys.get(signature)
         key: str = known if known is not None else await asyncio.to_thread(content_key, model)
         self._keys[signature] = key
-        # Let go of models no replica of this platform's runs any more.
-        live = {m["key"] for r in self.replicas.values() for m in r.request.get("ship", ())}
-        for old in set(self._shipped) - live - {key}:
-            del self._shipped[old]
-        ref = self._shipped.get(key)
-        if ref is None:
+        found = self._shipped.pop(key, None)
+        if found is None:
             data = await asyncio.to_thread(pack, model)
-            ref = self._shipped[key] = await asyncio.to_thread(ray.put, data)
+            found = (await asyncio.to_thread(ray.put, data), len(data))
+        ref = found[0]
+        self._shipped[key] = found  # the most recently used last
+        # Models kept for the next cold start, as many as fit in SHIP_CACHE_BYTES; Ray
+        # frees (or spills to disk) what is let go.
+        while sum(size for _, size in self._shipped.values()) > SHIP_CACHE_BYTES:
+            oldest = next(iter(self._shipped))
+            if oldest == key:
+                break
+            del self._shipped[oldest]
         # In a list, so that Ray hands the actor the reference, not the bytes: a node that
         # has the model already never fetches it.
         return {"path": str(model), "key": key, "ref": [ref]}
