@@ -102,9 +102,10 @@ class DataPlane:
             out.append(item)
         return out
 
-    def load(self, name: str, *, announce: bool = True) -> None:
-        """Repository extension: (re)load a model by name, in every worker."""
-        entry = self.repository.load(name)
+    def load(self, name: str, *, announce: bool = True, path: str | None = None) -> None:
+        """Repository extension: (re)load a model by name, in every worker; with ``path``,
+        the model there as ``name`` (see ModelRepository.load)."""
+        entry = self.repository.load(name, path)
         self._prepare(entry)
         if announce and self.on_repository_change is not None:
             self.on_repository_change("load", name)

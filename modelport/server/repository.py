@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import ModelLoadError, ModelNotFound
 from modelport.model import Model
@@ -62,6 +63,9 @@ class Entry:
     # Set up by the data plane for a loaded model (dataplane.DataPlane._prepare).
     inflight_gauge: Gauge | None = None
     batcher: Batcher | None = None
+    # Loaded by path through the repository extension (a TrainedModel): unloading it
+    # forgets it, as KServe's ModelRepository.unload does, instead of listing it unavailable.
+    by_path: bool = False
 
 
 class ModelRepository:
@@ -93,8 +97,12 @@ class ModelRepository:
         """Every registered model."""
         return list(self._entries.values())
 
-    def load(self, name: str) -> Entry:
-        """(Re)load a model from its factory; on failure it stays registered and unavailable."""
+    def load(self, name: str, path: str | None = None) -> Entry:
+        """(Re)load a model from its factory; on failure it stays registered and unavailable.
+        With ``path``, the model there is (re)registered as ``name`` first, read in the same
+        format as the model this server was started with."""
+        if path is not None:
+            self._register_path(name, path)
         entry = self.get(name)
         if entry.factory is None:
             if entry.model is not None:
@@ -118,7 +126,8 @@ class ModelRepository:
         return entry
 
     def unload(self, name: str) -> Entry:
-        """Unload a model; it stays listed (UNAVAILABLE) so it can be loaded again."""
+        """Unload a model; it stays listed (UNAVAILABLE) so it can be loaded again, unless it
+        was loaded by path (then it is gone)."""
         entry = self.get(name)
         if entry.model is not None:
             entry.model.unload()
@@ -127,4 +136,37 @@ class ModelRepository:
                 entry.model = None
         entry.state = UNAVAILABLE
         entry.reason = "unloaded"
+        if entry.by_path:
+            del self._entries[name]
         return entry
+
+    def _register_path(self, name: str, path: str) -> None:
+        """``name`` made by a copy of a file-backed factory of this server (server/entry.py
+        ModelFile: a frozen dataclass with ``model_name`` and ``path``) pointed at ``path``."""
+        template = next(
+            (e.factory for e in self._entries.values() if _path_factory(e.factory)), None
+        )
+        if template is None:
+            raise ModelLoadError(
+                f"Model {name}: this server was not started from a model file, so it cannot "
+                "load another one by path."
+            )
+        factory: Factory = dataclasses.replace(template, model_name=name, path=path)  # type: ignore[type-var]
+        entry = self._entries.get(name)
+        if entry is None:
+            entry = self.add_factory(name, factory)
+            entry.by_path = True
+        elif entry.by_path:
+            entry.factory = factory
+        else:
+            # The server's own model keeps its source; a path cannot replace it.
+            raise ModelLoadError(f"Model {name} is this server's own model; it loads by name.")
+
+
+def _path_factory(factory: Any) -> bool:
+    return (
+        dataclasses.is_dataclass(factory)
+        and not isinstance(factory, type)
+        and hasattr(factory, "model_name")
+        and hasattr(factory, "path")
+    )

@@ -259,7 +259,7 @@ class RestApp:
 
     async def repository_load(self, req: Request) -> Reply:
         name = req.params["name"]
-        self.dp.load(name)
+        self.dp.load(name, path=_load_path(await req.body()))
         return json_reply({"name": name, "load": True})
 
     async def repository_unload(self, req: Request) -> Reply:
@@ -304,6 +304,23 @@ class RestApp:
 
 # The server frames the response; model code adds to it, never redefines it.
 _FRAMING = frozenset({"content-type", "content-length", "transfer-encoding", "connection"})
+
+
+def _load_path(body: bytes) -> str | None:
+    """The optional load request body of the repository extension, ``{"parameters": {...}}``
+    (Triton's $repository_load_request): ``path`` names a model file or folder to load under
+    the model's name (what the platform's TrainedModels use)."""
+    if not body.strip():
+        return None
+    params = v2.loads_object(body).get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidInput("parameters must be a JSON object.")
+    path = params.get("path")
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
+        raise InvalidInput("parameters.path must be an absolute path.")
+    return path
 
 
 def _json_headers(found: dict[str, str]) -> RawHeaders | None:
