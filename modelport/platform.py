@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from modelport.control import listener
 from modelport.control.api import ApiContext, create_api
 from modelport.control.backends import Backend
 from modelport.control.backends.isolation import Isolation, harden_platform, take_from_environment
 from modelport.control.controller import Controller, ControllerConfig
+from modelport.control.graphs import PlatformSite
 from modelport.control.ha import SharedInstance
+from modelport.control.leader_forward import LeaderForward, LeaderLocator
 from modelport.control.leadership import shares_database, startup_lock
 from modelport.control.routing import ServiceRouter
 from modelport.control.storage import DEFAULT_MAX_CACHE_BYTES, DEFAULT_MAX_DOWNLOAD_BYTES, Storage
@@ -85,8 +88,13 @@ def build_platform(
     max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
     trusted_proxies: list[str] | None = None,
     backend: Backend | None = None,
+    listen_address: str | None = None,
 ) -> Platform:
-    """Everything ``modelport up`` serves, with state under ``data_dir``."""
+    """Everything ``modelport up`` serves, with state under ``data_dir``.
+
+    ``listen_address`` (host:port) is where this process's own listener is, for the other
+    instances on a shared database to reach it while it leads; by default, the one the
+    CLI bound (``control/listener.py``)."""
     data_dir = data_dir.resolve()
     harden_platform(data_dir)
     isolation = Isolation.detect(data_dir, enabled=isolate_replicas)
@@ -145,9 +153,12 @@ def build_platform(
         gateway, controller, store, admin_email, password, router, isolation, kube_tls
     )
     if shares_database(database_url):
+        graph_site = getattr(gateway.router, "site", None)
 
         def adopt(fresh: Controller) -> None:
             platform.controller = router.controller = api_context.controller = fresh
+            if isinstance(graph_site, PlatformSite):
+                graph_site.controller = fresh  # graphs' serviceName paths come from it
 
         platform.shared = SharedInstance(
             store,
@@ -157,8 +168,26 @@ def build_platform(
             # A controller stopped on losing the lease cannot start again: a new one leads.
             lambda: Controller(store, storage, controller_config, backend=backend),
             adopt,
+            address=listen_address or listener.bound(),
         )
+        _forward_to_leader(gateway, platform.shared, store)
     return platform
+
+
+def _forward_to_leader(gateway: Gateway, shared: SharedInstance, store: Store) -> None:
+    """On a standby, the control API, the Kubernetes-style API and the web UI answer from
+    the leader, whose controller alone knows replicas, logs and metrics
+    (control/leader_forward.py). Wraps what ``_mount_apps`` mounted, leaving it as it is."""
+    forward = LeaderForward(
+        shared.leading,
+        LeaderLocator(store.engine, shared.elector.holder),
+        gateway.config.client_secret,
+        gateway.upstream,
+    )
+    for prefix, app in list(gateway.mounts.items()):
+        gateway.mounts[prefix] = forward.wrap(app, prefix)
+    if gateway.home is not None:
+        gateway.home = forward.wrap(gateway.home, "")
 
 
 def _mount_apps(

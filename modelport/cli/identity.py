@@ -11,6 +11,8 @@ import typer
 from modelport.cli.failure import unusable
 
 if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
+    from sqlalchemy.engine import Engine
+
     from modelport.identity.db import Sessions
     from modelport.identity.dex_config import DexConfig
 
@@ -27,6 +29,19 @@ users = typer.Typer(
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the identity database lives.")]
 DEFAULT_DATA_DIR = Path("modelport-data")
+DATABASE_URL_ENV = "MODELPORT_DATABASE_URL"
+# The platform's shared database (``modelport up --database-url``): users, namespaces and
+# tokens are there, not in DATA_DIR, when instances share one.
+SharedDatabase = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=DATABASE_URL_ENV,
+        show_envvar=True,
+        help="The platform's shared database (as given to `modelport up --database-url`) "
+        "[default: DATA_DIR/identity.db].",
+    ),
+]
 TrustedProxies = Annotated[
     list[str],
     typer.Option(
@@ -103,13 +118,37 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         unusable(f"cannot bind {host}:{port}: {exc.strerror}")
     sock.listen(2048)
+    from modelport.control.listener import remember
+
+    # An instance on a shared database tells the others where it listens (leader_forward.py).
+    remember(host, sock.getsockname()[1])
     return sock
 
 
-def _sessions(data_dir: Path) -> Sessions:
-    from modelport.identity.db import make_engine, session_factory
+def identity_database(data_dir: Path, database_url: str | None) -> str:
+    """Where users, namespaces and tokens are: the shared database if one is named, else
+    DATA_DIR's SQLite file (as ``build_gateway`` chooses for the platform)."""
+    return database_url or f"sqlite:///{data_dir.resolve()}/identity.db"
 
-    return session_factory(make_engine(f"sqlite:///{data_dir.resolve()}/identity.db"))
+
+def identity_engine(data_dir: Path, database_url: str | None = None) -> Engine:
+    """The database of users, namespaces and tokens; exits with the reason if unusable."""
+    from modelport.identity.db import make_engine
+
+    try:
+        return make_engine(identity_database(data_dir, database_url))
+    except Exception as exc:  # a bad URL or an unreachable server: say which, not a trace
+        unusable(f"cannot open the database: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def _sessions(data_dir: Path, database_url: str | None = None) -> Sessions:
+    from modelport.identity.db import session_factory
+
+    return session_factory(identity_engine(data_dir, database_url))
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 @app.command("serve")
@@ -156,6 +195,7 @@ def serve(
 def add_user(
     email: str,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: SharedDatabase = None,
     username: Annotated[
         str, typer.Option(help="Display name [default: the email's local part].")
     ] = "",
@@ -171,7 +211,7 @@ def add_user(
 
     password = _read_password(password_stdin)
     try:
-        Directory(_sessions(data_dir)).add_user(
+        Directory(_sessions(data_dir, database_url)).add_user(
             email, password, username=username, groups=group, admin=admin
         )
     except (UserError, WeakPassword) as exc:
@@ -180,11 +220,11 @@ def add_user(
 
 
 @users.command("list")
-def list_users(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def list_users(data_dir: DataDir = DEFAULT_DATA_DIR, database_url: SharedDatabase = None) -> None:
     """List users: email, name, groups, admin, source."""
     from modelport.identity.users import Directory
 
-    rows = Directory(_sessions(data_dir)).list_users()
+    rows = Directory(_sessions(data_dir, database_url)).list_users()
     typer.echo(f"{'EMAIL':32} {'NAME':16} {'GROUPS':24} {'ADMIN':5} SOURCE")
     for u in rows:
         admin = "yes" if u.admin else "no"
@@ -195,6 +235,7 @@ def list_users(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 def passwd(
     email: str,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: SharedDatabase = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a user's password (also lifts a lockout)."""
@@ -203,25 +244,27 @@ def passwd(
 
     password = _read_password(password_stdin)
     try:
-        Directory(_sessions(data_dir)).set_password(email, password)
+        Directory(_sessions(data_dir, database_url)).set_password(email, password)
     except (UserError, WeakPassword) as exc:
         unusable(str(exc))
     typer.echo(f"password changed for {email.strip().lower()}")
 
 
 @users.command("delete")
-def delete(email: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def delete(
+    email: str, data_dir: DataDir = DEFAULT_DATA_DIR, database_url: SharedDatabase = None
+) -> None:
     """Delete a user."""
     from modelport.cli.access import _authorizer
     from modelport.identity.users import Directory, UserError
 
     try:
-        Directory(_sessions(data_dir)).delete_user(email)
+        Directory(_sessions(data_dir, database_url)).delete_user(email)
     except UserError as exc:
         unusable(str(exc))
     # API tokens live in the access store: they go with the account (sessions and JWTs
     # already stopped working in delete_user).
-    revoked = _authorizer(data_dir).revoke_tokens_of(email.strip())
+    revoked = _authorizer(data_dir, database_url).revoke_tokens_of(email.strip())
     note = f"; revoked {revoked} API token(s)" if revoked else ""
     typer.echo(f"deleted {email.strip().lower()}{note}")
 

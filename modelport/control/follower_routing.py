@@ -14,21 +14,34 @@ import contextlib
 import logging
 import random
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 
+from modelport.control.concurrency import SlotUnavailable
 from modelport.control.endpoints import (
     ServingDemand,
     ServingEndpoint,
     ServingGeneration,
     db_now,
 )
-from modelport.control.routing import ATTEMPTS, CONFINED, DEFAULT_TIMEOUT_S, _error
+from modelport.control.follower_limits import EndpointLimiter, RevisionSpecs, concurrency_limit
+from modelport.control.routing import (
+    ATTEMPTS,
+    CONFINED,
+    DEFAULT_TIMEOUT_S,
+    _error,
+    _Exchange,
+    _LoggingTap,
+)
+from modelport.control.spec.objects import InferenceService
 from modelport.control.store import ISVC, Store
 from modelport.gateway.connections import BadTarget, UpstreamError
+from modelport.gateway.payload_logger import PayloadLogger
 from modelport.gateway.proxy import Receive, Scope, Send, Upstream, relay
 
 log = logging.getLogger("modelport.controller.endpoints")
@@ -210,12 +223,25 @@ class DemandReport:
 
 
 class FollowerRouter:
-    """The gateway's :class:`~modelport.gateway.app.Router` while another instance leads."""
+    """The gateway's :class:`~modelport.gateway.app.Router` while another instance leads:
+    the leader's router's behaviour (activator wait, containerConcurrency queue, payload
+    logger) over the published replicas."""
 
-    def __init__(self, book: EndpointBook, demand: DemandReport, store: Store) -> None:
+    def __init__(
+        self,
+        book: EndpointBook,
+        demand: DemandReport,
+        store: Store,
+        *,
+        logger: PayloadLogger | None = None,
+        limiter: EndpointLimiter | None = None,
+    ) -> None:
         self.book = book
         self.demand = demand
         self.store = store
+        self.logger = logger or PayloadLogger()
+        self.limiter = limiter or EndpointLimiter()
+        self.specs = RevisionSpecs(store)
 
     async def forward(
         self,
@@ -238,35 +264,106 @@ class FollowerRouter:
             body = await upstream.read_body(receive)
             timeout = (picked.timeout_s if picked is not None else 0) or DEFAULT_TIMEOUT_S
             deadline = time.monotonic() + timeout
-            for _attempt in range(ATTEMPTS):
-                endpoint = await self._endpoint(key, deadline)
-                if endpoint is None:
-                    break
-                address, replica_key = endpoint
-                try:
-                    response = await upstream.open(
-                        scope, body, [*identity_headers, replica_key], f"http://{address}"
-                    )
-                except BadTarget as exc:
-                    await _error(send, 400, f"{exc}.")
-                    return
-                except ConnectionRefusedError:
-                    self.book.refused.add(address)  # gone; the leader will publish anew
-                    self.demand.nudge.set()
-                    continue
-                except (OSError, UpstreamError) as exc:
-                    await _error(send, 502, f"Model server failed: {exc}.")
-                    return
-                await relay(response, send, None, CONFINED)
-                return
-            why = "no replica became ready in time"
-            await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
+            await self._send(key, scope, body, send, identity_headers, upstream, deadline)
         finally:
             self.demand.end(key)
 
-    async def _endpoint(self, key: Key, deadline: float) -> tuple[str, tuple[bytes, bytes]] | None:
-        """A ready replica of the revision, waiting (as the activator does) while the
-        leader starts one for the demand this request adds."""
+    async def _send(
+        self,
+        key: Key,
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        identity_headers: list[tuple[bytes, bytes]],
+        upstream: Upstream,
+        deadline: float,
+    ) -> None:
+        name = key[1]
+        tap: _LoggingTap | None = None
+        for _attempt in range(ATTEMPTS):
+            endpoint = await self._endpoint(key, deadline)
+            if endpoint is None:
+                break
+            number, address, replica_key = endpoint
+            revision = (key[0], name, number)
+            spec = await self.specs.get(revision)
+            if tap is None:
+                tap = self._tap(revision, spec, scope)
+                if tap is not None:
+                    tap.request(body)
+            limit = concurrency_limit(spec)
+            if limit:
+                try:
+                    address = await self.limiter.acquire(
+                        revision, limit, self._ready(revision), deadline, self.demand.nudge.set
+                    )
+                except SlotUnavailable as exc:
+                    await _error(send, 503, f"InferenceService {name}: {exc}.", retry=True)
+                    return
+                replica_key = self._key_of(revision, address) or replica_key
+            try:
+                response = await upstream.open(
+                    scope, body, [*identity_headers, replica_key], f"http://{address}"
+                )
+            except BadTarget as exc:
+                await _error(send, 400, f"{exc}.")
+                return
+            except ConnectionRefusedError:
+                self.book.refused.add(address)  # gone; the leader will publish anew
+                self.demand.nudge.set()
+                continue
+            except (OSError, UpstreamError) as exc:
+                await _error(send, 502, f"Model server failed: {exc}.")
+                return
+            finally:
+                if limit:
+                    self.limiter.release(revision, address, self._ready(revision)())
+            await relay(response, send, tap, CONFINED)
+            return
+        why = "no replica became ready in time"
+        await _error(send, 503, f"InferenceService {name} is not ready: {why}", retry=True)
+
+    def _tap(
+        self, revision: Key, spec: InferenceService | None, scope: Scope
+    ) -> _LoggingTap | None:
+        """The payload logger's view of this exchange, as the leader's router makes it."""
+        logger_spec = spec.predictor.logger if spec is not None else None
+        if logger_spec is None or not logger_spec.url:
+            return None
+        namespace, name, number = revision
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        exchange = _Exchange(
+            request_id=headers.get(b"ce-id", b"").decode("latin-1") or str(uuid.uuid4()),
+            content_type=headers.get(b"content-type", b"").decode("latin-1"),
+            inference_service=name,
+            namespace=namespace,
+            endpoint=f"{name}-predictor-{number:05d}",  # RevisionState.name
+        )
+        return _LoggingTap(self.logger, logger_spec.mode, logger_spec.url, exchange)
+
+    def _revision(self, revision: Key) -> PublishedRevision | None:
+        svc = self.book.services.get((revision[0], revision[1]))
+        return svc.revisions.get(revision[2]) if svc is not None else None
+
+    def _ready(self, revision: Key) -> Callable[[], list[str]]:
+        def ready() -> list[str]:
+            rev = self._revision(revision)
+            if rev is None:
+                return []
+            return [a for a, _ in rev.endpoints if a not in self.book.refused]
+
+        return ready
+
+    def _key_of(self, revision: Key, address: str) -> tuple[bytes, bytes] | None:
+        rev = self._revision(revision)
+        found = [k for a, k in rev.endpoints if a == address] if rev is not None else []
+        return found[0] if found else None
+
+    async def _endpoint(
+        self, key: Key, deadline: float
+    ) -> tuple[int, str, tuple[bytes, bytes]] | None:
+        """A ready replica of the revision (its number, address and key), waiting (as the
+        activator does) while the leader starts one for the demand this request adds."""
         namespace, name, number = key
         while True:
             svc = self.book.services.get((namespace, name))
@@ -274,8 +371,8 @@ class FollowerRouter:
             if svc is not None:
                 rev = svc.revisions.get(number) if number else svc.pick()
             found = rev.pick(self.book.refused) if rev is not None else None
-            if found is not None:
-                return found
+            if rev is not None and found is not None:
+                return rev.number, *found
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None

@@ -18,11 +18,13 @@ from typing import Protocol
 
 from modelport.control.controller import Controller
 from modelport.control.endpoints import Publisher, create_tables
+from modelport.control.follower_graphs import FollowerSite
 from modelport.control.follower_routing import DemandReport, EndpointBook, FollowerRouter
-from modelport.control.leadership import Elector, Lease
+from modelport.control.leadership import Elector, Lease, forget_address, publish_address
 from modelport.control.routing import ServiceRouter
 from modelport.control.store import Store
 from modelport.gateway.app import Gateway, Router
+from modelport.graph import GraphRouter
 
 log = logging.getLogger("modelport.controller.leadership")
 
@@ -164,15 +166,22 @@ class SharedInstance:
         router: ServiceRouter,
         make_controller: Callable[[], Controller],
         adopt: Callable[[Controller], None],
+        *,
+        address: str | None = None,
     ) -> None:
         engine = store.engine
         # Unique per run, and readable: which instance (by its URL) leads is what people ask.
         holder = f"{base_url} {uuid.uuid4().hex[:8]}"
         self.elector = Elector(Lease(engine, holder))
         create_tables(engine)
+        self.engine = engine
+        # Where this instance's own listener is, for standbys to forward the control plane
+        # to while it leads (leader_forward.py); None: it never serves as their leader.
+        self.address = address
         self.gateway = gateway
         # What the gateway routes with as built (InferenceGraphs in front of the services,
-        # control/graphs.py): the leader keeps it; a follower routes services only.
+        # control/graphs.py): the leader keeps it; a follower puts graphs in front of its
+        # own router in the same way.
         self.leader_router: Router = gateway.router or router
         self.leader_only = LeaderOnly(
             self.elector, router.controller, make_controller, adopt, on_change=self._role
@@ -180,7 +189,11 @@ class SharedInstance:
         self.publisher = Publisher(engine, lambda: self.leader_only.controller, holder)
         self.book = EndpointBook(engine)
         self.demand = DemandReport(engine, holder)
-        self.follower_router = FollowerRouter(self.book, self.demand, store)
+        self.services_router = FollowerRouter(self.book, self.demand, store, logger=router.logger)
+        self.follower_router: Router = self.services_router
+        if isinstance(self.leader_router, GraphRouter):
+            site = FollowerSite(self.leader_router.site, store)
+            self.follower_router = GraphRouter(self.services_router, site)
         self._book_task: asyncio.Task[None] | None = None
         self._report_task: asyncio.Task[None] | None = None
         gateway.health_details = self.health
@@ -189,7 +202,12 @@ class SharedInstance:
         """For /healthz: this instance's role, and its id as the lease names it."""
         return {"role": self.elector.role, "instance": self.elector.holder}
 
+    def leading(self) -> bool:
+        return self.elector.leading
+
     async def start(self) -> None:
+        if self.address is not None:
+            await asyncio.to_thread(publish_address, self.engine, self.elector.holder, self.address)
         # Read while leading too: requests that began waiting for the old leader's replicas
         # before this instance took over are answered from its own publication.
         self._book_task = asyncio.create_task(self.book.run(), name="endpoint-book")
@@ -202,6 +220,8 @@ class SharedInstance:
         await _cancel(self._book_task)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.demand.forget)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(forget_address, self.engine, self.elector.holder)
 
     async def _role(self, leading: bool) -> None:
         if leading:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     String,
     case,
     create_engine,
+    delete,
     func,
     make_url,
     or_,
@@ -71,6 +72,18 @@ class LeaderLease(_Base):
     expires_at: Mapped[float] = mapped_column(Float, default=0.0)
     # When the current holder took it (database clock): a renewal keeps it.
     since: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class InstanceAddress(_Base):
+    """Where an instance listens, for the others to forward control-plane requests to it
+    while it leads (``leader_forward.py``). A row outlives a SIGKILLed instance; only the
+    row of the lease's current holder is ever read, so a stale one is never used."""
+
+    __tablename__ = "platform_instances"
+
+    holder: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # host:port of the instance's own listener (platform-private: never shown to clients).
+    address: Mapped[str] = mapped_column(String(300), default="")
 
 
 def shares_database(database_url: str | None) -> bool:
@@ -152,6 +165,34 @@ class Lease:
                 select(row.holder).where(row.name == self.name, row.expires_at >= _db_now())
             ).scalar()
         return found or None
+
+
+def publish_address(engine: Engine, holder: str, address: str) -> None:
+    """Record where ``holder`` listens (replacing what it said before)."""
+    statement = pg_insert(InstanceAddress).values(holder=holder, address=address)
+    statement = statement.on_conflict_do_update(
+        index_elements=["holder"], set_={"address": statement.excluded.address}
+    )
+    with engine.begin() as conn:
+        conn.execute(statement)
+
+
+def forget_address(engine: Engine, holder: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(InstanceAddress).where(InstanceAddress.holder == holder))
+
+
+def leader_address(engine: Engine, name: str = CONTROLLER) -> tuple[str, str] | None:
+    """(holder, host:port) of the instance holding lease ``name`` now; None when nobody
+    holds it (a takeover is under way) or its holder has not said where it listens."""
+    lease, where = LeaderLease, InstanceAddress
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(lease.holder, where.address)
+            .join(where, where.holder == lease.holder)
+            .where(lease.name == name, lease.expires_at >= _db_now(), where.address != "")
+        ).first()
+    return (found[0], found[1]) if found is not None else None
 
 
 def _rowcount(result: Any) -> int:
