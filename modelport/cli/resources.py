@@ -14,6 +14,7 @@ import typer
 from modelport.cli.failure import fail
 from modelport.cli.graphs import describe_graph, graph_head, graph_row
 from modelport.cli.platform_api import call
+from modelport.cli.trained_models import describe_trained_model
 from modelport.settings import NAMESPACE_ENV, URL_ENV
 
 UrlOption = Annotated[
@@ -42,9 +43,12 @@ KINDS = {
     "ig": "inferencegraphs",
     "inferencegraph": "inferencegraphs",
     "inferencegraphs": "inferencegraphs",
+    "tm": "trainedmodels",
+    "trainedmodel": "trainedmodels",
+    "trainedmodels": "trainedmodels",
 }
 # Kinds read one by one at their own path, and listed across namespaces with -A.
-NAMESPACED_LISTS = ("inferenceservices", "inferencegraphs")
+NAMESPACED_LISTS = ("inferenceservices", "inferencegraphs", "trainedmodels")
 
 
 def apply(
@@ -54,7 +58,8 @@ def apply(
     namespace: Namespace = None,
     url: UrlOption = None,
 ) -> None:
-    """Create or update InferenceServices, InferenceGraphs and ServingRuntimes from files."""
+    """Create or update InferenceServices, InferenceGraphs, TrainedModels and ServingRuntimes
+    from files."""
     for name in filename:
         try:
             data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -70,7 +75,7 @@ def apply(
 
 def get(
     kind: Annotated[
-        str, typer.Argument(help="isvc, ig, servingruntimes, clusterservingruntimes, ns.")
+        str, typer.Argument(help="isvc, ig, tm, servingruntimes, clusterservingruntimes, ns.")
     ],
     name: Annotated[str | None, typer.Argument(help="One object by name.")] = None,
     namespace: Namespace = None,
@@ -84,7 +89,10 @@ def get(
     """List objects, like kubectl get (NAME URL READY PREV LATEST AGE for isvc)."""
     resource = KINDS.get(kind.lower())
     if resource is None:
-        fail(f"unknown kind {kind!r}; use isvc, ig, servingruntimes, clusterservingruntimes or ns")
+        fail(
+            f"unknown kind {kind!r}; use isvc, ig, tm, servingruntimes, clusterservingruntimes "
+            "or ns"
+        )
     last = None
     while True:
         items = _fetch(resource, name, namespace, all_namespaces, url)
@@ -144,7 +152,7 @@ def _render(resource: str, items: list[dict[str, Any]], output: str | None, wide
         if wide:
             head.insert(0, "NAMESPACE")
         rows = [head] + [_isvc_row(i, output == "wide", wide) for i in items]
-    elif resource == "inferencegraphs":
+    elif resource in ("inferencegraphs", "trainedmodels"):
         rows = [graph_head(wide)] + [graph_row(i, wide) for i in items]
     else:
         rows = [["NAME", "FORMATS"]] + [
@@ -202,8 +210,8 @@ def _age(timestamp: str | None) -> str:
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="isvc or ig")],
-    name: Annotated[str, typer.Argument(help="InferenceService or InferenceGraph name.")],
+    kind: Annotated[str, typer.Argument(help="isvc, ig or tm")],
+    name: Annotated[str, typer.Argument(help="The object's name.")],
     namespace: Namespace = None,
     url: UrlOption = None,
 ) -> None:
@@ -214,8 +222,12 @@ def describe(
         graph = call(url, "GET", f"/api/v1/namespaces/{ns}/inferencegraphs/{name}").json()
         typer.echo(describe_graph(graph))
         return
+    if KINDS.get(kind.lower()) == "trainedmodels":
+        tm = call(url, "GET", f"/api/v1/namespaces/{ns}/trainedmodels/{name}").json()
+        typer.echo(describe_trained_model(tm))
+        return
     if KINDS.get(kind.lower()) != "inferenceservices":
-        fail("describe supports isvc and ig")
+        fail("describe supports isvc, ig and tm")
     item = call(url, "GET", f"/api/v1/namespaces/{ns}/inferenceservices/{name}").json()
     meta = item["metadata"]
     status = item.get("status") or {}
@@ -247,6 +259,12 @@ def describe(
         for t in predictor.get("traffic", []):
             tag = " (latest)" if t.get("latestRevision") else ""
             lines.append(f"    {t['revisionName']:32} {t['percent']:>3}%{tag}")
+    explainer = (status.get("components") or {}).get("explainer") or {}
+    if explainer:
+        lines.append("Explainer:")
+        for key in ("latestCreatedRevision", "latestReadyRevision", "url"):
+            if key in explainer:
+                lines.append(f"  {key + ':':27} {explainer[key]}")
     typer.echo("\n".join(lines))
 
 
@@ -259,7 +277,8 @@ def delete(
     namespace: Namespace = None,
     url: UrlOption = None,
 ) -> None:
-    """Delete an InferenceService, InferenceGraph or ServingRuntime (by name or by file)."""
+    """Delete an InferenceService, InferenceGraph, TrainedModel or ServingRuntime (by name or
+    by file)."""
     targets: list[tuple[str, str, str]] = []
     if filename:
         import yaml

@@ -38,6 +38,7 @@ from modelport.control.serving_runtimes import BUILTIN_RUNTIMES
 from modelport.control.spec import Problem
 from modelport.control.status import replicas
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource
+from modelport.control.trained_model_api import trained_model_routes
 
 __all__ = ["ApiContext", "ApiError", "create_api"]
 
@@ -101,6 +102,7 @@ def create_api(ctx: ApiContext) -> Starlette:
         ),
         Route("/openapi.json", api.openapi, methods=["GET"], include_in_schema=False),
         *graph_routes(ctx),
+        *trained_model_routes(ctx),
         *access_routes(ctx),
         *live_routes(ctx),
     ]

@@ -29,6 +29,7 @@ from modelport.control.serving_runtimes import BUILTIN_RUNTIMES, ServingRuntime,
 from modelport.control.spec import InferenceService, SpecError, parse_document, parse_service
 from modelport.control.storage import Storage
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Store
+from modelport.control.trained_models import TrainedModels
 from modelport.control.units import UnitLauncher, stop_unit
 
 log = logging.getLogger("modelport.controller")
@@ -82,6 +83,7 @@ class Controller:
         self._stopping = False
         self._runtimes: list[ServingRuntime] = list(BUILTIN_RUNTIMES)
         self._runtimes_stamp: object = None
+        self.trained_models = TrainedModels(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -89,11 +91,13 @@ class Controller:
         await self.backend.open()
         await self.reconcile()
         self._task = asyncio.create_task(self._loop(), name="controller")
+        self.trained_models.start()
 
     async def stop(self) -> None:
         """Stop every replica (the next start re-creates them from the store), unless the
         backend keeps them for the next start to adopt."""
         self._stopping = self.scaler.stopping = True
+        await self.trained_models.stop()
         if self._task is not None:
             self._task.cancel()
         self.scaler.background.cancel()

@@ -30,15 +30,17 @@ from modelport.control.namespaces import create_owned, creation_denied
 from modelport.control.serving_runtimes import ServingRuntime, resolve_runtime
 from modelport.control.spec import InferenceService, Problem, SpecError, parse_documents
 from modelport.control.spec.inference_graph import IG, InferenceGraph
+from modelport.control.spec.trained_model import TM, TrainedModel
 from modelport.control.status import build_status
 from modelport.control.storage import check_uri, local_path
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME, Resource, Store
+from modelport.control.trained_model_status import memory_change
 from modelport.errors import ModelportError
 from modelport.gateway.app import IDENTITY_KEY
 
 MAX_APPLY_OBJECTS = 100
 
-Parsed = InferenceService | ServingRuntime | InferenceGraph
+Parsed = InferenceService | ServingRuntime | InferenceGraph | TrainedModel
 
 
 @dataclass
@@ -120,6 +122,8 @@ def kind_of(obj: Parsed) -> str:
         return ISVC
     if isinstance(obj, InferenceGraph):
         return IG
+    if isinstance(obj, TrainedModel):
+        return TM
     return RUNTIME if obj.namespace is not None else CLUSTER_RUNTIME
 
 
@@ -256,6 +260,8 @@ class Control:
         runtimes = [o for o in objects if isinstance(o, ServingRuntime)]
         runtimes += self.ctx.controller.runtimes()
         for obj in objects:
+            if isinstance(obj, TrainedModel):
+                problems += self._trained_model_problems(obj, admin=admin)
             if not isinstance(obj, InferenceService):
                 continue
             components = [("spec.predictor", obj.predictor)]
@@ -276,6 +282,14 @@ class Control:
                     problems.extend(exc.problems)
         if problems:
             raise Invalid(str(SpecError(problems)), problems)
+
+    def _trained_model_problems(self, tm: TrainedModel, *, admin: bool) -> list[Problem]:
+        """Its storage URI is checked as a predictor's; its memory may not change."""
+        uri = tm.storage_uri
+        why = check_uri(uri) or (None if admin else self._local_denied(uri))
+        found = [Problem("spec.model.storageUri", why)] if why else []
+        changed = memory_change(self.ctx.store, tm)
+        return [*found, changed] if changed else found
 
     def _local_denied(self, uri: str) -> str | None:
         # Parsed exactly as Storage.fetch will read it (scheme in any case, no "~").

@@ -125,7 +125,7 @@ class UnitLauncher:
             "explainer": rev.explainer_path,
         }[part]
         assert model is not None
-        name = f"{part}-{rev.row.number:05d}-{slot}"
+        name = replica_part(part, rev.row.number, slot)
         batcher = component.batcher
         spec = ReplicaSpec(
             model_name=service,
@@ -162,6 +162,12 @@ class UnitLauncher:
             memory_bytes=component.memory_limit,
             cpu_limit=component.cpu_limit,
         )
+
+
+def replica_part(part: str, revision: int, slot: int) -> str:
+    """A replica's name within its service (predictor-00001-0): its log file, its private
+    folder and its id are named by it."""
+    return f"{part}-{revision:05d}-{slot}"
 
 
 async def stop_unit(unit: Unit | None) -> None:

@@ -37,12 +37,14 @@ from modelport.kube.resources import (
     INFERENCE_SERVICES,
     NAMESPACES,
     SERVING_RUNTIMES,
+    TRAINED_MODELS,
     ResourceType,
     lookup,
 )
 from modelport.kube.selectors import SelectorError, field_matcher, label_matcher
 from modelport.kube.tables import table, wants_table
 from modelport.kube.tls import Endpoint
+from modelport.kube.trained_models import trained_model_renderer
 from modelport.kube.verbs import Verbs
 from modelport.kube.watch import watch, watching
 
@@ -78,6 +80,9 @@ def create_kube_api(
             extras=builtin_runtime_rows,
         ),
         INFERENCE_GRAPHS: ObjectCache(ctx.store, "InferenceGraph", graph_renderer(ctx), versions),
+        TRAINED_MODELS: ObjectCache(
+            ctx.store, "TrainedModel", trained_model_renderer(ctx), versions
+        ),
     }
     api = _KubeApi(Verbs(control, caches), endpoint)
     reads, writes = ["GET"], ["GET", "POST"]

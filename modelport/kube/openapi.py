@@ -33,8 +33,10 @@ from modelport.kube.resources import (
     INFERENCE_SERVICES,
     NAMESPACES,
     SERVING_RUNTIMES,
+    TRAINED_MODELS,
     ResourceType,
 )
+from modelport.kube.trained_models import TRAINED_MODEL
 
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 # What kube-openapi answers it with: Go's mime parser refuses the "@" of the Accept form.
@@ -50,6 +52,7 @@ KINDS: dict[ResourceType, dict[str, Any]] = {
     CLUSTER_SERVING_RUNTIMES: schemas.runtime_schema("ClusterServingRuntime"),
     NAMESPACES: schemas.NAMESPACE,
     INFERENCE_GRAPHS: INFERENCE_GRAPH,
+    TRAINED_MODELS: TRAINED_MODEL,
 }
 
 
@@ -135,6 +138,7 @@ GROUP_DOCUMENTS: dict[str, tuple[ResourceType, ...]] = {
         SERVING_RUNTIMES,
         CLUSTER_SERVING_RUNTIMES,
         INFERENCE_GRAPHS,
+        TRAINED_MODELS,
     ),
     "api/v1": (NAMESPACES,),
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelport.control.spec.inference_graph import IG
+from modelport.control.spec.trained_model import TM
 from modelport.control.store import CLUSTER_RUNTIME, ISVC, RUNTIME
 
 KSERVE_GROUP = "serving.kserve.io"
@@ -87,6 +88,19 @@ INFERENCE_GRAPHS = ResourceType(
     categories=("kserve",),
     store_kind=IG,
 )
+# KServe's CRD: config/crd/full/serving.kserve.io_trainedmodels.yaml (shortName tm).
+TRAINED_MODELS = ResourceType(
+    KSERVE_GROUP,
+    "v1alpha1",
+    "trainedmodels",
+    "trainedmodel",
+    "TrainedModel",
+    namespaced=True,
+    verbs=ALL_VERBS,
+    short_names=("tm",),
+    categories=("kserve",),
+    store_kind=TM,
+)
 NAMESPACES = ResourceType(
     "",
     "v1",
@@ -109,6 +123,7 @@ RESOURCE_TYPES = (
     SERVING_RUNTIMES,
     CLUSTER_SERVING_RUNTIMES,
     INFERENCE_GRAPHS,
+    TRAINED_MODELS,
     NAMESPACES,
     EVENTS,
 )

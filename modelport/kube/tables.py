@@ -21,6 +21,7 @@ from modelport.kube.resources import (
     INFERENCE_SERVICES,
     NAMESPACES,
     SERVING_RUNTIMES,
+    TRAINED_MODELS,
     ResourceType,
 )
 
@@ -113,6 +114,13 @@ COLUMNS: dict[ResourceType, list[Column]] = {
     CLUSTER_SERVING_RUNTIMES: RUNTIME_COLUMNS,
     # KServe's printer columns for InferenceGraph: URL, Ready, Age.
     INFERENCE_GRAPHS: [
+        NAME,
+        ("URL", "string", "status.url", lambda o: _path(o, "status", "url")),
+        ("Ready", "string", "The Ready condition's status", _ready),
+        AGE,
+    ],
+    # KServe's printer columns for TrainedModel: URL, Ready, Age.
+    TRAINED_MODELS: [
         NAME,
         ("URL", "string", "status.url", lambda o: _path(o, "status", "url")),
         ("Ready", "string", "The Ready condition's status", _ready),

@@ -24,11 +24,18 @@ from modelport.control.spec.loading import BadInput, InputBudget, load_text, pla
 from modelport.control.spec.objects import InferenceService, ServingRuntime
 from modelport.control.spec.problems import Problem, SpecError, describe_value, shorten
 from modelport.control.spec.serving_runtime import read_serving_runtime
+from modelport.control.spec.trained_model import (
+    TM,
+    TM_API_VERSION,
+    TrainedModel,
+    read_trained_model,
+)
+
+# Every kind a document may hold.
+Parsed = InferenceService | ServingRuntime | InferenceGraph | TrainedModel
 
 
-def parse_documents(
-    text: str | bytes, default_namespace: str = "default"
-) -> list[InferenceService | ServingRuntime | InferenceGraph]:
+def parse_documents(text: str | bytes, default_namespace: str = "default") -> list[Parsed]:
     """Parse a YAML stream (``---``-separated) or JSON document, as ``kubectl apply -f`` reads."""
     problems: list[Problem] = []
     raw = load_text(text)
@@ -56,7 +63,7 @@ def parse_documents(
             docs.extend((f"{prefix}items[{i}].", item) for i, item in enumerate(items))
         else:
             docs.append((prefix, doc))
-    objects: list[InferenceService | ServingRuntime | InferenceGraph] = []
+    objects: list[Parsed] = []
     for prefix, doc in docs:
         reader = FieldReader()
         obj = _parse(reader, doc, default_namespace)
@@ -72,9 +79,7 @@ def _prefixed(prefix: str, path: str) -> str:
     return prefix + path if path else prefix.rstrip(".")
 
 
-def parse_document(
-    doc: dict[str, Any], default_namespace: str = "default"
-) -> InferenceService | ServingRuntime | InferenceGraph:
+def parse_document(doc: dict[str, Any], default_namespace: str = "default") -> Parsed:
     """Parse one document already decoded from YAML or JSON (for example, from the store)."""
     try:
         plain = plain_data(doc, (), 0, InputBudget())
@@ -95,9 +100,7 @@ def parse_service(doc: dict[str, Any], default_namespace: str = "default") -> In
     return obj
 
 
-def _parse(
-    reader: FieldReader, doc: Any, default_namespace: str
-) -> InferenceService | ServingRuntime | InferenceGraph | None:
+def _parse(reader: FieldReader, doc: Any, default_namespace: str) -> Parsed | None:
     if not isinstance(doc, dict):
         reader.problem(
             "",
@@ -132,9 +135,16 @@ def _parse(
             )
             return None
         return read_inference_graph(reader, doc, default_namespace)
+    if kind == TM:
+        if api_version != TM_API_VERSION:
+            reader.problem(
+                "apiVersion", f"{TM} must be {TM_API_VERSION}, got {shorten(api_version)!r}"
+            )
+            return None
+        return read_trained_model(reader, doc, default_namespace)
     reader.problem(
         "kind",
         f"unsupported kind {shorten(kind)!r}; "
-        f"modelport accepts {ISVC}, {RUNTIME}, {CLUSTER_RUNTIME} and {IG}",
+        f"modelport accepts {ISVC}, {RUNTIME}, {CLUSTER_RUNTIME}, {IG} and {TM}",
     )
     return None
