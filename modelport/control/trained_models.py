@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelport.trained_models")
 
 TICK_S = 1.0
-LOAD_TIMEOUT_S = 120.0
+LOAD_TIMEOUT_S = 120.0  # a large model takes a while to read
+UNLOAD_TIMEOUT_S = 10.0
 FOLDER = "trained-models"
 Key = tuple[str, str]
 
@@ -351,7 +352,10 @@ class TrainedModels:
         assert self._client is not None
         url = f"http://{replica.address}/v2/repository/models/{name}/{verb}"
         try:
-            response = await self._client.post(url, json=body, headers=[replica.key_header])
+            timeout = LOAD_TIMEOUT_S if verb == "load" else UNLOAD_TIMEOUT_S
+            response = await self._client.post(
+                url, json=body, headers=[replica.key_header], timeout=timeout
+            )
         except httpx.HTTPError as exc:
             return f"the model server did not answer the {verb}: {type(exc).__name__}"
         if response.status_code == 200:

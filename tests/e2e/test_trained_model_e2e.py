@@ -83,6 +83,17 @@ def _predict(c: httpx.Client, parent: str, model: str) -> httpx.Response:
     )
 
 
+def _limited_parent(name: str, model: Path, memory: str) -> str:
+    return (
+        "apiVersion: serving.kserve.io/v1beta1\n"
+        "kind: InferenceService\n"
+        f"metadata:\n  name: {name}\n"
+        "spec:\n  predictor:\n    model:\n      modelFormat: {name: sklearn}\n"
+        f"      storageUri: {model}\n"
+        f"      resources: {{limits: {{memory: {memory}}}}}\n"
+    )
+
+
 def _replica_pids(platform: PlatformProcess, name: str) -> list[int]:
     """Model server processes the platform's zygote named mp:NAME (see test_platform_e2e)."""
     procs: dict[int, tuple[int, str]] = {}
@@ -173,6 +184,10 @@ def test_not_ready_with_the_reason(
             # TrainedModel's own namespace only.
             tm_yaml("elsewhere", "iris", shifted_dir, namespace="other-team"),
             tm_yaml("wrong-kind", "iris", shifted_dir, framework="xgboost"),
+            # Over the parent's limit, with the TrainedModels applied before it.
+            _limited_parent("small", iris_dir, "300Mi"),
+            tm_yaml("fits", "small", shifted_dir, memory="200Mi"),
+            tm_yaml("too-much", "small", shifted_dir, memory="200Mi"),
         ]
     )
     _apply(platform, tmp_path, docs)
@@ -180,6 +195,7 @@ def test_not_ready_with_the_reason(
         ("default", "orphan"): ("InferenceServiceReady", "InferenceServiceNotFound"),
         ("other-team", "elsewhere"): ("InferenceServiceReady", "InferenceServiceNotFound"),
         ("default", "wrong-kind"): ("Ready", "FrameworkMismatch"),
+        ("default", "too-much"): ("MemoryResourceAvailable", "MemoryResourceNotAvailable"),
     }
     with platform.client() as c:
         for (namespace, name), (condition, reason) in expected.items():
@@ -196,8 +212,12 @@ def test_not_ready_with_the_reason(
         assert orphan.startswith('Inference Service "no-such-service" is not found')
         # Never loaded: the parent has no such model.
         assert _predict(c, "iris", "wrong-kind").status_code == 404
-    for namespace, name in expected:
+        # The first one fits: it waits for its parent, or is loaded into it.
+        fits = _tm(c, "fits")["status"]["conditions"]
+        assert next(x for x in fits if x["type"] == "MemoryResourceAvailable")["status"] != "False"
+    for namespace, name in [*expected, ("default", "fits")]:
         platform.cli("delete", "tm", name, "-n", namespace)
+    platform.cli("delete", "isvc", "small")
     # The memory of an applied TrainedModel is immutable (KServe's webhook).
     _apply(platform, tmp_path, tm_yaml("fixed", "no-such-service", shifted_dir))
     changed = _apply(
