@@ -314,7 +314,9 @@ def delete(
 def logs(
     name: Annotated[str, typer.Argument(help="InferenceService name.")],
     namespace: Namespace = None,
-    component: Annotated[str, typer.Option(help="predictor or transformer.")] = "predictor",
+    component: Annotated[
+        str, typer.Option(help="predictor, transformer or explainer.")
+    ] = "predictor",
     tail: Annotated[int, typer.Option(help="Lines per replica.")] = 100,
     url: UrlOption = None,
 ) -> None:

@@ -259,15 +259,17 @@ class _Api:
         """
         summary: The last lines of the service's replica logs (current revisions).
         parameters:
-          - {name: component, in: query, schema: {type: string, enum: [predictor, transformer]}}
+          - name: component
+            in: query
+            schema: {type: string, enum: [predictor, transformer, explainer]}
           - {name: tail, in: query, schema: {type: integer, default: 100}}
         responses:
           200: {description: plain text}
         """
         row = self._find(request, VIEW)
         component = request.query_params.get("component", "predictor")
-        if component not in ("predictor", "transformer"):
-            raise ApiError(400, "component must be predictor or transformer.")
+        if component not in ("predictor", "transformer", "explainer"):
+            raise ApiError(400, "component must be predictor, transformer or explainer.")
         try:
             count = max(1, min(int(request.query_params.get("tail", "100")), MAX_LOG_LINES))
         except ValueError as exc:

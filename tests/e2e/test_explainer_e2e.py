@@ -75,6 +75,10 @@ def test_explain_goes_to_the_explainer_which_calls_the_predictor(
     assert predicted.json() == {"predictions": [1, 0]}
     assert by_host.status_code == 200, by_host.text
     assert by_host.json()["explanations"][0]["name"] == "setosa"
+    described = platform.cli("describe", "isvc", "explained").stdout
+    assert "Explainer:" in described and "explained-explainer-00001" in described
+    logs = platform.cli("logs", "explained", "--component", "explainer").stdout
+    assert "explained-explainer-00001-0" in logs
     platform.cli("delete", "isvc", "explained")
 
 
