@@ -191,7 +191,10 @@ class LeaderForward:
         except (OSError, TimeoutError, UpstreamError) as exc:
             self.locator.forget()
             log.warning("forwarding to the leader at %s failed: %s", found[1], type(exc).__name__)
-            await _answer(send, 503, _unanswered(exc))
+            if isinstance(exc, ConnectionRefusedError):  # nothing was sent: safe to repeat
+                await _answer(send, 503, _unanswered(exc))
+            else:
+                await _answer(send, 502, _lost(exc), retry=False)
             return
         headers = [(k, v) for k, v in response.headers if k not in RESPONSE_DROP]
         await relay_stream(response, headers, send, receive, None)
@@ -214,9 +217,7 @@ class LeaderForward:
         query: bytes = scope.get("query_string") or b""
         if query:
             target += b"?" + query.translate(None, b"\r\n \x00")
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if not any(k == b"host" for k, _ in headers):
-            headers = [(b"host", address.encode()), *headers]
+        headers = _as_a_proxy(scope, address)
         parts = [scope["method"].encode(), b" ", target, b" HTTP/1.1\r\n"]
         for name, value in headers:
             if name in REQUEST_DROP or (b"_" in name and name.replace(b"_", b"-") in REQUEST_DROP):
@@ -227,8 +228,34 @@ class LeaderForward:
         return b"".join(parts)
 
 
+def _as_a_proxy(scope: Scope, address: str) -> list[tuple[bytes, bytes]]:
+    """The client's headers, plus what a proxy adds (RFC 7239's de facto forms): the peer it
+    heard from appended to X-Forwarded-For (the leader heeds it only from its trusted
+    proxies, as it would from the load balancer), and the scheme the client used unless a
+    proxy in front said it already (the web UI's CSRF check compares the Origin with it)."""
+    headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+    if not any(k == b"host" for k, _ in headers):
+        headers.insert(0, (b"host", address.encode()))
+    client = scope.get("client")
+    if client:
+        chain = b", ".join(v for k, v in headers if k == b"x-forwarded-for")
+        peer = str(client[0]).encode()
+        headers = [(k, v) for k, v in headers if k != b"x-forwarded-for"]
+        headers.append((b"x-forwarded-for", chain + b", " + peer if chain else peer))
+    if not any(k == b"x-forwarded-proto" for k, _ in headers):
+        headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
+    return headers
+
+
 def _unanswered(exc: BaseException) -> str:
     return f"The leading instance did not answer ({type(exc).__name__}); try again."
+
+
+def _lost(exc: BaseException) -> str:
+    return (
+        f"The leading instance failed while answering ({type(exc).__name__}): the request "
+        "may or may not have been carried out; check before sending it again."
+    )
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -236,12 +263,10 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _answer(send: Send, status: int, message: str) -> None:
+async def _answer(send: Send, status: int, message: str, *, retry: bool = True) -> None:
     body = orjson.dumps({"error": message})
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(body)),
-        (b"retry-after", b"2"),
-    ]
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if retry:
+        headers.append((b"retry-after", b"2"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

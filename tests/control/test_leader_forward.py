@@ -99,7 +99,9 @@ def _socket() -> socket.socket:
 @contextlib.asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
     sock = _socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # As the platform runs it without --trusted-proxy: X-Forwarded-For is not heeded.
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", proxy_headers=False)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -168,6 +170,7 @@ def test_a_standby_relays_the_request_as_sent_and_the_answer_as_received(engine:
                         "Cookie": "authservice_session=s",
                         "Host": "models.example.com",
                         "kubeflow-userid": "forged@example.com",
+                        "X-Forwarded-For": "203.0.113.9",
                         MARKER.decode(): "forged",
                     },
                 )
@@ -181,6 +184,9 @@ def test_a_standby_relays_the_request_as_sent_and_the_answer_as_received(engine:
         assert headers[b"cookie"] == b"authservice_session=s"
         assert headers[b"host"] == b"models.example.com"
         assert b"kubeflow-userid" not in headers  # the gateway alone sets identity headers
+        # As a proxy: the peer the standby heard from, and the scheme the client used.
+        assert headers[b"x-forwarded-for"] == b"203.0.113.9, 127.0.0.1"
+        assert headers[b"x-forwarded-proto"] == b"http"
         markers = [v for k, v in seen["headers"] if k == MARKER]
         assert markers == [marker_value(SECRET)]  # the client's copy is gone, ours is there
 
@@ -261,5 +267,29 @@ def test_a_standby_whose_own_lease_is_found_serves_locally(engine: Engine):
             async with httpx.AsyncClient(base_url=f"http://{at}") as client:
                 r = await client.get("/api/v1/namespaces")
         assert r.json() == {"from": "local", "marker": 0}
+
+    asyncio.run(scenario())
+
+
+def test_a_leader_lost_mid_request_is_not_reported_as_safe_to_repeat(engine: Engine):
+    async def scenario() -> None:
+        got: list[bytes] = []
+
+        async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            got.append(await reader.read(65536))  # the request arrived; no answer comes
+            writer.close()
+
+        leader = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+        port = leader.sockets[0].getsockname()[1]
+        try:
+            async with serving(_mounted(_standby(engine, [False]))) as at:
+                _lead(engine, f"127.0.0.1:{port}")
+                async with httpx.AsyncClient(base_url=f"http://{at}") as client:
+                    r = await client.post("/api/v1/apply", content=b"kind: InferenceService")
+        finally:
+            leader.close()
+        assert len(got) == 1 and got[0].startswith(b"POST /api/v1/apply ")
+        assert r.status_code == 502 and "may or may not have been carried out" in r.text
+        assert "retry-after" not in r.headers
 
     asyncio.run(scenario())

@@ -366,6 +366,7 @@ def test_two_instances_share_access_route_and_survive_the_leader(
     if b.health().get("role") == "standby":
         assert r.status_code == 503, r.text
         assert "try again" in r.json()["error"] and r.headers["retry-after"]
+        print(f"the standby while nobody answers for the leader: {r.json()['error']}")
     took_over = wait_for(lambda: b.health().get("role") == "leading", timeout=TAKEOVER_BOUND_S)
     assert took_over, b.log()
     print(f"takeover after SIGKILL: {time.monotonic() - killed_at:.1f} s")
