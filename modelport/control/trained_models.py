@@ -44,6 +44,8 @@ log = logging.getLogger("modelport.trained_models")
 
 TICK_S = 1.0
 LOAD_TIMEOUT_S = 120.0  # a large model takes a while to read
+# A failed fetch or load is tried again after this long, not on every look.
+RETRY_S = 15.0
 UNLOAD_TIMEOUT_S = 10.0
 FOLDER = "trained-models"
 Key = tuple[str, str]
@@ -78,6 +80,9 @@ class TrainedModelState:
     fetch_error: str = ""
     loaded: dict[str, _Placed] = field(default_factory=dict)  # by replica key
     load_error: str = ""
+    retry_at: float = 0.0  # monotonic time before which a failed fetch or load waits
+    attempt: int = 0  # which storage URI a fetch under way is for
+    forgotten: bool = False  # deleted: a fetch finishing now lets its model go
     # (condition type, reason, message) of the first thing in the way, None when Ready.
     blocked: tuple[str, str, str] | None = ("Ready", "Pending", "Not looked at yet.")
     parent_protocol: str = "v1"
@@ -164,7 +169,12 @@ class TrainedModels:
         generation: int,
         created_at: float,
     ) -> TrainedModelState:
-        state = TrainedModelState(generation=generation, created_at=created_at)
+        """The state for a new generation: the same object when there was one (a fetch
+        under way reports into it), its model kept when the storage URI did not change."""
+        state = old or TrainedModelState(generation=generation, created_at=created_at)
+        previous = state.tm
+        state.generation, state.created_at = generation, created_at
+        state.tm, state.invalid = None, ""
         try:
             parsed = parse_document(document, key[0])
         except SpecError as exc:
@@ -172,13 +182,13 @@ class TrainedModels:
             parsed = None
         if isinstance(parsed, TrainedModel):
             state.tm = parsed
-        if old is not None:
-            state.loaded = old.loaded  # reloaded where the generation differs
-            same_uri = old.tm is not None and state.tm is not None
-            if same_uri and old.tm.storage_uri == state.tm.storage_uri:  # type: ignore[union-attr]
-                state.lease, state.path, state.fetching = old.lease, old.path, old.fetching
-            elif old.lease is not None:
-                old.lease.release()
+        if previous is None or state.tm is None or previous.storage_uri != state.tm.storage_uri:
+            # Another model: fetched anew (replicas load it as their generation differs).
+            if state.lease is not None:
+                state.lease.release()
+            state.lease, state.path, state.fetch_error = None, None, ""
+            state.attempt += 1  # a fetch still under way is for the old URI
+        state.load_error, state.retry_at = "", 0.0
         return state
 
     async def _reconcile_one(self, key: Key, state: TrainedModelState) -> None:
@@ -206,7 +216,9 @@ class TrainedModels:
         live = {u.predictor.key for _, u in units}
         for gone in [k for k in state.loaded if k not in live]:
             await self._unload(tm.name, state.loaded.pop(gone))
-        await asyncio.gather(*(self._load_into(state, tm, svc, r, u) for r, u in units))
+        if time.monotonic() >= state.retry_at:
+            state.load_error = ""
+            await asyncio.gather(*(self._load_into(state, tm, svc, r, u) for r, u in units))
         if state.load_error:
             state.block("Ready", "ModelLoadFailed", state.load_error)
         elif all(u.predictor.key in state.loaded for _, u in units):
@@ -284,11 +296,13 @@ class TrainedModels:
     # ---- fetching, loading, unloading -----------------------------------------------------
 
     def _fetch(self, state: TrainedModelState, tm: TrainedModel) -> None:
-        if state.fetching or state.fetch_error:
+        if state.fetching or time.monotonic() < state.retry_at:
             return
         state.fetching = True
+        attempt = state.attempt
 
         async def fetch() -> None:
+            lease = None
             try:
                 lease = await asyncio.to_thread(
                     self.controller.storage.checkout, tm.storage_uri, namespace=tm.namespace
@@ -297,10 +311,15 @@ class TrainedModels:
                 isolation = self.controller.config.isolation
                 if isolation is not None:
                     path = await asyncio.to_thread(isolation.readable, tm.namespace, path)
-                state.lease, state.path = lease, path
+                if attempt == state.attempt and not state.forgotten:
+                    state.lease, state.path, state.fetch_error = lease, path, ""
+                    lease = None
             except StorageError as exc:
                 state.fetch_error = str(exc)
+                state.retry_at = time.monotonic() + RETRY_S
             finally:
+                if lease is not None:  # deleted or changed meanwhile
+                    lease.release()
                 state.fetching = False
                 self._wake.set()
 
@@ -331,17 +350,18 @@ class TrainedModels:
                 path = await asyncio.to_thread(place_copy, state.path, private, FOLDER, prefix, gid)
             except PlacementError as exc:
                 state.load_error = str(exc)
+                state.retry_at = time.monotonic() + RETRY_S
                 return
         fresh = _Placed(replica, state.generation, path if private else None, private)
         answer = await self._call(replica, tm.name, "load", {"parameters": {"path": str(path)}})
         if answer is None:
             log.info("%s/%s: loaded into %s from %s", tm.namespace, tm.name, replica.address, path)
             state.loaded[replica.key] = fresh
-            state.load_error = ""
             if placed is not None:
                 await placed.remove_copy()
         else:
             state.load_error = answer
+            state.retry_at = time.monotonic() + RETRY_S
             await fresh.remove_copy()
 
     async def _call(
@@ -377,6 +397,7 @@ class TrainedModels:
 
     async def _forget(self, state: TrainedModelState) -> None:
         """A deleted TrainedModel: unloaded from every replica, its model let go."""
+        state.forgotten = True
         if state.tm is not None:
             await self._unload_all((state.tm.namespace, state.tm.name), state)
         if state.lease is not None:

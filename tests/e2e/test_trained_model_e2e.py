@@ -166,6 +166,10 @@ def test_loaded_into_the_parent_survives_a_restart_and_unloads_on_delete(
         assert wait_for(answers_again, 90), platform.log()[-2000:]
         assert _predict(c, "iris", "shifted").json() == {"predictions": [1]}
 
+        # A new storageUri is a new model: loaded again in place of the old one.
+        _apply(platform, tmp_path, tm_yaml("shifted", "iris", iris_dir))
+        assert wait_for(lambda: _predict(c, "iris", "shifted").json() == {"predictions": [0]}, 60)
+
         platform.cli("delete", "tm", "shifted")
         assert wait_for(lambda: _predict(c, "iris", "shifted").status_code == 404, 30)
         assert _predict(c, "iris", "iris").json() == {"predictions": [0]}
