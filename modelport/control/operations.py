@@ -103,7 +103,12 @@ class ApplyResult:
 def placement_fields(isvc: InferenceService) -> list[str]:
     """The fields that choose a node, which a one-machine backend does not act on."""
     found = []
-    for part, component in (("predictor", isvc.predictor), ("transformer", isvc.transformer)):
+    parts = (
+        ("predictor", isvc.predictor),
+        ("transformer", isvc.transformer),
+        ("explainer", isvc.explainer),
+    )
+    for part, component in parts:
         if component is None:
             continue
         if component.node_selector:
