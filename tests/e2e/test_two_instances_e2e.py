@@ -5,6 +5,7 @@ serves with replicas it starts itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -269,8 +270,30 @@ def _standby_answers_as_the_leader(
         assert watch.status_code == 200
         events = [line for line in watch.iter_lines() if line.strip()]
     assert any('"sklearn-iris"' in e and '"ADDED"' in e for e in events), events
-    # The replica's log is a file on the leader's disk.
+    # kubectl's own https listener on the standby relays too.
+    kube = re.search(r"API at (https://\S+)/k8s\)", b.log())
+    assert kube, b.log()
+    listed_tls = httpx.get(
+        f"{kube.group(1)}{KSERVE_LIST}", headers=bearer, timeout=30, verify=False
+    )
+    assert listed_tls.status_code == 200 and listed_tls.json()["items"], listed_tls.text
+    # The replica's log is a file on the leader's disk; its metrics are the leader's.
     assert _cli_at(b, token, "logs", "sklearn-iris").strip()
+    service = f"{b.url}/api/v1/namespaces/default/inferenceservices/sklearn-iris"
+
+    def sampled_a_replica() -> bool:
+        samples = httpx.get(f"{service}/metrics", headers=bearer, timeout=30).json()["samples"]
+        return any(float(s.get("replicas") or 0) >= 1 for s in samples)
+
+    assert wait_for(sampled_a_replica, timeout=60)
+    # The web UI's page and its live status (server-sent events) through the standby.
+    page = httpx.get(f"{b.url}/ui/ns/default/services/sklearn-iris", headers=bearer, timeout=30)
+    assert page.status_code == 200 and "sklearn-iris" in page.text
+    status_url = f"{b.url}/ui/ns/default/services/sklearn-iris/status"
+    with httpx.stream("GET", status_url, headers=bearer, timeout=30) as events:
+        assert events.status_code == 200, events.read()
+        first = next(line for line in events.iter_lines() if line.startswith("data:"))
+    assert json.loads(first.removeprefix("data:"))["ready"] == "True", first
     # A client's copy of the instances' marker does not stop the standby from forwarding.
     forged = {**bearer, "x-modelport-leader-forward": "0" * 64}
     r = httpx.get(
