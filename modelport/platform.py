@@ -32,6 +32,8 @@ from modelport.settings import first_admin
 from modelport.ui.home import STATIC_PREFIX, HomePage
 
 DEFAULT_ADMIN = "admin@example.com"
+# Under /k8s: what only this instance can say (``modelport kubeconfig``'s cluster entry).
+INSTANCE_OWN_PATHS = frozenset({"/modelport/cluster"})
 
 
 @dataclass
@@ -185,7 +187,10 @@ def _forward_to_leader(gateway: Gateway, shared: SharedInstance, store: Store) -
         gateway.upstream,
     )
     for prefix, app in list(gateway.mounts.items()):
-        gateway.mounts[prefix] = forward.wrap(app, prefix)
+        # kubeconfig's cluster entry names this instance's own https listener and its CA
+        # (kube/tls.py), which relays like the rest: the leader's would break at failover.
+        local = INSTANCE_OWN_PATHS if prefix == KUBE_PREFIX else frozenset()
+        gateway.mounts[prefix] = forward.wrap(app, prefix, local)
     if gateway.home is not None:
         gateway.home = forward.wrap(gateway.home, "")
 

@@ -137,15 +137,17 @@ class LeaderForward:
         self.marker = marker_value(secret)
         self.upstream = upstream
 
-    def wrap(self, app: ASGIApp, prefix: str) -> ASGIApp:
-        """``app`` as mounted at ``prefix`` ("" for an app that sees whole paths)."""
+    def wrap(self, app: ASGIApp, prefix: str, local: frozenset[str] = frozenset()) -> ASGIApp:
+        """``app`` as mounted at ``prefix`` ("" for an app that sees whole paths); the paths
+        in ``local`` (as the app sees them) say something of this instance itself and are
+        always answered here."""
 
         async def forwarding(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
             genuine, clean = self._inspect(scope)
-            if self.leading():
+            if self.leading() or scope["path"] in local:
                 await app(clean, receive, send)
             elif genuine:
                 await _answer(send, 503, NO_LONGER_LEADING)

@@ -119,7 +119,7 @@ def _standby(engine: Engine, leading: list[bool]) -> Any:
         SECRET,
         Upstream("http://127.0.0.1"),
     )
-    return forward.wrap(local_app, "/api")
+    return forward.wrap(local_app, "/api", frozenset({"/about-this-instance"}))
 
 
 def _mounted(app: Any) -> Any:
@@ -217,8 +217,10 @@ def test_without_a_leader_a_standby_says_so_in_json(engine: Engine):
             Lease(engine, "leader 1")  # the lease exists; nobody holds it
             async with httpx.AsyncClient(base_url=f"http://{at}") as client:
                 r = await client.get("/api/v1/namespaces")
+                here = await client.get("/api/about-this-instance")
         assert r.status_code == 503 and r.json() == {"error": NO_LEADER}
         assert r.headers["retry-after"] and r.headers["content-type"] == "application/json"
+        assert here.json() == {"from": "local", "marker": 0}  # says something of itself
 
     asyncio.run(scenario())
 

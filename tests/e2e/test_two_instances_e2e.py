@@ -277,6 +277,9 @@ def _standby_answers_as_the_leader(
         f"{kube.group(1)}{KSERVE_LIST}", headers=bearer, timeout=30, verify=False
     )
     assert listed_tls.status_code == 200 and listed_tls.json()["items"], listed_tls.text
+    # ... and `modelport kubeconfig` through the standby names the standby's own listener.
+    cluster = httpx.get(f"{b.url}/k8s/modelport/cluster", headers=bearer, timeout=30)
+    assert cluster.json()["cluster"]["server"] == f"{kube.group(1)}/k8s", cluster.text
     # The replica's log is a file on the leader's disk; its metrics are the leader's.
     assert _cli_at(b, token, "logs", "sklearn-iris").strip()
     service = f"{b.url}/api/v1/namespaces/default/inferenceservices/sklearn-iris"
