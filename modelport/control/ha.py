@@ -155,8 +155,10 @@ class LeaderOnly:
 
 class SharedInstance:
     """Everything an instance on a shared database runs besides what every instance runs:
-    the lease; while leading, the controller and the publication of its replicas; while
-    not, a gateway router to the leader's replicas that reports its demand."""
+    the lease and where it listens (for the others to relay the control plane to it,
+    ``leader_forward.py``); while leading, the controller and the publication of its
+    replicas; while not, a gateway router to the leader's replicas (graphs in front, the
+    leader's queueing and payload logging) that reports its demand."""
 
     def __init__(
         self,
@@ -208,6 +210,11 @@ class SharedInstance:
     async def start(self) -> None:
         if self.address is not None:
             await asyncio.to_thread(publish_address, self.engine, self.elector.holder, self.address)
+        else:
+            log.warning(
+                "no listening address known: while this instance leads, the others "
+                "cannot relay the control plane to it"
+            )
         # Read while leading too: requests that began waiting for the old leader's replicas
         # before this instance took over are answered from its own publication.
         self._book_task = asyncio.create_task(self.book.run(), name="endpoint-book")
