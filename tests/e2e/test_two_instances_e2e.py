@@ -326,6 +326,13 @@ def _standby_answers_as_the_leader(
     assert wait_for(graph_answers, timeout=30), answers[-1].text
     assert answers[-1].status_code == 200, answers[-1].text + b.log()[-2000:]
     assert answers[-1].json() == {"predictions": [0]}
+    # A delete through the standby lands too, once: a second one finds nothing.
+    _cli_at(b, token, "delete", "ig", "iris-graph")
+    assert _stored(pg_url, "iris-graph") == (0, 0)
+    again = httpx.delete(
+        f"{b.url}/api/v1/namespaces/default/inferencegraphs/iris-graph", headers=bearer
+    )
+    assert again.status_code == 404, again.text
 
 
 def test_two_instances_share_access_route_and_survive_the_leader(
