@@ -52,7 +52,9 @@ class RayCluster:
             timeout=60,
             check=True,
         )
-        actors: list[dict[str, object]] = json.loads(out.stdout)
+        # With no actor at all, Ray prints a note instead of an empty list.
+        text = out.stdout.strip()
+        actors: list[dict[str, object]] = json.loads(text) if text.startswith("[") else []
         return actors
 
 
