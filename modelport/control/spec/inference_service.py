@@ -22,6 +22,7 @@ from modelport.control.spec.constants import (
     PREDICTOR_CONTAINER,
     SHORT_FORMS,
 )
+from modelport.control.spec.deployment_mode import read_deployment_mode
 from modelport.control.spec.explainer import read_explainer
 from modelport.control.spec.fields import FieldReader, read_metadata
 from modelport.control.spec.objects import Component, InferenceService
@@ -59,6 +60,7 @@ def read_inference_service(
             f"[{shorten(autoscaler)}] is not a supported autoscaler class type; "
             f"use one of {', '.join(AUTOSCALER_CLASSES)}",
         )
+    read_deployment_mode(reader, annotations)
     if name is None or namespace is None or predictor is None or reader.problems:
         return None
     return InferenceService(
