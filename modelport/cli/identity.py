@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelport.cli.failure import unusable
+from modelport.settings import DATABASE_URL_ENV
 
 if TYPE_CHECKING:  # not a cycle: every CLI command imports this module, so it stays light
     from sqlalchemy.engine import Engine
@@ -29,7 +30,6 @@ users = typer.Typer(
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the identity database lives.")]
 DEFAULT_DATA_DIR = Path("modelport-data")
-DATABASE_URL_ENV = "MODELPORT_DATABASE_URL"
 # The platform's shared database (``modelport up --database-url``): users, namespaces and
 # tokens are there, not in DATA_DIR, when instances share one.
 SharedDatabase = Annotated[

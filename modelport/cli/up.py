@@ -20,7 +20,7 @@ from modelport.cli.identity import (
     listen,
     load_config,
 )
-from modelport.settings import URL_ENV
+from modelport.settings import DATABASE_URL_ENV, URL_ENV
 
 if TYPE_CHECKING:  # the CLI stays quick to start: these import the whole platform
     import uvicorn
@@ -43,7 +43,9 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="SQLAlchemy URL of the control-plane store [default: SQLite in DATA_DIR].",
+        envvar=DATABASE_URL_ENV,
+        help="SQLAlchemy URL of the platform's database (services, users, sessions, "
+        "tokens); instances on one database share them [default: SQLite in DATA_DIR].",
     ),
 ]
 PublicUrl = Annotated[str | None, typer.Option(help="URL clients use [default: http://HOST:PORT].")]
@@ -169,6 +171,7 @@ def up(
 
     from rich.console import Console
 
+    from modelport.control.listener import reachable
     from modelport.gateway.server import trusted_proxies
     from modelport.identity.users import UserError
     from modelport.platform import build_platform
@@ -207,6 +210,7 @@ def up(
                 max_cache_bytes=int(model_cache_gb * 2**30),
                 trusted_proxies=proxies,
                 backend=replicas,
+                listen_address=reachable(host, sock.getsockname()[1]),
             )
         except (UserError, ValueError) as exc:
             unusable(str(exc))
