@@ -55,6 +55,8 @@ OUTPUTS = (
     "bench/BATCHING.md",
     "bench/CONTROL.md",
     "bench/RAY.md",
+    "bench/GRAPH.md",
+    "bench/STREAMING.md",
 )
 
 
