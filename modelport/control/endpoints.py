@@ -58,6 +58,9 @@ class ServingEndpoint(_Base):
     key_name: Mapped[str] = mapped_column(String(64), default="")
     key_value: Mapped[str] = mapped_column(String(256), default="")
     timeout_s: Mapped[float] = mapped_column(Float, default=0.0)
+    # The unit's explainer (V1 :explain goes there), when the service has one.
+    explainer_address: Mapped[str] = mapped_column(String(300), default="")
+    explainer_key: Mapped[str] = mapped_column(String(256), default="")
 
 
 class ServingGeneration(_Base):
@@ -85,7 +88,7 @@ class ServingDemand(_Base):
     reported_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-Row = tuple[str, str, int, int, str, str, str, float]
+Row = tuple[str, str, int, int, str, str, str, float, str, str]
 DemandKey = tuple[str, str, int]
 
 
@@ -111,17 +114,23 @@ def snapshot(controller: Controller) -> list[Row]:
             timeout = float(rev.isvc.predictor.timeout_s or 0.0)
             ready = rev.ready_units()
             if not ready:
-                rows.append((svc.namespace, svc.name, number, percent, "", "", "", timeout))
+                rows.append((svc.namespace, svc.name, number, percent, "", "", "", timeout, "", ""))
             for unit in ready:
                 name, value = unit.entry.key_header
+                explainer = unit.explainer
                 rows.append(
                     (
                         *(svc.namespace, svc.name, number, percent),
                         *(unit.entry.address, name.decode(), value.decode(), timeout),
+                        explainer.address if explainer is not None else "",
+                        explainer.key_header[1].decode() if explainer is not None else "",
                     )
                 )
     rows.sort()
     return rows
+
+
+LATER_COLUMNS = ("key_value", "timeout_s", "explainer_address", "explainer_key")
 
 
 def publish(engine: Engine, rows: list[Row], publisher: str) -> None:
@@ -130,9 +139,7 @@ def publish(engine: Engine, rows: list[Row], publisher: str) -> None:
     with engine.begin() as conn:
         conn.execute(delete(ServingEndpoint))
         if rows:
-            values = [
-                dict(zip((*columns, "key_value", "timeout_s"), row, strict=True)) for row in rows
-            ]
+            values = [dict(zip((*columns, *LATER_COLUMNS), row, strict=True)) for row in rows]
             conn.execute(insert(ServingEndpoint), values)
         conn.execute(
             update(ServingGeneration)

@@ -34,6 +34,7 @@ from modelport.control.routing import (
     ATTEMPTS,
     CONFINED,
     DEFAULT_TIMEOUT_S,
+    EXPLAIN_PATH,
     _error,
     _Exchange,
     _LoggingTap,
@@ -58,6 +59,8 @@ class PublishedRevision:
     percent: int
     timeout_s: float
     endpoints: list[tuple[str, tuple[bytes, bytes]]] = field(default_factory=list)
+    # Entry address -> the same unit's explainer and its key.
+    explainers: dict[str, tuple[str, tuple[bytes, bytes]]] = field(default_factory=dict)
     _next: int = 0
 
     def pick(self, refused: set[str]) -> tuple[str, tuple[bytes, bytes]] | None:
@@ -117,6 +120,9 @@ class EndpointBook:
             if row.address:
                 key = (row.key_name.encode(), row.key_value.encode())
                 rev.endpoints.append((row.address, key))
+                if row.explainer_address:
+                    explainer_key = (row.key_name.encode(), row.explainer_key.encode())
+                    rev.explainers[row.address] = (row.explainer_address, explainer_key)
         self.services, self.generation = services, generation
         self.refused = set()
         return True
@@ -301,9 +307,10 @@ class FollowerRouter:
                     await _error(send, 503, f"InferenceService {name}: {exc}.", retry=True)
                     return
                 replica_key = self._key_of(revision, address) or replica_key
+            target, target_key = self._explainer(revision, address, scope) or (address, replica_key)
             try:
                 response = await upstream.open(
-                    scope, body, [*identity_headers, replica_key], f"http://{address}"
+                    scope, body, [*identity_headers, target_key], f"http://{target}"
                 )
             except BadTarget as exc:
                 await _error(send, 400, f"{exc}.")
@@ -353,6 +360,15 @@ class FollowerRouter:
             return [a for a, _ in rev.endpoints if a not in self.book.refused]
 
         return ready
+
+    def _explainer(
+        self, revision: Key, address: str, scope: Scope
+    ) -> tuple[str, tuple[bytes, bytes]] | None:
+        """The unit's explainer for a V1 :explain call, as the leader's router sends it."""
+        rev = self._revision(revision)
+        if rev is None or not EXPLAIN_PATH.fullmatch(scope["path"]):
+            return None
+        return rev.explainers.get(address)
 
     def _key_of(self, revision: Key, address: str) -> tuple[bytes, bytes] | None:
         rev = self._revision(revision)

@@ -40,9 +40,9 @@ def test_a_follower_reads_what_the_leader_published_only_when_it_changes(engine:
     publish(
         engine,
         [
-            ("default", "iris", 2, 80, "127.0.0.1:5001", KEY, "k1", 0.0),
-            ("default", "iris", 2, 80, "127.0.0.1:5002", KEY, "k2", 0.0),
-            ("default", "iris", 1, 20, "", "", "", 30.0),
+            ("default", "iris", 2, 80, "127.0.0.1:5001", KEY, "k1", 0.0, "", ""),
+            ("default", "iris", 2, 80, "127.0.0.1:5002", KEY, "k2", 0.0, "", ""),
+            ("default", "iris", 1, 20, "", "", "", 30.0, "", ""),
         ],
         "leader",
     )
@@ -91,15 +91,15 @@ def test_demand_reports_are_summed_per_instance_and_go_stale(engine: Engine):
 
 def test_a_lone_revision_takes_all_traffic_and_a_split_is_followed(engine: Engine):
     book = EndpointBook(engine)
-    publish(engine, [("ns", "one", 1, 0, "127.0.0.1:5001", KEY, "k", 0.0)], "leader")
+    publish(engine, [("ns", "one", 1, 0, "127.0.0.1:5001", KEY, "k", 0.0, "", "")], "leader")
     assert book.read()
     lone = book.services[("ns", "one")].pick()
     assert lone is not None and lone.number == 1  # as ServiceState.pick on the leader
     publish(
         engine,
         [
-            ("ns", "two", 1, 100, "127.0.0.1:5001", KEY, "k", 0.0),
-            ("ns", "two", 2, 0, "127.0.0.1:5002", KEY, "k", 0.0),
+            ("ns", "two", 1, 100, "127.0.0.1:5001", KEY, "k", 0.0, "", ""),
+            ("ns", "two", 2, 0, "127.0.0.1:5002", KEY, "k", 0.0, "", ""),
         ],
         "leader",
     )

@@ -211,3 +211,50 @@ def test_without_a_limit_requests_go_straight_to_the_replica(tmp_path: Path):
         assert [a.status_code for a in answers] == [200] * 3
 
     asyncio.run(scenario())
+
+
+class Named:
+    """A replica stand-in that answers with its name and the key it was sent."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        key = dict(scope["headers"]).get(KEY[0], b"").decode()
+        body = b'{"by": "%s", "key": "%s"}' % (self.name.encode(), key.encode())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+def test_explain_calls_go_to_the_published_explainer(tmp_path: Path):
+    """Through the real publication: the leader's rows, read back by a follower's book."""
+    from modelport.control.endpoints import create_tables, publish
+
+    async def scenario() -> None:
+        async with serving(Named("predictor")) as p_at, serving(Named("explainer")) as e_at:
+            router = _router(tmp_path, _isvc(), p_at)
+            create_tables(router.book.engine)
+            row = ("default", "iris", 1, 100, p_at, KEY[0].decode(), "pk", 30.0, e_at, "ek")
+            publish(router.book.engine, [row], "leader")
+            assert router.book.read()
+
+            async def ask(path: str) -> dict[str, str]:
+                async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+                    if scope["type"] == "http":
+                        await router.forward("default", "iris", scope, receive, send, [], up)
+
+                up = Upstream("http://127.0.0.1")
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+                    answer = await c.post(path, content=b"{}")
+                assert answer.status_code == 200, answer.text
+                return answer.json()  # type: ignore[no-any-return]
+
+            assert await ask("/v1/models/iris:explain") == {"by": "explainer", "key": "ek"}
+            assert await ask("/v1/models/iris:predict") == {"by": "predictor", "key": "pk"}
+            assert await ask("/v2/models/iris/explain") == {"by": "predictor", "key": "pk"}
+
+    asyncio.run(scenario())
