@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from modelport.control.backends.confine import Confinement
 from modelport.control.backends.process import Placement, ReplicaSpec
 from modelport.control.backends.ray import RayBackend
 from modelport.control.backends.ray_host import prune
+from modelport.control.backends.ray_models import pack
 from modelport.control.backends.ray_replica import RayReplica, actor_resources, describe_needs
 from tests.helpers.ray_cluster import RayCluster, start_cluster
 
@@ -327,3 +329,23 @@ def test_a_nodes_model_cache_keeps_the_recently_used_within_its_limit(tmp_path: 
     assert prune(models, keep=models / "new", limit_bytes=2500) == [models / "old"]
     assert prune(models, keep=models / "middle", limit_bytes=1000) == [models / "new"]
     assert sorted(p.name for p in models.iterdir()) == ["middle"]
+
+
+def test_model_names_cannot_be_made_to_collide(tmp_path: Path):
+    """Two different models whose files' names and bytes, run together, read the same
+    (found in review: one namespace could ship its files under another's model name)."""
+    first, second = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    (first / "a.py").write_bytes(b"x = 1\n")
+    (first / "b.py").write_bytes(b"y = 2\n")
+    (second / "a.py").write_bytes(b"x = 1\n" + b"model/b.py\0" + b"y = 2\n")
+    assert pack(first)[1] != pack(second)[1]
+    # A copy made elsewhere, at another time, has the same name.
+    copy = tmp_path / "c" / "model"
+    shutil.copytree(first, copy)
+    os.utime(copy / "a.py", (1, 1))
+    assert pack(copy)[1] == pack(first)[1]
+    # A link is part of the content.
+    (copy / "link").symlink_to("a.py")
+    assert pack(copy)[1] != pack(first)[1]

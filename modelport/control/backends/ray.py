@@ -21,7 +21,7 @@ from typing import Any
 
 from modelport.control.backends.process import Replica, ReplicaSpec
 from modelport.control.backends.ray_host import ReplicaHost
-from modelport.control.backends.ray_models import content_key, pack, stat_signature
+from modelport.control.backends.ray_models import pack, stat_signature
 from modelport.control.backends.ray_replica import (
     RAY_NAMESPACE,
     RayReplica,
@@ -145,12 +145,19 @@ class RayBackend:
 
         signature = await asyncio.to_thread(stat_signature, model)
         known = self._keys.get(signature)
-        key: str = known if known is not None else await asyncio.to_thread(content_key, model)
-        self._keys[signature] = key
-        found = self._shipped.pop(key, None)
-        if found is None:
-            data = await asyncio.to_thread(pack, model)
-            found = (await asyncio.to_thread(ray.put, data), len(data))
+        found = self._shipped.pop(known, None) if known is not None else None
+        if found is None or known is None:
+            # Named by the archive itself: what a node unpacks is exactly what was named.
+            data, key = await asyncio.to_thread(pack, model)
+            if len(self._keys) > 4096:
+                self._keys.clear()  # packing again is the only cost
+            self._keys[signature] = key
+            found = self._shipped.pop(key, None) or (
+                await asyncio.to_thread(ray.put, data),
+                len(data),
+            )
+        else:
+            key = known
         ref = found[0]
         self._shipped[key] = found  # the most recently used last
         # Models kept for the next cold start, as many as fit in SHIP_CACHE_BYTES; Ray
