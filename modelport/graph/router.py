@@ -33,6 +33,12 @@ IDENTITY_KEY = "modelport.graph.identity"
 # Ensemble holds all its steps' answers at once, so they also share a budget per request.
 MAX_STEP_RESPONSE = 64 << 20
 MAX_RESPONSES_PER_REQUEST = 128 << 20
+# What one request's steps may be sent in all: the body goes to every step (an Ensemble of
+# 32 steps would hold 32 copies of a 60 MB body at once).
+MAX_SENT_PER_REQUEST = 128 << 20
+# Bytes held by all graph requests at once (sent to and read from steps); past it a graph
+# request gets 503 rather than taking the gateway's memory.
+MAX_BYTES_IN_FLIGHT = 512 << 20
 JSON = b"application/json"
 
 
@@ -77,6 +83,7 @@ class GraphRouter:
     def __init__(self, inner: ServiceRouter, site: GraphSite) -> None:
         self.inner = inner
         self.site = site
+        self.in_flight = 0  # bytes held by graph requests now (their budgets)
 
     def __getattr__(self, name: str) -> Any:
         # Whatever else the platform asks of its router (its payload logger) is the inner one's.
@@ -110,6 +117,8 @@ class GraphRouter:
             cause = f"the graph did not answer within its timeout of {graph.timeout_s:g} s"
             await _reply(send, 504, GraphFailure(504, cause).body(), JSON)
             return
+        finally:
+            steps.budget.release()
         # graphHandler: JSON answers are labelled so; anything else goes as text.
         content_type = JSON if _is_json(answer.body) else b"text/plain; charset=utf-8"
         await _reply(send, answer.status, answer.body, content_type)
@@ -134,9 +143,10 @@ class _Steps:
         self.upstream = upstream
         passed = HeaderFilter(graph.propagate).select(scope.get("headers") or [])
         self.headers = [(b"content-type", JSON), *passed]
-        self.budget = _Budget()
+        self.budget = _Budget(router)
 
     async def call(self, step: Step, body: bytes) -> Answer:
+        self.budget.send(len(body))
         site = self.router.site
         if step.service:
             namespace, name = self.graph.namespace, step.service
@@ -186,10 +196,23 @@ class _Steps:
 
 
 class _Budget:
-    """Bytes of step answers one graph request has read so far."""
+    """Bytes one graph request has sent to its steps and read from them, also counted in
+    the router's total of all graph requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, router: GraphRouter) -> None:
+        self.router = router
+        self.sent = 0
         self.used = 0
+        self.held = 0
+
+    def send(self, size: int) -> None:
+        self.sent += size
+        if self.sent > MAX_SENT_PER_REQUEST:
+            raise GraphFailure(
+                413, f"the request body, sent to each step, comes to more than "
+                f"{MAX_SENT_PER_REQUEST} bytes in all: send a smaller body or use fewer steps",
+            )  # fmt: skip
+        self._hold(size)
 
     def take(self, size: int) -> None:
         self.used += size
@@ -197,6 +220,17 @@ class _Budget:
             raise GraphFailure(
                 500, f"the steps answered more than {MAX_RESPONSES_PER_REQUEST} bytes in all"
             )
+        self._hold(size)
+
+    def _hold(self, size: int) -> None:
+        if self.router.in_flight + size > MAX_BYTES_IN_FLIGHT:
+            raise GraphFailure(503, "the gateway holds too much graph traffic now: retry")
+        self.router.in_flight += size
+        self.held += size
+
+    def release(self) -> None:
+        self.router.in_flight -= self.held
+        self.held = 0
 
 
 class _Capture:
@@ -253,5 +287,8 @@ def _is_json(body: bytes) -> bool:
 
 async def _reply(send: Send, status: int, body: bytes, content_type: bytes) -> None:
     headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    # Steps' answers are model code's output on the platform's origin: as for services
+    # (control/routing.py), never a page that runs scripts, never sniffed into HTML.
+    headers += [(b"content-security-policy", b"sandbox"), (b"x-content-type-options", b"nosniff")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -210,3 +210,32 @@ def test_a_non_json_answer_is_labelled_text() -> None:
     status, headers, body = call(router, "team-a", "g", b"{}")
     assert (status, body) == (200, b"plain words")
     assert headers[b"content-type"] == b"text/plain; charset=utf-8"
+    assert headers[b"content-security-policy"] == b"sandbox"
+    assert headers[b"x-content-type-options"] == b"nosniff"
+
+
+def test_the_body_sent_to_every_step_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: an Ensemble of 32 steps held 32 copies of a 60 MB body at once."""
+    monkeypatch.setattr(router_module, "MAX_SENT_PER_REQUEST", 5 << 20)
+    steps = tuple(Step(name=f"s{i}", service="a") for i in range(32))
+    g = Graph("team-a", "g", {"root": Node("Sequence", steps)})
+    services, site = Services(), Site(g)
+    router = GraphRouter(services, site)
+    body = orjson.dumps({"instances": [[1]], "pad": "x" * (2 << 20)})
+    status, _, answer = call(router, "team-a", "g", body)
+    assert status == 413 and b"fewer steps" in answer
+    assert len(services.calls) == 2  # the third copy was never sent
+    assert router.in_flight == 0  # what the request held is given back
+    status, _, _ = call(router, "team-a", "g", b'{"instances": [[1]]}')
+    assert status == 200 and router.in_flight == 0
+
+
+def test_graph_requests_share_a_limit_on_what_the_gateway_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(router_module, "MAX_BYTES_IN_FLIGHT", 1 << 20)
+    router, services, _ = setup(Step(service="a"))
+    router.in_flight = (1 << 20) - 10  # other graph requests hold nearly all of it
+    status, _, body = call(router, "team-a", "g", b'{"instances": [[1, 2, 3]]}')
+    assert status == 503 and b"retry" in body and not services.calls
+    assert router.in_flight == (1 << 20) - 10
