@@ -28,6 +28,10 @@ STALL_S = 30.0
 _POLL_S = 0.1
 
 
+# Sequences queued behind the running wave, over all requests: past it, a 503.
+MAX_WAITING = 256
+
+
 class GenerationFailed(Exception):
     """generate raised, or the reader was too slow."""
 
@@ -175,11 +179,19 @@ class Engine:
         #: sizes of the waves run so far (observable batching, for tests and metrics)
         self.wave_sizes: deque[int] = deque(maxlen=1024)
 
+    @property
+    def waiting(self) -> int:
+        """Sequences queued for a wave (not yet generating)."""
+        with self._cond:
+            return len(self._pending)
+
     def submit(self, seq: Sequence) -> None:
-        """Queue a sequence for the next wave."""
+        """Queue a sequence for the next wave (GenerationFailed when too many wait)."""
         with self._cond:
             if self._stopped:
                 raise GenerationFailed("the model was unloaded")
+            if len(self._pending) >= MAX_WAITING:
+                raise GenerationFailed(f"{MAX_WAITING} prompts are waiting already: retry")
             if self._owner_pid != os.getpid():
                 # Threads do not survive fork: each worker process starts its own.
                 self._owner_pid = os.getpid()

@@ -35,7 +35,17 @@ from modelport.runtimes.huggingface import (
     load_tokenizer,
     load_weights,
 )
-from modelport.runtimes.huggingface_engine import Engine, GenerationFailed, Sampling, Sequence
+from modelport.runtimes.huggingface_engine import (
+    MAX_WAITING,
+    Engine,
+    GenerationFailed,
+    Sampling,
+    Sequence,
+)
+
+# Prompts one completion request may carry: each is a sequence generated in turn (the
+# OpenAI API takes a list; a long one would hold the model for everyone else).
+MAX_PROMPTS = 32
 
 
 class HFGenerativeModel(OpenAIGenerativeModel):
@@ -87,6 +97,11 @@ class HFGenerativeModel(OpenAIGenerativeModel):
         prompts = self._prompt_ids(request.prompt)
         if request.stream and len(prompts) > 1:
             raise OpenAIError("Streaming takes one prompt per request.")
+        if len(prompts) > MAX_PROMPTS:
+            raise OpenAIError(f"At most {MAX_PROMPTS} prompts per request; got {len(prompts)}.")
+        if self.engine is not None and self.engine.waiting + len(prompts) > MAX_WAITING:
+            # All or none: a request half queued would generate for no one.
+            raise OpenAIError(f"Model {self.name} has too many prompts waiting: retry.", 503)
         seqs = [self._sequence(ids, request.max_tokens, request) for ids in prompts]
         if request.stream:
             return self._stream_completion(seqs[0], request)

@@ -85,6 +85,8 @@ def test_stop_sequence_and_token_prompt(gpt: ServerProcess) -> None:
         ({"prompt": [10**9]}, "vocabulary"),
         ({"prompt": "hi", "top_p": 2}, "top_p"),
         ({"prompt": None}, "prompt is required"),
+        # Found in review: 20,000 prompts in one request held the model for minutes.
+        ({"prompt": [[1, 2, 3]] * 20000, "max_tokens": 2}, "At most 32 prompts per request"),
     ],
 )
 def test_bad_generation_requests(gpt: ServerProcess, body: dict, needle: str) -> None:
@@ -132,6 +134,10 @@ def test_embeddings_and_rerank_with_kserve_flags(tmp_path: Path) -> None:
             f"{server.url}/openai/v1/embeddings", json={"model": "emb", "input": "fox " * 40}
         )
         assert too_long.status_code == 400 and "16 tokens" in too_long.json()["error"]["message"]
+        many = httpx.post(  # at most 2048 inputs, as OpenAI's API
+            f"{server.url}/openai/v1/embeddings", json={"model": "emb", "input": ["a"] * 2049}
+        )
+        assert many.status_code == 400 and "input" in many.json()["error"]["message"]
         ranked = httpx.post(
             f"{server.url}/openai/v1/rerank",
             json={

@@ -5,6 +5,7 @@ that disconnects from a stream cancels its sequence."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,19 @@ def test_unloading_refuses_new_requests(tmp_path: Path) -> None:
     assert err.value.response.status == 503
     gone.unload()
     assert not gone.ready
+
+
+def test_past_its_queue_the_engine_refuses_instead_of_growing(monkeypatch) -> None:
+    """Sequences wait in a bounded queue: past it, submit fails (a 503 to the client)."""
+    from modelport.runtimes import huggingface_engine
+
+    monkeypatch.setattr(huggingface_engine, "MAX_WAITING", 2)
+    fake_model = type("M", (), {"generation_config": None, "config": None})()
+    monkeypatch.setattr(huggingface_engine, "_eos_ids", lambda model, tokenizer: set())
+    engine = huggingface_engine.Engine(fake_model, None, False, 1)
+    engine._owner_pid = os.getpid()  # no generation thread: everything stays queued
+    for _ in range(2):
+        engine.submit(object())  # type: ignore[arg-type]
+    with pytest.raises(huggingface_engine.GenerationFailed, match="waiting already"):
+        engine.submit(object())  # type: ignore[arg-type]
+    assert engine.waiting == 2
