@@ -469,6 +469,15 @@ def test_status_and_validation(graph_platform: tuple[PlatformProcess, Path]) -> 
     described = platform.cli("describe", "ig", "waiting").stdout
     assert "ServiceNotFound" in described and "serviceName not-deployed" in described
     platform.cli("delete", "ig", "waiting")
+    # Found in review: status must not tell whether a service exists in another namespace.
+    probe = "    root:\n      routerType: Sequence\n      steps:\n"
+    probe += "      - serviceUrl: http://secret.someone-else.example.com/\n"
+    apply(platform, work, graph_yaml("probe", probe))
+    with platform.client() as c:
+        item = c.get("/api/v1/namespaces/default/inferencegraphs/probe").json()
+    [ready] = item["status"]["conditions"]
+    assert ready["status"] == "True" and "secret" not in json.dumps(item["status"])
+    platform.cli("delete", "ig", "probe")
 
     bad = graph_yaml(
         "bad", "    other:\n      routerType: Sequence\n      steps:\n      - name: x\n"
