@@ -17,6 +17,8 @@ from modelport.protocol.replica_key import REPLICA_KEY_HEADER
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+# A streamed answer's status line and headers, at most (its body streams, unbounded).
+MAX_STREAM_HEAD = 64 << 10
 
 # Never forwarded: hop-by-hop headers (RFC 9110 §7.6.1), and identity headers a client might
 # try to supply itself — the gateway alone sets those.
@@ -138,7 +140,7 @@ class Upstream:
         # HEAD answers announce a body they never send: only the pooled path knows that.
         path = scope.get("raw_path") or scope["path"].encode()
         if STREAMED_PATH in path and scope["method"] != "HEAD":
-            return await open_stream(host, port, data, self._pool.timeout_s, self.max_body)
+            return await open_stream(host, port, data, self._pool.timeout_s, MAX_STREAM_HEAD)
         return await self._pool.request(host, port, data, head=scope["method"] == "HEAD")
 
     def _address(self, base_url: str) -> tuple[str, int, bytes]:
