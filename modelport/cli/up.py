@@ -188,6 +188,13 @@ def up(
         unusable(str(exc))
     cfg = load_config(config)
     replicas = _backend(backend, ray_address, ray_shared_dir)
+    if database_url and _without_password(database_url):
+        typer.echo(
+            "note: the database URL carries no password: the database holds the platform's "
+            "signing keys, so make sure it asks for one (or a certificate) and that replicas "
+            "cannot reach it (docs/security.md)",
+            err=True,
+        )
     sock = listen(host, port)
     base = (public_url or f"http://{host}:{sock.getsockname()[1]}").rstrip("/")
     for note in config_notes(cfg, f"{base}/dex", keep_issuer=keep_issuer_hint(cfg.issuer)):
@@ -217,6 +224,18 @@ def up(
         _started(console, platform, base)
     _banner(console, platform, base)
     _run(console, platform, sock, base)
+
+
+def _without_password(url: str) -> bool:
+    """Whether a server database's URL has no password (SQLite files have none to give)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # the store reports a malformed URL itself
+    return not parsed.drivername.startswith("sqlite") and not parsed.password
 
 
 def _backend(name: BackendName, ray_address: str | None, shared: list[Path]) -> Backend | None:

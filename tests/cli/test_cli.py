@@ -57,3 +57,12 @@ def test_help_shows_defaults_written_in_brackets():
     assert "[default: SQLite in DATA_DIR]" in " ".join(run("up", "--help").stdout.split())
     serve = " ".join(run("serve", "--help").stdout.split())
     assert "[default: 32 for scikit-learn/XGBoost/LightGBM, else 1]" in serve
+
+
+def test_up_notes_a_database_url_without_a_password() -> None:
+    from modelport.cli.up import _without_password
+
+    assert _without_password("postgresql+psycopg://modelport@db/modelport")
+    assert not _without_password("postgresql+psycopg://modelport:secret@db/modelport")
+    assert not _without_password("sqlite:////srv/control.db")
+    assert not _without_password("not a url")
