@@ -16,7 +16,7 @@ class IrisExplainer(Model):
         return {
             "explanations": [
                 {"class": p, "name": NAMES[p], "row": row}
-                for p, row in zip(answer["predictions"], payload["instances"])
+                for p, row in zip(answer["predictions"], payload["instances"], strict=True)
             ],
             "explainer": True,
         }
