@@ -196,7 +196,12 @@ class OpenAIRoutes:
         try:
             method = getattr(model, method_name)
             call = method(request, raw_request=raw, context={"headers": headers})
-            result = await _unless_gone(_call(call), receive)
+            try:
+                result = await _unless_gone(_call(call), receive)
+            except NotImplementedError:
+                # A model may serve only some of its class's APIs and raise for the others,
+                # as KServe's examples do: KServe's OpenAIDataPlane answer for those.
+                raise Failure(400, f"Model {name} does not support {api} API", "model") from None
             await _answer(result, receive, send)
         finally:
             entry.inflight -= 1
@@ -226,7 +231,7 @@ async def _call(awaitable: Awaitable[Any]) -> Any:
         raise _failure_of(exc.response) from None
     except ModelportError as exc:
         raise Failure(http_status(exc), exc.reason, retry=retry_after(exc)) from None
-    except Failure:
+    except (Failure, NotImplementedError):
         raise
     except Exception as exc:
         log.exception("OpenAI model raised")

@@ -149,6 +149,14 @@ def test_stream_is_relayed_as_produced(platform: PlatformProcess, deployed: str)
         assert released.status_code == 200
         rest = [line for line in lines if line]
     assert '"second"' in rest[0] and rest[-1] == "data: [DONE]"
+    # Its chat method raises NotImplementedError: a clear 400, not a model failure.
+    chat = httpx.post(
+        url.replace("/completions", "/chat/completions"),
+        json={"model": "hold", "messages": [{"role": "user", "content": "hi"}]},
+        headers=headers,
+    )
+    assert chat.status_code == 400, chat.text
+    assert chat.json()["error"]["message"] == "Model hold does not support Chat Completion API"
 
 
 def test_client_leaving_stops_the_stream_upstream(platform: PlatformProcess, deployed: str) -> None:
